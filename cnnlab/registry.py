@@ -1,0 +1,353 @@
+"""The one table of models: typed knobs, architecture specs, validation, build().
+
+Every architecture is data: an :class:`ArchSpec` names its builder, its knobs
+(type, default, range or choices, help text in English and Chinese), the
+book's resolution and the book's training hyper-parameters. Callers go through
+:func:`resolve` (validate + fill defaults) and :class:`Config.build`.
+
+Errors are for people: a bad value raises :class:`KnobError` with one line that
+names the knob and its valid range.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+
+class KnobError(ValueError):
+    """A knob, architecture or input size that cannot be used; the message is one line for people."""
+
+
+_TRUE = {"1", "true", "on", "yes", "y"}
+_FALSE = {"0", "false", "off", "no", "n"}
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, bool):
+        return "on" if x else "off"
+    if isinstance(x, float):
+        return f"{x:g}"
+    if isinstance(x, (tuple, list)):
+        return ",".join(str(v) for v in x)
+    return str(x)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A typed, validated knob.
+
+    kind: ``int`` | ``float`` | ``bool`` | ``choice`` | ``ints`` (a tuple of ints,
+    written ``6,12,24,16``). Numeric kinds have ``lo``/``hi`` (``lo_open`` makes the
+    lower bound exclusive, e.g. θ in (0, 1]); ``choice`` has ``choices``; ``ints``
+    has ``lo``/``hi`` for each element and ``min_len``/``max_len`` for the length.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help_en: str
+    help_zh: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    choices: tuple = ()
+    min_len: int = 1
+    max_len: int = 8
+    label_zh: str = ""
+    step: float | None = None
+    suggestions: tuple = ()  # named values shown as presets (e.g. block configs)
+
+    def __post_init__(self):
+        assert self.kind in ("int", "float", "bool", "choice", "ints"), self.kind
+        self.validate(self.default)  # a spec with a bad default is a programming error
+
+    # -- describing -------------------------------------------------------------
+    def range_text(self) -> str:
+        if self.kind == "bool":
+            return "on or off"
+        if self.kind == "choice":
+            return "one of " + " | ".join(_fmt(c) for c in self.choices)
+        if self.kind == "ints":
+            return (f"{self.min_len}..{self.max_len} comma-separated integers, "
+                    f"each in {_fmt(int(self.lo))}..{_fmt(int(self.hi))}")
+        if self.kind == "int":
+            return f"an integer in {int(self.lo)}..{int(self.hi)}"
+        left = "(" if self.lo_open else "["
+        return f"a number in {left}{_fmt(float(self.lo))}, {_fmt(float(self.hi))}]"
+
+    def _bad(self, got: Any) -> KnobError:
+        return KnobError(f"{self.name} must be {self.range_text()}, got {_fmt(got) if not isinstance(got, str) else got!r}")
+
+    # -- parsing and validating -----------------------------------------------
+    def parse(self, raw: str) -> Any:
+        """Parse a string from the CLI or the URL, then validate it."""
+        s = str(raw).strip()
+        try:
+            if self.kind == "int":
+                f = float(s)
+                if not f.is_integer():
+                    raise ValueError
+                value: Any = int(f)
+            elif self.kind == "float":
+                value = float(s)
+            elif self.kind == "bool":
+                low = s.lower()
+                if low in _TRUE:
+                    value = True
+                elif low in _FALSE:
+                    value = False
+                else:
+                    raise ValueError
+            elif self.kind == "choice":
+                value = s
+            else:
+                parts = [p for p in s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")]
+                value = tuple(int(p.strip()) for p in parts if p.strip() != "")
+        except ValueError:
+            raise self._bad(s) from None
+        return self.validate(value)
+
+    def validate(self, value: Any) -> Any:
+        """Return the canonical value, or raise KnobError naming the knob and its range."""
+        k = self.kind
+        if k == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return self.parse(value)
+            raise self._bad(value)
+        if k == "choice":
+            if value in self.choices:
+                return value
+            raise self._bad(value)
+        if k == "ints":
+            if isinstance(value, str):
+                return self.parse(value)
+            if not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise self._bad(value)
+            value = tuple(value)
+            if not (self.min_len <= len(value) <= self.max_len) or any(not (self.lo <= v <= self.hi) for v in value):
+                raise self._bad(value)
+            return value
+        # numeric
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._bad(value)
+        if k == "int":
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise self._bad(value)
+                value = int(value)
+        else:
+            value = float(value)
+            if math.isnan(value):
+                raise self._bad(value)
+        low_ok = value > self.lo if self.lo_open else value >= self.lo
+        if not low_ok or value > self.hi:
+            raise self._bad(value)
+        return value
+
+    def help(self, lang: str = "en") -> str:
+        return self.help_zh if lang == "zh" else self.help_en
+
+    def as_dict(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "default": self.default, "range": self.range_text(),
+             "help_en": self.help_en, "help_zh": self.help_zh}
+        if self.kind in ("int", "float", "ints"):
+            d.update(lo=self.lo, hi=self.hi)
+            if self.lo_open:
+                d["lo_open"] = True
+        if self.kind == "choice":
+            d["choices"] = list(self.choices)
+        if self.kind == "ints":
+            d.update(min_len=self.min_len, max_len=self.max_len)
+            d["default"] = list(self.default)
+        if self.suggestions:
+            d["suggestions"] = [list(s) if isinstance(s, tuple) else s for s in self.suggestions]
+        return d
+
+
+@dataclass(frozen=True)
+class BookTraining:
+    """The book's (or the paper notes') training recipe for a model."""
+
+    lr: float
+    batch_size: int
+    resolution: int
+    epochs: int = 10
+    knobs: Mapping[str, Any] = field(default_factory=dict)  # knob overrides the book trains with
+    accuracy: float | None = None  # the test accuracy the book reports after `epochs`
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    title_en: str
+    title_zh: str
+    builder: Callable[..., nn.Module]
+    knobs: tuple[Knob, ...]
+    book_resolution: int  # the resolution the book prints shapes at
+    training: BookTraining
+    source: str  # where the defaults come from
+    input_size: Callable[[Mapping[str, Any], int], int] | None = None  # knobs, resolution -> H (=W)
+    lr_for: Callable[[Mapping[str, Any]], float] | None = None  # lr depending on knobs (BN-LeNet)
+
+    def knob(self, name: str) -> Knob:
+        for k in self.knobs:
+            if k.name == name:
+                return k
+        names = ", ".join(k.name for k in self.knobs) or "none"
+        raise KnobError(f"unknown knob {name!r} for {self.name}; its knobs are: {names}")
+
+    def defaults(self) -> dict:
+        return {k.name: k.default for k in self.knobs}
+
+    def book_lr(self, knobs: Mapping[str, Any]) -> float:
+        return self.lr_for(knobs) if self.lr_for else self.training.lr
+
+
+ARCHS: dict[str, ArchSpec] = {}
+
+
+def register(spec: ArchSpec) -> ArchSpec:
+    assert spec.name not in ARCHS, spec.name
+    ARCHS[spec.name] = spec
+    return spec
+
+
+def get_spec(arch: str) -> ArchSpec:
+    _load_models()
+    try:
+        return ARCHS[arch]
+    except KeyError:
+        raise KnobError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}") from None
+
+
+def arch_names() -> list[str]:
+    _load_models()
+    return list(ARCHS)
+
+
+_IN_CHANNELS = Knob("in_channels", "int", 1, "input channels (1 for Fashion-MNIST, 3 for RGB)",
+                    "输入通道数（Fashion-MNIST 为 1，RGB 为 3）", lo=1, hi=16)
+_NUM_CLASSES = Knob("num_classes", "int", 10, "number of output classes", "输出类别数", lo=2, hi=10000)
+_RESOLUTION = Knob("resolution", "int", 224, "input height = width in pixels", "输入图像的高和宽（像素）",
+                   lo=1, hi=1024)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated model configuration: everything needed to rebuild the same model."""
+
+    arch: str
+    knobs: Mapping[str, Any]
+    in_channels: int
+    num_classes: int
+    resolution: int
+
+    @property
+    def spec(self) -> ArchSpec:
+        return get_spec(self.arch)
+
+    @property
+    def input_hw(self) -> int:
+        """The spatial size the network sees (MobileNet V1's ρ scales the resolution)."""
+        f = self.spec.input_size
+        return f(self.knobs, self.resolution) if f else self.resolution
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.input_hw, self.input_hw)
+
+    def build(self) -> nn.Module:
+        return self.spec.builder(in_channels=self.in_channels, num_classes=self.num_classes,
+                                 resolution=self.input_hw, **dict(self.knobs))
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "knobs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.knobs.items()},
+                "in_channels": self.in_channels, "num_classes": self.num_classes, "resolution": self.resolution}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Config":
+        return resolve(d["arch"], d.get("knobs", {}), in_channels=d.get("in_channels", 1),
+                       num_classes=d.get("num_classes", 10), resolution=d.get("resolution"))
+
+
+def resolve(arch: str, knobs: Mapping[str, Any] | None = None, *, in_channels: int = 1, num_classes: int = 10,
+            resolution: int | None = None, check_shapes: bool = True) -> Config:
+    """Validate every knob (strings are parsed), fill defaults, and check the input size fits.
+
+    Raises KnobError with one line naming the knob and its valid range.
+    """
+    spec = get_spec(arch)
+    given = dict(knobs or {})
+    values = spec.defaults()
+    for name, raw in given.items():
+        values[name] = spec.knob(name).validate(raw)
+    cfg = Config(arch=arch, knobs=values,
+                 in_channels=_IN_CHANNELS.validate(in_channels),
+                 num_classes=_NUM_CLASSES.validate(num_classes),
+                 resolution=_RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
+    if check_shapes:
+        _check_fits(cfg)
+    return cfg
+
+
+def build(arch: str, *, in_channels: int = 1, num_classes: int = 10, resolution: int | None = None,
+          **knobs: Any) -> nn.Module:
+    """Build a validated model: ``build("vgg", ratio=4, resolution=96)``."""
+    return resolve(arch, knobs, in_channels=in_channels, num_classes=num_classes, resolution=resolution).build()
+
+
+# -- input size checks -----------------------------------------------------------
+
+def _fits(cfg: Config, resolution: int) -> bool:
+    c = Config(cfg.arch, cfg.knobs, cfg.in_channels, cfg.num_classes, resolution)
+    try:
+        with torch.device("meta"):
+            model = c.build()
+            model.eval()
+            out = model(torch.empty(1, *c.input_shape))
+        return tuple(out.shape) == (1, c.num_classes)
+    except (RuntimeError, ValueError, ZeroDivisionError, IndexError):
+        return False
+
+
+def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
+    """Smallest resolution at which the model runs (shapes only, on the meta device)."""
+    lo_r, hi_r = 1, min(hi, int(_RESOLUTION.hi))
+    if not _fits(cfg, hi_r):
+        return None
+    while lo_r < hi_r:
+        mid = (lo_r + hi_r) // 2
+        if _fits(cfg, mid):
+            hi_r = mid
+        else:
+            lo_r = mid + 1
+    return lo_r
+
+
+def _check_fits(cfg: Config) -> None:
+    if _fits(cfg, cfg.resolution):
+        return
+    need = min_resolution(cfg)
+    if need is None:
+        raise KnobError(f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024")
+    raise KnobError(f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}")
+
+
+_LOADED = False
+
+
+def _load_models() -> None:
+    """Import the model files; each registers its spec. Idempotent."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from . import models  # noqa: F401  (registers every family)
