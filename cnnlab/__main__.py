@@ -1,0 +1,137 @@
+"""CLI: python -m cnnlab archs | trace | train.
+
+Bad input exits 2 with one line on stderr (never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+from .registry import KnobError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line and exits 2."""
+
+    def error(self, message):  # noqa: D401
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def parse_sets(pairs: list[str] | None) -> dict[str, str]:
+    """['ratio=4', 'batchnorm=on'] -> {'ratio': '4', 'batchnorm': 'on'}; values are parsed by their knob."""
+    out: dict[str, str] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise KnobError(f"--set takes KNOB=VALUE, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def add_model_args(p: argparse.ArgumentParser, resolution_default=None) -> None:
+    p.add_argument("arch", help="architecture name (see `archs`)")
+    p.add_argument("--set", dest="sets", action="append", metavar="KNOB=VALUE", default=[],
+                   help="set a knob; repeat for several")
+    p.add_argument("--in-channels", type=int, default=1)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--resolution", type=int, default=resolution_default,
+                   help="input height = width (default: the book's resolution for the model)")
+
+
+def config_from_args(args):
+    from .registry import resolve
+    return resolve(args.arch, parse_sets(args.sets), in_channels=args.in_channels,
+                   num_classes=args.num_classes, resolution=args.resolution)
+
+
+def cmd_archs(args) -> int:
+    from .registry import ARCHS, arch_names
+    names = arch_names()
+    if args.json:
+        out = [{"name": n, "title": ARCHS[n].title_en, "title_zh": ARCHS[n].title_zh,
+                "book_resolution": ARCHS[n].book_resolution, "source": ARCHS[n].source,
+                "knobs": [k.as_dict() for k in ARCHS[n].knobs]} for n in names]
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+        return 0
+    for n in names:
+        s = ARCHS[n]
+        print(f"{n:<14} {s.title_en} — book resolution {s.book_resolution}; {s.source}")
+        for k in s.knobs:
+            print(f"    {k.name:<14} default {_show(k.default):<10} {k.range_text()}: {k.help_en}")
+    return 0
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, tuple):
+        return ",".join(map(str, v))
+    return str(v)
+
+
+def cmd_trace(args) -> int:
+    from .probe import human, probe
+    cfg = config_from_args(args)
+    p = probe(cfg)
+    if args.json:
+        out = {"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "input": list(cfg.input_shape),
+               **p.cost.to_dict(), "layers": [r.to_dict() for r in p.layers]}
+        print(json.dumps(out))
+        return 0
+    knobs = ", ".join(f"{k}={_show(v)}" for k, v in cfg.knobs.items()) or "no knobs"
+    print(f"{cfg.arch} ({knobs}) on input {'×'.join(map(str, cfg.input_shape))}")
+    w = max(len("  " * (r.depth - 1) + r.name) for r in p.layers) + 2
+    print(f"{'layer':<{w}} {'type':<20} {'output shape':<18} {'params':>12} {'MACs':>14}")
+    for r in p.layers:
+        name = "  " * (r.depth - 1) + r.name
+        shape = "×".join(map(str, r.output_shape))
+        print(f"{name:<{w}} {r.type:<20} {shape:<18} {r.params:>12,} {r.macs:>14,}")
+    c = p.cost
+    print(f"params {c.params:,} ({human(c.params)}), trainable {c.trainable_params:,}; "
+          f"MACs {c.macs:,} ({human(c.macs)}); activations {human(c.activation_bytes, 'B')} per sample")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m cnnlab", description="CNN Lab: d2l's modern CNNs as data.")
+    sub = parser.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = sub.add_parser("archs", help="list architectures and their knobs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_archs)
+    p = sub.add_parser("trace", help="layer table, shape trace and cost of a model")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trace)
+    try:
+        train_cli = importlib.import_module(f"{__package__}.train_cli")
+    except ModuleNotFoundError as e:  # the engine is optional for archs/trace
+        if e.name != f"{__package__}.train_cli":
+            raise
+        train_cli = None
+    if train_cli is not None:
+        train_cli.add_parsers(sub, add_model_args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KnobError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except BrokenPipeError:  # `... | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
