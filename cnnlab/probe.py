@@ -6,6 +6,7 @@ arithmetic runs: VGG-11 at 224×224 is probed in milliseconds, not seconds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -72,21 +73,23 @@ def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None
     names = {id(m): n for n, m in model.named_modules()}
     infos = [li for li in stats.summary_list if li.depth >= 1]
     # aggregate leaf MACs and params up the tree (torchinfo counts MACs on leaves only)
-    macs_of: dict[int, int] = {}
-    for li in reversed(infos):
-        own = li.macs if li.is_leaf_layer else 0
-        macs_of[id(li)] = own + sum(macs_of.get(id(c), 0) for c in li.children)
+    named = [(names.get(id(li.module), li.var_name), li) for li in infos]
+    macs_of: dict[str, int] = {}
+    for name, li in named:  # add each leaf's MACs to itself and every enclosing block (by qualified name)
+        if li.is_leaf_layer:
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                key = ".".join(parts[:i])
+                macs_of[key] = macs_of.get(key, 0) + li.macs
     rows, act_bytes = [], 0
-    for li in infos:
-        shape = list(li.output_size[1:]) if li.output_size else []
-        if li.is_leaf_layer and li.output_size:
-            n = 1
-            for s in shape:
-                n *= s
-            act_bytes += n * 4
-        rows.append(LayerRow(name=names.get(id(li.module), li.var_name), type=li.class_name, depth=li.depth,
-                             output_shape=shape, params=int(li.num_params), macs=int(macs_of[id(li)]),
-                             is_leaf=li.is_leaf_layer))
+    for name, li in named:
+        if not li.output_size:  # a container the forward never called as a whole (DenseBlock's `net`)
+            continue
+        shape = list(li.output_size[1:])
+        if li.is_leaf_layer:
+            act_bytes += math.prod(shape) * 4
+        rows.append(LayerRow(name=name, type=li.class_name, depth=li.depth, output_shape=shape,
+                             params=int(li.num_params), macs=int(macs_of.get(name, 0)), is_leaf=li.is_leaf_layer))
     cost = Cost(params=int(stats.total_params), trainable_params=int(stats.trainable_params),
                 macs=int(stats.total_mult_adds), activation_bytes=act_bytes)
     return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost)
