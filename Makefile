@@ -1,0 +1,38 @@
+# CNN Lab — `make run` sets everything up and starts the app; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+
+.PHONY: run test setup data browser bench clean-venv
+
+run: setup data
+	$(PY) -m streamlit run app.py
+
+test: setup data browser
+	bash scripts/pytest.sh $(PY)
+
+setup: $(STAMP)
+
+# The venv and its 5.5 GB of torch are installed once, again only when requirements.txt changes.
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+# Fashion-MNIST, offline: $$CNNLAB_DATA, ./data, then Debian's dataset-fashion-mnist package.
+data:
+	@bash scripts/ensure_data.sh
+
+# Debian's chromium for the real-browser test (playwright drives it; it never downloads a browser).
+browser:
+	@bash scripts/ensure_browser.sh
+
+bench: setup data
+	bash bench/setup_peer.sh
+	$(PY) bench/bench_d2l.py
+
+clean-venv:
+	rm -rf $(VENV)
