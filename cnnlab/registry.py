@@ -10,6 +10,7 @@ names the knob and its valid range.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -308,7 +309,12 @@ def build(arch: str, *, in_channels: int = 1, num_classes: int = 10, resolution:
 # -- input size checks -----------------------------------------------------------
 
 def _fits(cfg: Config, resolution: int) -> bool:
-    c = Config(cfg.arch, cfg.knobs, cfg.in_channels, cfg.num_classes, resolution)
+    return _fits_cached(cfg.arch, tuple(sorted(cfg.knobs.items())), cfg.in_channels, cfg.num_classes, resolution)
+
+
+@functools.lru_cache(maxsize=512)
+def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int) -> bool:
+    c = Config(arch, dict(knobs), in_channels, num_classes, resolution)
     try:
         with torch.device("meta"):
             model = c.build()
