@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from .registry import KnobError
+from .registry import KnobError, format_value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,16 +61,9 @@ def cmd_archs(args) -> int:
         s = ARCHS[n]
         print(f"{n:<14} {s.title_en} — book resolution {s.book_resolution}; {s.source}")
         for k in s.knobs:
-            print(f"    {k.name:<14} default {_show(k.default):<10} {k.range_text()}: {k.help_en}")
+            print(f"    {k.name:<14} default {format_value(k.default):<10} {k.range_text()}: {k.help_en}")
     return 0
 
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    if isinstance(v, tuple):
-        return ",".join(map(str, v))
-    return str(v)
 
 
 def cmd_trace(args) -> int:
@@ -82,7 +75,7 @@ def cmd_trace(args) -> int:
                **p.cost.to_dict(), "layers": [r.to_dict() for r in p.layers]}
         print(json.dumps(out))
         return 0
-    knobs = ", ".join(f"{k}={_show(v)}" for k, v in cfg.knobs.items()) or "no knobs"
+    knobs = ", ".join(f"{k}={format_value(v)}" for k, v in cfg.knobs.items()) or "no knobs"
     print(f"{cfg.arch} ({knobs}) on input {'×'.join(map(str, cfg.input_shape))}")
     w = max(len("  " * (r.depth - 1) + r.name) for r in p.layers) + 2
     print(f"{'layer':<{w}} {'type':<20} {'output shape':<18} {'params':>12} {'MACs':>14}")

@@ -27,7 +27,8 @@ _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"0", "false", "off", "no", "n"}
 
 
-def _fmt(x: Any) -> str:
+def format_value(x: Any) -> str:
+    """A knob value as people and the CLI write it: True → 'on', 0.5 → '0.5', (4, 4) → '4,4'."""
     if isinstance(x, bool):
         return "on" if x else "off"
     if isinstance(x, float):
@@ -71,17 +72,17 @@ class Knob:
         if self.kind == "bool":
             return "on or off"
         if self.kind == "choice":
-            return "one of " + " | ".join(_fmt(c) for c in self.choices)
+            return "one of " + " | ".join(format_value(c) for c in self.choices)
         if self.kind == "ints":
             return (f"{self.min_len}..{self.max_len} comma-separated integers, "
-                    f"each in {_fmt(int(self.lo))}..{_fmt(int(self.hi))}")
+                    f"each in {format_value(int(self.lo))}..{format_value(int(self.hi))}")
         if self.kind == "int":
             return f"an integer in {int(self.lo)}..{int(self.hi)}"
         left = "(" if self.lo_open else "["
-        return f"a number in {left}{_fmt(float(self.lo))}, {_fmt(float(self.hi))}]"
+        return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
 
     def _bad(self, got: Any) -> KnobError:
-        return KnobError(f"{self.name} must be {self.range_text()}, got {_fmt(got) if not isinstance(got, str) else got!r}")
+        return KnobError(f"{self.name} must be {self.range_text()}, got {format_value(got) if not isinstance(got, str) else got!r}")
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
