@@ -1,0 +1,8 @@
+"""CNN Lab: `streamlit run app.py`. Page config, the language toggle and the page router; nothing else."""
+import streamlit as st
+
+from cnnlab.ui import shell
+
+st.set_page_config(page_title="CNN Lab", page_icon="🧠", layout="wide")
+shell.language_toggle()
+st.navigation(shell.pages()).run()

@@ -1,0 +1,243 @@
+"""zh / en strings for the app, with d2l-zh terminology (批量规范化, 稠密连接网络, 残差网络, 增长率, 宽度乘子, ...).
+
+``t(key, lang, **fmt)`` returns the string in the chosen language (falling back to English, then to the
+key itself, so a missing string never breaks a page). No streamlit here: the pages pass the language.
+"""
+from __future__ import annotations
+
+LANGS = ("en", "zh")
+LANG_NAMES = {"en": "English", "zh": "中文"}
+
+# key: (english, chinese)
+STRINGS: dict[str, tuple[str, str]] = {
+    # app shell
+    "app.title": ("CNN Lab", "CNN 实验室"),
+    "app.language": ("Language / 语言", "语言 / Language"),
+    "app.caption": ("Modern CNNs from *Dive into Deep Learning*, hands on.",
+                    "动手学深度学习 · 现代卷积神经网络，动手实验。"),
+    "page.architecture": ("Architecture", "网络结构"),
+    "page.train": ("Train", "训练"),
+    "page.batchnorm": ("Batch normalization", "批量规范化"),
+    "page.runs": ("Saved runs", "已保存的训练"),
+
+    # architecture page
+    "arch.title": ("Architecture explorer", "网络结构浏览器"),
+    "arch.intro": ("Pick a network and turn its knobs: the layer table, the shape trace and the cost update at once. "
+                   "The address bar keeps your choice, so a copied link opens the same view.",
+                   "选择一个网络并调节它的超参数：层表、形状变化和计算代价会立即更新。"
+                   "地址栏会记录当前选择，复制链接即可打开相同的视图。"),
+    "arch.pick": ("Architecture", "网络"),
+    "arch.knobs": ("Knobs", "超参数"),
+    "arch.input": ("Input", "输入"),
+    "arch.in_channels": ("input channels", "输入通道数"),
+    "arch.num_classes": ("classes", "类别数"),
+    "arch.resolution": ("resolution (height = width)", "分辨率（高 = 宽）"),
+    "arch.reset": ("Reset to the book's defaults", "恢复书中的默认值"),
+    "arch.range": ("range", "范围"),
+    "arch.presets": ("presets", "预设"),
+    "arch.preset_custom": ("(custom)", "（自定义）"),
+    "arch.cost": ("Cost ledger", "计算代价"),
+    "arch.params": ("parameters", "参数量"),
+    "arch.macs": ("multiply-adds (MACs)", "乘加运算（MACs）"),
+    "arch.act_mem": ("activation memory / sample", "每个样本的激活内存"),
+    "arch.vs_default": ("× the default", "× 默认值"),
+    "arch.same_as_default": ("default knobs", "默认超参数"),
+    "arch.cost_note": ("For one {c}×{h}×{w} input; the change is against the default knobs at the same input size.",
+                       "针对一个 {c}×{h}×{w} 的输入；变化量相对于同一输入尺寸下的默认超参数。"),
+    "arch.trace": ("Shape trace", "形状变化"),
+    "arch.trace_note": ("Top: the feature map's height × width after each layer; bottom: its channels. "
+                        "Watch the spatial size shrink while the channels grow.",
+                        "上：每层输出特征图的高 × 宽；下：通道数。空间尺寸在缩小，通道数在增加。"),
+    "arch.trace_detail": ("detail", "粒度"),
+    "arch.detail_blocks": ("blocks", "块"),
+    "arch.detail_layers": ("every layer", "每一层"),
+    "arch.table": ("Layer table", "层表"),
+    "arch.book": ("Book training recipe: lr {lr}, batch size {bs}, {epochs} epochs at {res}×{res}{acc}.",
+                  "书中的训练设置：学习率 {lr}，批量大小 {bs}，{epochs} 轮，输入 {res}×{res}{acc}。"),
+    "arch.book_acc": (", test accuracy ≈ {acc:.0%}", "，测试精度约 {acc:.0%}"),
+    "arch.source": ("Source", "出处"),
+    "arch.url_bad": ("The link had a value that cannot be used, so the default is shown: {msg}",
+                     "链接中的取值无法使用，已显示默认值：{msg}"),
+    "arch.invalid": ("These knobs cannot be built: {msg}", "无法用这些超参数构建网络：{msg}"),
+    "col.layer": ("layer", "层"),
+    "col.type": ("type", "类型"),
+    "col.shape": ("output shape", "输出形状"),
+    "col.params": ("params", "参数量"),
+    "col.macs": ("MACs", "乘加运算"),
+    "fig.layer": ("layer", "层"),
+    "fig.hw": ("height × width", "高 × 宽"),
+    "fig.channels": ("channels", "通道数"),
+
+    # train page
+    "train.title": ("Train on Fashion-MNIST", "在 Fashion-MNIST 上训练"),
+    "train.preset": ("Preset", "预设"),
+    "train.preset_custom": ("(custom)", "（自定义）"),
+    "train.model": ("Model", "模型"),
+    "train.hparams": ("Training", "训练设置"),
+    "train.epochs": ("epochs", "迭代周期数"),
+    "train.lr": ("learning rate", "学习率"),
+    "train.lr_help": ("The book's learning rate for this model is {lr}.", "书中该模型的学习率为 {lr}。"),
+    "train.batch_size": ("batch size", "批量大小"),
+    "train.optimizer": ("optimizer", "优化器"),
+    "train.weight_decay": ("weight decay", "权重衰减"),
+    "train.train_size": ("training examples (60000 = all)", "训练样本数（60000 = 全部）"),
+    "train.test_size": ("test examples (10000 = all)", "测试样本数（10000 = 全部）"),
+    "train.resolution": ("resolution", "分辨率"),
+    "train.device": ("device", "设备"),
+    "train.seed": ("seed", "随机种子"),
+    "train.cpu_note": ("No GPU here: training runs on the CPU. LeNet and BN-LeNet train on the full data set in "
+                       "minutes; for the big networks pick a CPU preset (reduced resolution, a subset, fewer epochs).",
+                       "这里没有 GPU，训练在 CPU 上进行。LeNet 和 BN-LeNet 可以在几分钟内用全部数据训练完；"
+                       "较大的网络请选择 CPU 预设（降低分辨率、使用子集、减少迭代周期）。"),
+    "train.gpu_note": ("A GPU is available: {name}.", "可以使用 GPU：{name}。"),
+    "train.start": ("Start training", "开始训练"),
+    "train.stop": ("Stop", "停止"),
+    "train.started": ("Run {id} submitted.", "已提交训练 {id}。"),
+    "train.no_engine": ("The training engine is not available: {msg}", "训练引擎不可用：{msg}"),
+    "train.run": ("Run", "训练"),
+    "train.no_runs": ("No run yet: choose the settings and press Start.", "还没有训练：设置好参数后点击“开始训练”。"),
+    "train.queued": ("Waiting in the queue: position {pos} (one run per device at a time).",
+                     "正在排队：第 {pos} 位（每个设备同时只训练一个模型）。"),
+    "train.state": ("state", "状态"),
+    "state.queued": ("queued", "排队中"),
+    "state.running": ("running", "训练中"),
+    "state.done": ("done", "已完成"),
+    "state.failed": ("failed", "失败"),
+    "state.stopped": ("stopped", "已停止"),
+    "state.cancelled": ("cancelled", "已取消"),
+    "train.progress": ("epoch {epoch}/{epochs} · step {step}/{total}", "第 {epoch}/{epochs} 轮 · 第 {step}/{total} 步"),
+    "train.speed": ("examples/s", "样本/秒"),
+    "train.eta": ("ETA", "预计剩余"),
+    "train.test_acc": ("test acc", "测试精度"),
+    "train.train_acc": ("train acc", "训练精度"),
+    "train.loss": ("train loss", "训练损失"),
+    "train.done": ("Finished: test accuracy {acc:.3f} after {epochs} epochs in {wall}. Saved in {dir}.",
+                   "训练完成：{epochs} 轮后测试精度 {acc:.3f}，用时 {wall}。已保存到 {dir}。"),
+    "train.stopped": ("Stopped: {msg}. The checkpoint is kept in {dir}.", "已停止：{msg}。检查点保存在 {dir}。"),
+    "train.failed": ("The run failed ({reason}): {msg}", "训练失败（{reason}）：{msg}"),
+    "train.waiting_data": ("Preparing data and model…", "正在准备数据和模型……"),
+    "train.invalid": ("These settings cannot be trained: {msg}", "无法用这些设置训练：{msg}"),
+    "fig.epoch": ("epoch", "迭代周期"),
+    "fig.acc": ("accuracy", "精度"),
+    "fig.loss": ("loss", "损失"),
+    "fig.test_acc": ("test acc", "测试精度"),
+    "fig.train_acc": ("train acc", "训练精度"),
+    "fig.train_loss": ("train loss", "训练损失"),
+
+    # batchnorm page
+    "bn.title": ("Batch normalization (批量规范化)", "批量规范化"),
+    "bn.intro": ("The learned scale γ and shift β of every channel, and the running statistics against the "
+                 "last batch's — the book's `net[1].gamma` moment, made visual.",
+                 "每个通道学到的拉伸参数 γ 和偏移参数 β，以及移动平均统计量与最近一个小批量统计量的对比——"
+                 "把书中查看 `net[1].gamma` 的那一刻画出来。"),
+    "bn.source": ("Run", "训练"),
+    "bn.no_runs": ("No run with batch normalization yet. Train BN-LeNet (LeNet with batchnorm = scratch or nn), "
+                   "a ResNet or a DenseNet on the Train page.",
+                   "还没有含批量规范化的训练。请在“训练”页训练 BN-LeNet（LeNet 的 batchnorm 设为 scratch 或 nn）、"
+                   "ResNet 或 DenseNet。"),
+    "bn.no_snapshots": ("This run has no batch-normalization snapshots yet.", "这次训练还没有批量规范化的快照。"),
+    "bn.layer": ("BN layer", "批量规范化层"),
+    "bn.gamma": ("γ (scale)", "γ（拉伸）"),
+    "bn.beta": ("β (shift)", "β（偏移）"),
+    "bn.heat": ("γ and β per channel over the snapshots", "各通道的 γ 和 β 随快照的变化"),
+    "bn.latest": ("Latest values per channel", "各通道的最新值"),
+    "bn.stats": ("Running statistics vs the last batch", "移动平均统计量与最近一个小批量的统计量"),
+    "bn.snapshot": ("snapshot", "快照"),
+    "bn.channel": ("channel", "通道"),
+    "bn.running_mean": ("running mean", "移动平均均值"),
+    "bn.batch_mean": ("batch mean", "小批量均值"),
+    "bn.running_var": ("running var", "移动平均方差"),
+    "bn.batch_var": ("batch var", "小批量方差"),
+    "bn.demo": ("Scratch BatchNorm = nn.BatchNorm2d?", "从零实现的 BatchNorm 与 nn.BatchNorm2d 相同吗？"),
+    "bn.demo_intro": ("The book's `BatchNorm` (cnnlab.layers.BatchNorm, state in buffers) and torch's "
+                      "`nn.BatchNorm2d` on the same random batch, with the same γ, β and momentum "
+                      "(the book's 0.9 is torch's 0.1).",
+                      "书中的 `BatchNorm`（cnnlab.layers.BatchNorm，状态保存在 buffer 中）与框架的 "
+                      "`nn.BatchNorm2d` 作用于同一个随机小批量，γ、β 和动量相同（书中的 0.9 即框架的 0.1）。"),
+    "bn.demo_channels": ("channels", "通道数"),
+    "bn.demo_batch": ("batch size", "批量大小"),
+    "bn.demo_steps": ("training steps", "训练步数"),
+    "bn.demo_seed": ("seed", "随机种子"),
+    "bn.demo_mode": ("mode", "模式"),
+    "bn.demo_quantity": ("quantity", "量"),
+    "bn.demo_diff": ("max |scratch − nn|", "最大绝对差 |scratch − nn|"),
+    "bn.demo_equal": ("Equal to within {tol:g} in train and eval mode.", "训练模式和预测模式下均在 {tol:g} 以内相等。"),
+    "bn.demo_differ": ("They differ by more than {tol:g}.", "两者之差超过 {tol:g}。"),
+    "bn.saved": ("saved", "已保存"),
+    "bn.live": ("live", "进行中"),
+
+    # runs page
+    "runs.title": ("Saved runs", "已保存的训练"),
+    "runs.none": ("No saved runs in {root} yet: train one on the Train page (or `python -m cnnlab train`).",
+                  "{root} 中还没有保存的训练：请在“训练”页训练一个（或运行 `python -m cnnlab train`）。"),
+    "runs.table": ("Runs", "训练列表"),
+    "runs.compare": ("Compare runs", "比较训练"),
+    "runs.compare_pick": ("runs to compare", "要比较的训练"),
+    "runs.compare_hint": ("Pick two or more runs to draw their curves on one chart.", "选择两个或更多训练，在同一张图中比较曲线。"),
+    "runs.metric": ("curve", "曲线"),
+    "runs.load": ("Load a run", "加载训练"),
+    "runs.pick": ("run", "训练"),
+    "runs.load_failed": ("This run cannot be loaded: {msg}", "无法加载这次训练：{msg}"),
+    "runs.predict": ("Predictions on test images", "测试图像上的预测"),
+    "runs.n_images": ("images", "图像数"),
+    "runs.offset": ("first test image", "起始测试图像"),
+    "runs.upload": ("Predict an uploaded image", "预测上传的图像"),
+    "runs.upload_label": ("an image (PNG, JPEG, BMP, GIF or WebP, at most {mb} MB)",
+                          "一张图像（PNG、JPEG、BMP、GIF 或 WebP，不超过 {mb} MB）"),
+    "runs.invert": ("invert (Fashion-MNIST has light clothes on a dark background)",
+                    "反色（Fashion-MNIST 是深色背景上的浅色衣物）"),
+    "runs.bad_image": ("That file cannot be used: {msg}", "无法使用该文件：{msg}"),
+    "runs.model_input": ("model input", "模型输入"),
+    "runs.prediction": ("prediction", "预测"),
+    "runs.probability": ("probability", "概率"),
+    "runs.features": ("Feature maps", "特征图"),
+    "runs.conv": ("conv layer", "卷积层"),
+    "runs.image_index": ("test image", "测试图像"),
+    "runs.no_conv": ("This model has no convolutional layer.", "该模型没有卷积层。"),
+    "runs.confusion": ("Confusion matrix", "混淆矩阵"),
+    "runs.conf_n": ("test images used", "使用的测试图像数"),
+    "runs.true": ("true", "真实"),
+    "runs.pred": ("predicted", "预测"),
+    "runs.accuracy": ("accuracy on these images: {acc:.3f}", "在这些图像上的精度：{acc:.3f}"),
+    "runs.no_data": ("The Fashion-MNIST test set is not available: {msg}", "无法读取 Fashion-MNIST 测试集：{msg}"),
+
+    # shared
+    "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
+}
+
+# d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)
+FASHION_LABELS = {
+    "en": ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"),
+    "zh": ("T恤", "裤子", "套衫", "连衣裙", "外套", "凉鞋", "衬衫", "运动鞋", "包", "短靴"),
+}
+
+
+def t(key: str, lang: str = "en", **fmt) -> str:
+    pair = STRINGS.get(key)
+    if pair is None:
+        return key
+    s = pair[1] if lang == "zh" and pair[1] else pair[0]
+    return s.format(**fmt) if fmt else s
+
+
+def labels(lang: str = "en") -> tuple[str, ...]:
+    return FASHION_LABELS["zh" if lang == "zh" else "en"]
+
+
+def knob_label(knob, lang: str = "en") -> str:
+    """zh: the d2l-zh term with the code name (宽度乘子 α · alpha); en: the code name students see in the book."""
+    if lang == "zh" and knob.label_zh:
+        return f"{knob.label_zh} · {knob.name}"
+    return knob.name
+
+
+_RANGE_ZH = (("on or off", "开或关"), ("one of ", "取值之一："), ("comma-separated integers, each in ", "个逗号分隔的整数，每个在 "),
+             ("an integer in ", "整数，范围 "), ("a number in ", "数值，范围 "))
+
+
+def range_text(knob, lang: str = "en") -> str:
+    s = knob.range_text()
+    if lang == "zh":
+        for en, zh in _RANGE_ZH:
+            s = s.replace(en, zh)
+    return s

@@ -1,0 +1,6 @@
+"""The app's streamlit layer (the ONLY package that imports streamlit): shared state, widgets, views.
+
+`figures` and `analysis` hold no streamlit and can be used and tested on their own.
+"""
+from .common import (arch_title, checkpoint_root, cuda_name, fmt_seconds, lang, probe_config, registry,  # noqa: F401
+                     resolve_config, show_error, tr)

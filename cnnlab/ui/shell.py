@@ -1,0 +1,38 @@
+"""The app shell: language toggle (sidebar, kept in ?lang=) and the four pages for st.navigation."""
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import i18n
+from .common import LANG_KEY, lang
+
+# url paths deliberately differ from the file names: with a pages/ folder, Streamlit first runs the app in
+# its v1 multipage mode, where a URL equal to a file's stem would run that page *without* app.py (no language
+# toggle, no page config) — on the first request after a server start, and on every AppTest rerun.
+PAGES = (("pages/architecture.py", "page.architecture", "explore", "🧱"),
+         ("pages/train.py", "page.train", "training", "📈"),
+         ("pages/batchnorm.py", "page.batchnorm", "batch-norm", "⚖️"),
+         ("pages/runs.py", "page.runs", "saved-runs", "🗂️"))
+
+
+def _lang_changed() -> None:
+    st.query_params["lang"] = st.session_state[LANG_KEY]
+
+
+def language_toggle() -> str:
+    """A zh / en switch in the sidebar; a link with ?lang=zh opens in Chinese."""
+    if LANG_KEY not in st.session_state:
+        st.session_state[LANG_KEY] = st.query_params.get("lang") if st.query_params.get("lang") in i18n.LANGS \
+            else "en"
+    with st.sidebar:
+        st.markdown(f"### {i18n.t('app.title', lang())}")
+        st.radio(i18n.t("app.language", lang()), i18n.LANGS, key=LANG_KEY, horizontal=True,
+                 format_func=lambda c: i18n.LANG_NAMES[c], on_change=_lang_changed)
+        st.caption(i18n.t("app.caption", lang()))
+    return lang()
+
+
+def pages() -> list:
+    L = lang()
+    return [st.Page(path, title=i18n.t(title, L), url_path=url, icon=icon, default=(i == 0))
+            for i, (path, title, url, icon) in enumerate(PAGES)]
