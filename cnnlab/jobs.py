@@ -82,7 +82,7 @@ class Job:
     """One run: its config, stop Event, worker thread and event buffer (guarded by ``lock``)."""
 
     def __init__(self, job_id: str, config: Any, device: str, label: str, runner: Runner,
-                 meta: dict | None = None, max_steps_kept: int = 5000):
+                 meta: dict | None = None, max_steps_kept: int = 5000, max_bn_kept: int = 200):
         self.id, self.config, self.device, self.label = job_id, config, device, label
         self.meta = dict(meta or {})
         self.runner = runner
@@ -98,6 +98,7 @@ class Job:
         self._end: RunEnd | RunFailed | None = None
         self._n = 0
         self._max_steps = max_steps_kept
+        self._max_bn = max_bn_kept
         self._done = threading.Event()
 
     # -- worker side ------------------------------------------------------------------
@@ -113,6 +114,9 @@ class Job:
                 self._epochs.append(ev)
             elif isinstance(ev, BNSnapshot):
                 self._bn.append(ev)
+                if len(self._bn) > self._max_bn:
+                    half = len(self._bn) // 2
+                    self._bn = self._bn[:half:2] + self._bn[half:]
             elif isinstance(ev, RunStart):
                 self._start = ev
             elif isinstance(ev, (RunEnd, RunFailed)):
@@ -241,11 +245,12 @@ class JobRegistry:
         return [v for v in (self.view(i) for i in reversed(ids)) if v is not None]
 
     def latest(self) -> JobView | None:
-        """The newest active run, else the newest run."""
+        """The newest training run, else the newest queued one, else the newest run."""
         views = self.jobs()
-        for v in views:
-            if v.active:
-                return v
+        for state in (RUNNING, QUEUED):
+            for v in views:
+                if v.state == state:
+                    return v
         return views[0] if views else None
 
     def running(self, device: str | None = None) -> list[str]:

@@ -114,11 +114,12 @@ def _fits_widget(k: Knob, value: Any) -> bool:
 
 
 def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims: bool = True,
-                 knob_columns: int = 2, on_arch_change=None, default_resolution=None) -> dict:
+                 knob_columns: int = 2, on_arch_change=None, fresh=None) -> dict:
     """Architecture selectbox + every knob + input size; returns {arch, knobs (raw), in_channels, ...}.
 
     `initial` ({arch, knobs, resolution, in_channels, num_classes}) seeds widgets that have no state yet.
-    `default_resolution(spec)` gives the resolution a fresh widget starts at (default: the book's).
+    `fresh(spec) -> (knobs, resolution)` seeds the widgets of any other architecture (default: the knobs'
+    defaults at the book's resolution; the Train page passes the book's training knobs and resolution).
     """
     L = lang()
     initial = dict(initial or {})
@@ -128,7 +129,8 @@ def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims:
                         format_func=lambda a: arch_title(a, L), on_change=on_arch_change)
     spec = get_spec(arch)
     same_arch = initial.get("arch") == arch
-    init_knobs = dict(initial.get("knobs") or {}) if same_arch else {}
+    fresh_knobs, fresh_res = fresh(spec) if fresh else ({}, spec.book_resolution)
+    init_knobs = {**dict(fresh_knobs), **(dict(initial.get("knobs") or {}) if same_arch else {})}
 
     out: dict[str, Any] = {"arch": arch, "knobs": {}}
     if spec.knobs:
@@ -138,8 +140,7 @@ def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims:
             with cols[i % knob_columns]:
                 out["knobs"][k.name] = knob_widget(k, knob_key(prefix, arch, k.name), init_knobs.get(k.name))
 
-    res_default = default_resolution(spec) if default_resolution else spec.book_resolution
-    seed(res_key(prefix, arch), int(initial.get("resolution") or res_default) if same_arch else int(res_default))
+    seed(res_key(prefix, arch), int(initial.get("resolution") or fresh_res) if same_arch else int(fresh_res))
     if dims:
         st.markdown(f"**{i18n.t('arch.input', L)}**")
         c1, c2, c3 = st.columns(3)

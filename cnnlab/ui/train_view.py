@@ -1,0 +1,237 @@
+"""Train page pieces: settings (presets, model, hyper-parameters, device), start, and the live run panel.
+
+The run itself lives in the process-wide JobRegistry (cnnlab.jobs) and trains in a worker thread that never
+touches streamlit; the panel polls the registry from an ``st.fragment(run_every=...)`` while a run is active.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import streamlit as st
+
+from .. import i18n
+from ..jobs import QUEUED, RUNNING, QueueFull
+from ..registry import KnobError, get_spec
+from . import figures, presets, widgets
+from .common import arch_title, checkpoint_root, cuda_name, fmt_seconds, lang, registry, resolve_config
+
+POLL_S = 0.5
+P = "train"  # widget key prefix
+K_PRESET, K_DEVICE, K_EPOCHS, K_LR, K_BS = "train_preset", "train_device", "train_epochs", "train_lr", "train_bs"
+K_OPT, K_WD, K_NTRAIN, K_NTEST, K_SEED = "train_opt", "train_wd", "train_n_train", "train_n_test", "train_seed"
+K_START, K_STOP, K_PICK, K_CURVES = "train_start", "train_stop", "train_job_pick", "train_curves"
+K_SAVED = "_train_job_saved"  # not a widget key: survives page switches
+N_TRAIN, N_TEST = 60000, 10000
+
+
+def _fresh(spec):
+    """A newly picked architecture starts at the book's training knobs and resolution."""
+    return dict(spec.training.knobs), spec.training.resolution
+
+
+def _book_values(arch: str) -> tuple[float, int]:
+    spec = get_spec(arch)
+    knobs = {**spec.defaults(), **dict(spec.training.knobs)}
+    return float(spec.book_lr(knobs)), int(spec.training.batch_size)
+
+
+def _on_arch_change() -> None:
+    lr, bs = _book_values(st.session_state[f"{P}_arch"])
+    st.session_state[K_LR], st.session_state[K_BS] = lr, bs
+    st.session_state[K_PRESET] = "custom"
+
+
+def _to_custom() -> None:
+    st.session_state[K_PRESET] = "custom"
+
+
+def _apply_preset() -> None:
+    pid = st.session_state.get(K_PRESET)
+    p = presets.PRESETS.get(pid)
+    if p is None:
+        return
+    v = p.values()
+    widgets.set_model(P, v["arch"], v["knobs"], v["resolution"])
+    st.session_state[K_EPOCHS] = int(v["epochs"])
+    st.session_state[K_LR] = float(v["lr"])
+    st.session_state[K_BS] = int(v["batch_size"])
+    st.session_state[K_NTRAIN] = int(v["train_size"])
+    st.session_state[K_NTEST] = int(v["test_size"])
+
+
+def _devices() -> list[str]:
+    return ["cuda", "cpu"] if cuda_name() else ["cpu"]
+
+
+def settings() -> dict:
+    """Draw the settings; return them (raw, validated on Start)."""
+    L = lang()
+    gpu = cuda_name()
+    if gpu:
+        st.caption(i18n.t("train.gpu_note", L, name=gpu))
+    else:
+        st.info(i18n.t("train.cpu_note", L))
+    plist = presets.for_device(bool(gpu))
+    if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
+        st.session_state[K_PRESET] = plist[0].id
+        _apply_preset()
+    options = ["custom"] + [p.id for p in plist]
+    st.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
+                 format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
+                 else presets.PRESETS[i].title(L))
+    with st.expander(i18n.t("train.model", L), expanded=True):
+        choice = widgets.model_picker(P, None, dims=False, fresh=_fresh, on_arch_change=_on_arch_change)
+    arch = choice["arch"]
+    lr0, bs0 = _book_values(arch)
+    widgets.seed(K_EPOCHS, 10)
+    widgets.seed(K_LR, lr0)
+    widgets.seed(K_BS, bs0)
+    widgets.seed(K_OPT, "sgd")
+    widgets.seed(K_WD, 0.0)
+    widgets.seed(K_NTRAIN, N_TRAIN)
+    widgets.seed(K_NTEST, N_TEST)
+    widgets.seed(K_SEED, 0)
+    devices = _devices()
+    widgets.seed(K_DEVICE, devices[0])
+    if st.session_state[K_DEVICE] not in devices:
+        st.session_state[K_DEVICE] = devices[0]
+    with st.expander(i18n.t("train.hparams", L), expanded=True):
+        c1, c2 = st.columns(2)
+        with c1:
+            epochs = st.number_input(i18n.t("train.epochs", L), 1, 200, step=1, key=K_EPOCHS, on_change=_to_custom)
+            try:
+                book_lr = get_spec(arch).book_lr({**get_spec(arch).defaults(), **choice["knobs"]})
+            except Exception:  # raw knob text that does not parse yet
+                book_lr = lr0
+            lr = st.number_input(i18n.t("train.lr", L), min_value=0.0, max_value=10.0, step=0.01, format="%.4g",
+                                 key=K_LR, on_change=_to_custom, help=i18n.t("train.lr_help", L, lr=book_lr))
+            bs = st.number_input(i18n.t("train.batch_size", L), 1, 4096, step=1, key=K_BS, on_change=_to_custom)
+            opt = st.selectbox(i18n.t("train.optimizer", L), ["sgd", "adam"], key=K_OPT)
+        with c2:
+            n_train = st.number_input(i18n.t("train.train_size", L), 1, N_TRAIN, step=1000, key=K_NTRAIN, on_change=_to_custom)
+            n_test = st.number_input(i18n.t("train.test_size", L), 1, N_TEST, step=500, key=K_NTEST, on_change=_to_custom)
+            wd = st.number_input(i18n.t("train.weight_decay", L), min_value=0.0, max_value=1.0, step=1e-4,
+                                 format="%.4g", key=K_WD)
+            device = st.selectbox(i18n.t("train.device", L), devices, key=K_DEVICE)
+        seed = st.number_input(i18n.t("train.seed", L), 0, 2**31 - 1, step=1, key=K_SEED)
+    return {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
+            "weight_decay": float(wd), "train_size": int(n_train), "test_size": int(n_test), "device": device,
+            "seed": int(seed)}
+
+
+def _run_engine(tc, stop, out_dir: str):
+    from .. import engine
+
+    return engine.run(tc, stop=stop, out_dir=out_dir)
+
+
+def train_config(s: dict):
+    """The engine's TrainConfig for these settings (raises KnobError for anything out of range)."""
+    from .. import engine
+
+    cfg = resolve_config(s["arch"], s["knobs"], in_channels=1, num_classes=10, resolution=s["resolution"])
+    n_train = min(s["train_size"], N_TRAIN)
+    steps = max(1, math.ceil(n_train / max(1, s["batch_size"])))
+    tc = engine.TrainConfig(
+        model=cfg, epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"], optimizer=s["optimizer"],
+        weight_decay=s["weight_decay"], train_size=None if n_train >= N_TRAIN else n_train,
+        test_size=None if s["test_size"] >= N_TEST else s["test_size"], device=s["device"], seed=s["seed"],
+        log_every=max(1, min(20, steps // 10)), bn_every=max(1, steps // 4))
+    return tc.resolved()
+
+
+def start(s: dict) -> str | None:
+    """Submit a run; returns its id, or shows st.error and returns None."""
+    L = lang()
+    try:
+        tc = train_config(s)
+    except KnobError as e:
+        st.error(i18n.t("train.invalid", L, msg=e))
+        return None
+    except ImportError as e:
+        st.error(i18n.t("train.no_engine", L, msg=e))
+        return None
+    cfg = tc.model
+    label = (f"{arch_title(cfg.arch, 'en')} · {tc.epochs} ep · lr {tc.lr:g} · bs {tc.batch_size} · "
+             f"{s['train_size']}/{s['test_size']} · {cfg.input_hw}² · {s['device']}")
+    try:
+        job = registry().submit(tc, device=s["device"], label=label,
+                                runner=functools.partial(_run_engine, out_dir=str(checkpoint_root())),
+                                meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution})
+    except QueueFull as e:
+        st.error(str(e))
+        return None
+    st.session_state[K_PICK] = st.session_state[K_SAVED] = job.id
+    return job.id
+
+
+# -- the live panel ----------------------------------------------------------------------
+
+def run_panel() -> None:
+    """Pick a run (newest first) and draw it; polls while it is queued or training."""
+    L = lang()
+    reg = registry()
+    views = reg.jobs()
+    if not views:
+        st.info(i18n.t("train.no_runs", L))
+        return
+    ids = [v.id for v in views]
+    if st.session_state.get(K_PICK) not in ids:  # a new session (reload) or back from another page
+        saved = st.session_state.get(K_SAVED)
+        st.session_state[K_PICK] = saved if saved in ids else reg.latest().id
+    labels = {v.id: f"{v.id} · {v.label}" for v in views}
+    job_id = st.selectbox(i18n.t("train.run", L), ids, key=K_PICK, format_func=lambda i: labels.get(i, i))
+    st.session_state[K_SAVED] = job_id
+    first = reg.view(job_id)
+    polling = bool(first and first.active)
+
+    @st.fragment(run_every=POLL_S if polling else None)
+    def panel():
+        v = reg.view(job_id)
+        if v is None:
+            return
+        draw_job(v)
+        if polling and not v.active:
+            st.rerun()  # the run ended: one full rerun stops the polling
+
+    panel()
+
+
+def draw_job(v) -> None:
+    L = lang()
+    reg = registry()
+    c1, c2 = st.columns([3, 1])
+    c1.markdown(f"**{i18n.t('train.state', L)}:** {i18n.t('state.' + v.state, L)}")
+    c2.button(i18n.t("train.stop", L), key=K_STOP, on_click=reg.stop, args=(v.id,), disabled=not v.active,
+              type="primary")
+    if v.state == QUEUED:
+        st.info(i18n.t("train.queued", L, pos=v.position))
+    elif v.state == RUNNING and not v.steps:
+        st.info(i18n.t("train.waiting_data", L))
+    last = v.last_step
+    start = v.start
+    if last is not None:
+        st.progress(v.progress, text=i18n.t("train.progress", L, epoch=last.epoch, epochs=start.epochs if start else "?",
+                                            step=last.step, total=last.total_steps))
+    elif v.state == RUNNING:
+        st.progress(0.0)
+    m = st.columns(5)
+    ep = v.epochs[-1] if v.epochs else None
+    m[0].metric(i18n.t("train.speed", L), f"{last.examples_per_s:,.0f}" if last else "—")
+    m[1].metric(i18n.t("train.eta", L), fmt_seconds(last.eta_s) if last and v.active else "—")
+    m[2].metric(i18n.t("train.loss", L), f"{last.loss:.3f}" if last else "—")
+    m[3].metric(i18n.t("train.train_acc", L), f"{(ep.train_acc if ep else last.acc):.3f}" if last else "—")
+    m[4].metric(i18n.t("train.test_acc", L), f"{ep.test_acc:.3f}" if ep else "—")
+    fig = figures.training_curves(v.steps, v.epochs, start.steps_per_epoch if start else None, L)
+    st.plotly_chart(fig, key=K_CURVES, width="stretch")
+    end = v.end
+    if end is None:
+        return
+    if v.state == "done":
+        st.success(i18n.t("train.done", L, acc=end.test_acc, epochs=end.epochs, wall=fmt_seconds(end.wall_s),
+                          dir=end.run_dir or "—"))
+    elif v.state in ("stopped", "cancelled"):
+        st.warning(i18n.t("train.stopped", L, msg=end.message, dir=v.run_dir or "—"))
+    else:
+        st.error(i18n.t("train.failed", L, reason=end.reason, msg=end.message))
