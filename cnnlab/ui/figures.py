@@ -23,6 +23,11 @@ def _layout(fig: go.Figure, height: int = _H, **kw) -> go.Figure:
     return fig
 
 
+def clean(values) -> list:
+    """Floats for plotly: NaN/inf (e.g. a batch statistic that was not captured) become gaps (None)."""
+    return [None if v is None or v != v or v in (float("inf"), float("-inf")) else v for v in values]
+
+
 def shape_str(shape: Sequence[int]) -> str:
     return "×".join(str(s) for s in shape) if shape else "—"
 
@@ -114,7 +119,7 @@ def bn_heatmaps(gamma: Sequence[Sequence[float]], beta: Sequence[Sequence[float]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(t("bn.gamma", lang), t("bn.beta", lang)),
                         horizontal_spacing=0.12)
     for col, (vals, scale, mid, cbx) in enumerate(((gamma, "Viridis", None, 0.44), (beta, "RdBu", 0.0, 1.0)), 1):
-        z = [list(r) for r in zip(*vals)] if vals else []  # channels × snapshots
+        z = [clean(r) for r in zip(*vals)] if vals else []  # channels × snapshots
         fig.add_trace(go.Heatmap(z=z, x=list(snapshot_labels), y=list(range(len(z))), colorscale=scale, zmid=mid,
                                  colorbar=dict(x=cbx, len=0.9),
                                  hovertemplate=t("bn.channel", lang) + " %{y}<br>%{x}<br>%{z:.4f}<extra></extra>"),
@@ -126,8 +131,8 @@ def bn_heatmaps(gamma: Sequence[Sequence[float]], beta: Sequence[Sequence[float]
 
 def bn_latest(gamma: Sequence[float], beta: Sequence[float], lang: str = "en") -> go.Figure:
     ch = list(range(len(gamma)))
-    fig = go.Figure([go.Bar(x=ch, y=list(gamma), name=t("bn.gamma", lang), marker_color=COLORS[0]),
-                     go.Bar(x=ch, y=list(beta), name=t("bn.beta", lang), marker_color=COLORS[1])])
+    fig = go.Figure([go.Bar(x=ch, y=clean(gamma), name=t("bn.gamma", lang), marker_color=COLORS[0]),
+                     go.Bar(x=ch, y=clean(beta), name=t("bn.beta", lang), marker_color=COLORS[1])])
     fig.update_xaxes(title_text=t("bn.channel", lang))
     return _layout(fig, height=320, barmode="group")
 
@@ -139,9 +144,9 @@ def bn_stats(layer, lang: str = "en") -> go.Figure:
                                                         t("bn.running_var", lang) + " / " + t("bn.batch_var", lang)))
     for col, (run, bat, a, b) in enumerate(((layer.running_mean, layer.batch_mean, "bn.running_mean", "bn.batch_mean"),
                                             (layer.running_var, layer.batch_var, "bn.running_var", "bn.batch_var")), 1):
-        fig.add_trace(go.Scatter(x=ch, y=list(run), mode="lines+markers", name=t(a, lang),
+        fig.add_trace(go.Scatter(x=ch, y=clean(run), mode="lines+markers", name=t(a, lang),
                                  line=dict(color=COLORS[0 if col == 1 else 2])), row=1, col=col)
-        fig.add_trace(go.Scatter(x=ch, y=list(bat), mode="markers", name=t(b, lang),
+        fig.add_trace(go.Scatter(x=ch, y=clean(bat), mode="markers", name=t(b, lang),
                                  marker=dict(color=COLORS[1 if col == 1 else 3], symbol="x", size=9)), row=1, col=col)
         fig.update_xaxes(title_text=t("bn.channel", lang), row=1, col=col)
     return _layout(fig, height=340)

@@ -1,0 +1,150 @@
+"""BatchNorm page pieces: pick a run with BN (live or saved), γ/β heat maps, running vs batch statistics, and
+the scratch-vs-nn equality demo."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from .. import i18n
+from . import analysis, figures
+from .common import arch_title, checkpoint_root, lang, registry
+
+MAX_COLUMNS = 60  # snapshots drawn in the heat map (evenly thinned beyond this)
+K_SOURCE, K_LAYER = "bn_source", "bn_layer"
+K_HEAT, K_LATEST, K_STATS = "bn_heat", "bn_latest", "bn_stats"
+K_SAVED = "_bn_source_saved"
+
+
+def _saved_runs_with_bn() -> list:
+    from .. import checkpoint
+
+    out = []
+    for r in checkpoint.list_runs(str(checkpoint_root())):
+        folder = os.path.join(r.run_dir, checkpoint.BN_DIR)
+        if r.status != "unreadable" and os.path.isdir(folder) and os.listdir(folder):
+            out.append(r)
+    return out
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _read_bn(run_dir: str, stamp: float):
+    from .. import checkpoint
+
+    return checkpoint.read_bn_history(run_dir)
+
+
+def sources() -> dict[str, str]:
+    """{source id: label}: live runs with snapshots first (newest first), then saved runs with a BN history."""
+    L = lang()
+    out: dict[str, str] = {}
+    for v in registry().jobs():
+        if v.bn:
+            out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {v.label} · {i18n.t('state.' + v.state, L)}"
+    try:
+        for r in _saved_runs_with_bn():
+            acc = f" · test acc {r.test_acc:.3f}" if r.test_acc is not None else ""
+            out[f"saved:{r.run_dir}"] = f"{i18n.t('bn.saved', L)} · {r.run_id} · {arch_title(r.arch, L)}{acc}"
+    except ImportError:  # the checkpoint module is missing: live runs only
+        pass
+    return out
+
+
+def snapshots(source: str) -> tuple[list, bool]:
+    """(BN snapshots, still training?) for a source id."""
+    kind, _, ref = source.partition(":")
+    if kind == "live":
+        v = registry().view(ref)
+        return (list(v.bn), v.active) if v else ([], False)
+    folder = os.path.join(ref, "bn_history")
+    stamp = max((os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)), default=0.0) \
+        if os.path.isdir(folder) else 0.0
+    return list(_read_bn(ref, stamp)), False
+
+
+def _thin(items: list, n: int) -> list:
+    if len(items) <= n:
+        return items
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
+
+
+def pick_source() -> str | None:
+    L = lang()
+    src = sources()
+    if not src:
+        st.info(i18n.t("bn.no_runs", L))
+        return None
+    ids = list(src)
+    if st.session_state.get(K_SOURCE) not in ids:
+        saved = st.session_state.get(K_SAVED)
+        st.session_state[K_SOURCE] = saved if saved in ids else ids[0]
+    choice = st.selectbox(i18n.t("bn.source", L), ids, key=K_SOURCE, format_func=lambda i: src.get(i, i))
+    st.session_state[K_SAVED] = choice
+    return choice
+
+
+def draw(source: str) -> None:
+    """The γ/β heat maps, latest values and statistics; polls while a live run trains."""
+    snaps, active = snapshots(source)
+
+    @st.fragment(run_every=2.0 if active else None)
+    def panel():
+        L = lang()
+        snaps_now, _ = snapshots(source)
+        if not snaps_now:
+            st.info(i18n.t("bn.no_snapshots", L))
+            return
+        names = [layer.name for layer in snaps_now[-1].layers]
+        if st.session_state.get(K_LAYER) not in names:
+            st.session_state[K_LAYER] = names[0]
+        name = st.selectbox(i18n.t("bn.layer", L), names, key=K_LAYER,
+                            format_func=lambda n: f"{n} · C = {len(_layer(snaps_now[-1], n).gamma)}")
+        shown = _thin(snaps_now, MAX_COLUMNS)
+        rows = [(s, _layer(s, name)) for s in shown]
+        rows = [(s, layer) for s, layer in rows if layer is not None]
+        st.markdown(f"**{i18n.t('bn.heat', L)}**")
+        st.plotly_chart(figures.bn_heatmaps([layer.gamma for _, layer in rows], [layer.beta for _, layer in rows],
+                                            [f"e{s.epoch}·s{s.step}" for s, _ in rows], L),
+                        key=K_HEAT, width="stretch")
+        last = _layer(snaps_now[-1], name)
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown(f"**{i18n.t('bn.latest', L)}** (e{snaps_now[-1].epoch}·s{snaps_now[-1].step})")
+            st.plotly_chart(figures.bn_latest(last.gamma, last.beta, L), key=K_LATEST, width="stretch")
+        with c2:
+            st.markdown(f"**{i18n.t('bn.stats', L)}**")
+            st.plotly_chart(figures.bn_stats(last, L), key=K_STATS, width="stretch")
+
+    panel()
+
+
+def _layer(snap, name):
+    for layer in snap.layers:
+        if layer.name == name:
+            return layer
+    return None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _equivalence(channels: int, batch: int, steps: int, seed: int):
+    return analysis.bn_equivalence(channels=channels, batch=batch, steps=steps, seed=seed)
+
+
+def equivalence_demo(tol: float = 1e-4) -> None:
+    L = lang()
+    st.caption(i18n.t("bn.demo_intro", L))
+    c = st.columns(4)
+    ch = c[0].number_input(i18n.t("bn.demo_channels", L), 1, 64, value=8, step=1, key="bn_demo_channels")
+    bs = c[1].number_input(i18n.t("bn.demo_batch", L), 2, 256, value=16, step=1, key="bn_demo_batch")
+    steps = c[2].number_input(i18n.t("bn.demo_steps", L), 1, 20, value=3, step=1, key="bn_demo_steps")
+    seed = c[3].number_input(i18n.t("bn.demo_seed", L), 0, 10_000, value=0, step=1, key="bn_demo_seed")
+    rows = _equivalence(int(ch), int(bs), int(steps), int(seed))
+    worst = max(r["max_abs_diff"] for r in rows)
+    table = [{i18n.t("bn.demo_mode", L): r["mode"], i18n.t("bn.demo_quantity", L): r["quantity"],
+              i18n.t("bn.demo_diff", L): f"{r['max_abs_diff']:.2e}"} for r in rows]
+    st.dataframe(table, key="bn_demo_table", hide_index=True)
+    if worst <= tol:
+        st.success(i18n.t("bn.demo_equal", L, tol=tol))
+    else:
+        st.error(i18n.t("bn.demo_differ", L, tol=tol))

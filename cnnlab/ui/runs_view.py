@@ -1,0 +1,188 @@
+"""Runs page pieces: the saved-run table, curves of several runs on one chart, and one loaded run:
+predictions on test images and on an uploaded image, feature maps of a conv layer, confusion matrix."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from .. import i18n
+from . import analysis, figures
+from .common import arch_title, checkpoint_root, lang
+
+K_TABLE, K_COMPARE, K_METRIC, K_COMPARE_FIG = "runs_table", "runs_compare", "runs_metric", "runs_compare_fig"
+K_PICK, K_N, K_OFFSET, K_GRID = "runs_pick", "runs_n_images", "runs_offset", "runs_grid"
+K_UPLOAD, K_INVERT, K_UP_IMG, K_UP_PROBS = "runs_upload", "runs_invert", "runs_upload_input", "runs_upload_probs"
+K_CONV, K_FM_IMAGE, K_FM = "runs_conv", "runs_fm_image", "runs_feature_maps"
+K_CONF_N, K_CONF = "runs_conf_n", "runs_confusion"
+METRICS = {"test_acc": "fig.test_acc", "train_acc": "fig.train_acc", "train_loss": "fig.train_loss"}
+
+
+def list_runs() -> list:
+    from .. import checkpoint
+
+    return checkpoint.list_runs(str(checkpoint_root()))
+
+
+def _knobs_text(knobs: dict) -> str:
+    return ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in knobs.items())
+
+
+def run_label(r, L: str) -> str:
+    acc = f" · {r.test_acc:.3f}" if r.test_acc is not None else ""
+    return f"{r.run_id} · {arch_title(r.arch, L)}{acc}"
+
+
+def runs_table(runs) -> None:
+    L = lang()
+    rows = [{"run": r.run_id, "arch": arch_title(r.arch, L), "knobs": _knobs_text(r.knobs), "status": r.status,
+             "epochs": f"{r.epochs_done}/{r.epochs}",
+             i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
+             "created": r.created, "error": r.error or ""} for r in runs]
+    st.dataframe(rows, key=K_TABLE, hide_index=True, width="stretch")
+
+
+def compare(runs) -> None:
+    L = lang()
+    with_metrics = [r for r in runs if r.epochs_done > 0]
+    by_id = {r.run_dir: r for r in with_metrics}
+    if K_COMPARE not in st.session_state:
+        st.session_state[K_COMPARE] = [r.run_dir for r in with_metrics[:2]]
+    st.session_state[K_COMPARE] = [d for d in st.session_state[K_COMPARE] if d in by_id]
+    picked = st.multiselect(i18n.t("runs.compare_pick", L), list(by_id), key=K_COMPARE,
+                            format_func=lambda d: run_label(by_id[d], L))
+    metric = st.radio(i18n.t("runs.metric", L), list(METRICS), key=K_METRIC, horizontal=True,
+                      format_func=lambda m: i18n.t(METRICS[m], L))
+    if len(picked) < 2:
+        st.caption(i18n.t("runs.compare_hint", L))
+    from .. import checkpoint
+
+    series = {}
+    for d in picked:
+        rows = checkpoint.read_metrics(d)
+        series[run_label(by_id[d], L)] = [(row["epoch"], row.get(metric)) for row in rows if row.get(metric) is not None]
+    fig = figures.compare_curves(series, i18n.t(METRICS[metric], L), L,
+                                 y_range=[0, 1] if metric != "train_loss" else None)
+    st.plotly_chart(fig, key=K_COMPARE_FIG, width="stretch")
+
+
+# -- one loaded run ---------------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load(run_dir: str, stamp: float):
+    from .. import checkpoint
+
+    return checkpoint.load_run(run_dir, device="cpu")
+
+
+def load(run_dir: str):
+    """The LoadedRun (cached per run folder and weights file time). Raises CheckpointError."""
+    w = os.path.join(run_dir, "model.pt")
+    return _load(run_dir, os.path.getmtime(w) if os.path.exists(w) else 0.0)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def test_set(resolution: int, in_channels: int, n: int):
+    """n stratified Fashion-MNIST test images at the model's input size (train split left tiny). Raises DataError."""
+    from ..data import load_fashion_mnist
+
+    return load_fashion_mnist(resolution, device="cpu", train_size=10, test_size=n, seed=0, in_channels=in_channels)
+
+
+def _class_names(n: int, L: str) -> list[str]:
+    names = list(i18n.labels(L))
+    return names[:n] if n <= len(names) else names + [str(i) for i in range(len(names), n)]
+
+
+def pick_run(runs) -> str | None:
+    L = lang()
+    loadable = [r for r in runs if r.has_weights and r.status != "unreadable"]
+    if not loadable:
+        return None
+    by_dir = {r.run_dir: r for r in loadable}
+    if st.session_state.get(K_PICK) not in by_dir:
+        st.session_state[K_PICK] = loadable[0].run_dir
+    return st.selectbox(i18n.t("runs.pick", L), list(by_dir), key=K_PICK,
+                        format_func=lambda d: run_label(by_dir[d], L))
+
+
+def test_predictions(run, data) -> None:
+    L = lang()
+    names = _class_names(run.model_config.num_classes, L)
+    c1, c2 = st.columns(2)
+    n = c1.number_input(i18n.t("runs.n_images", L), 1, 32, value=16, step=1, key=K_N)
+    off = c2.number_input(i18n.t("runs.offset", L), 0, max(0, data.num_test - 1), value=0, step=1, key=K_OFFSET)
+    X = data.prepare(data.X_test[int(off):int(off) + int(n)])
+    y = data.y_test[int(off):int(off) + int(n)]
+    probs = analysis.predict_proba(run.model, X)
+    pred = probs.argmax(dim=1)
+    titles = [f"{'✓' if p == t else '✗'} {names[p]}" + ("" if p == t else f" ({names[t]})")
+              for p, t in zip(pred.tolist(), y.tolist())]
+    images = [x.mean(0).tolist() for x in X]
+    st.plotly_chart(figures.image_grid(images, titles, cols=8, zmin=0, zmax=1), key=K_GRID, width="stretch")
+
+
+def upload_prediction(run) -> None:
+    L = lang()
+    cfg = run.model_config
+    mb = analysis.MAX_UPLOAD_BYTES // (1024 * 1024)
+    up = st.file_uploader(i18n.t("runs.upload_label", L, mb=mb), type=list(analysis.UPLOAD_TYPES), key=K_UPLOAD)
+    invert = st.selectbox(i18n.t("runs.invert", L), ["auto", "on", "off"], key=K_INVERT)
+    if up is None:
+        return
+    try:
+        prep = analysis.prepare_upload(up.getvalue(), size=cfg.input_hw, in_channels=cfg.in_channels,
+                                       invert={"auto": None, "on": True, "off": False}[invert])
+    except analysis.ImageError as e:
+        st.error(i18n.t("runs.bad_image", L, msg=e))
+        return
+    probs = analysis.predict_proba(run.model, prep.tensor)[0].tolist()
+    names = _class_names(len(probs), L)
+    best = max(range(len(probs)), key=lambda i: probs[i])
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        st.plotly_chart(figures.image_grid([prep.preview], [f"{i18n.t('runs.model_input', L)} "
+                                                            f"{cfg.input_hw}×{cfg.input_hw}"], cols=1, zmin=0,
+                                           zmax=1, height_per_row=260), key=K_UP_IMG, width="stretch")
+    with c2:
+        st.markdown(f"**{i18n.t('runs.prediction', L)}: {names[best]}** ({probs[best]:.1%})")
+        st.plotly_chart(figures.probabilities(probs, names, L), key=K_UP_PROBS, width="stretch")
+
+
+def feature_maps(run, data, max_maps: int = 16) -> None:
+    L = lang()
+    convs = analysis.conv_layers(run.model)
+    if not convs:
+        st.info(i18n.t("runs.no_conv", L))
+        return
+    if st.session_state.get(K_CONV) not in convs:
+        st.session_state[K_CONV] = convs[0]
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox(i18n.t("runs.conv", L), convs, key=K_CONV)
+    idx = c2.number_input(i18n.t("runs.image_index", L), 0, max(0, data.num_test - 1), value=0, step=1,
+                          key=K_FM_IMAGE)
+    X = data.prepare(data.X_test[int(idx):int(idx) + 1])
+    fm = analysis.feature_maps(run.model, layer, X)
+    maps = [fm[i].tolist() for i in range(min(max_maps, fm.shape[0]))]
+    titles = [f"{i18n.t('bn.channel', L)} {i}" for i in range(len(maps))]
+    st.caption(f"{layer}: {fm.shape[0]}×{fm.shape[1]}×{fm.shape[2]}")
+    st.plotly_chart(figures.image_grid([X[0].mean(0).tolist()] + maps,
+                                       [i18n.t("runs.model_input", L)] + titles, cols=9, colorscale="Viridis"),
+                    key=K_FM, width="stretch")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _confusion(run_dir: str, stamp: float, n: int):
+    run = load(run_dir)
+    cfg = run.model_config
+    data = test_set(cfg.input_hw, cfg.in_channels, n)
+    return analysis.confusion_matrix(run.model, data.prepare(data.X_test), data.y_test, cfg.num_classes)
+
+
+def confusion(run) -> None:
+    L = lang()
+    n = st.number_input(i18n.t("runs.conf_n", L), 10, 10000, value=1000, step=500, key=K_CONF_N)
+    w = os.path.join(run.run_dir, "model.pt")
+    matrix, acc = _confusion(run.run_dir, os.path.getmtime(w), int(n))
+    st.caption(i18n.t("runs.accuracy", L, acc=acc))
+    st.plotly_chart(figures.confusion(matrix, _class_names(len(matrix), L), L), key=K_CONF, width="stretch")
