@@ -1,0 +1,180 @@
+"""`python -m cnnlab train ARCH ...`: train on Fashion-MNIST with a progress bar, or JSON lines with --json.
+
+Exit status: 0 finished; 1 the run failed (NaN loss, out of memory, no data, ...); 2 bad arguments
+(one line on stderr); 130 stopped with Ctrl-C (the checkpoint is kept: a first Ctrl-C asks the
+engine to stop at the next step, a second one interrupts at once).
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+
+from .registry import KnobError
+
+EXIT_FAILED = 1
+EXIT_STOPPED = 130
+
+
+def add_parsers(sub, add_model_args) -> None:
+    p = sub.add_parser("train", help="train a model on Fashion-MNIST (progress bar, or JSON lines with --json)",
+                       description="Train a model on Fashion-MNIST with the book's recipe unless told otherwise. "
+                                   "Without --resolution the book's training resolution is used.")
+    add_model_args(p)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the book's, 10)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the book's for the model)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: the book's for the model)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--train-size", type=int, default=None, help="train on a stratified subset of N examples")
+    p.add_argument("--test-size", type=int, default=None, help="test on a stratified subset of N examples")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=20, help="steps between progress reports")
+    p.add_argument("--bn-every", type=int, default=50, help="steps between BatchNorm snapshots")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (long GPU runs)")
+    p.add_argument("--out", default="checkpoints", help="folder for run folders (default checkpoints)")
+    p.add_argument("--no-save", action="store_true", help="do not write a run folder")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    p.set_defaults(func=cmd_train)
+
+
+def _parse_sets(pairs) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise KnobError(f"--set takes KNOB=VALUE, got {pair!r}")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def train_config_from_args(args):
+    """The resolved TrainConfig for parsed `train` arguments (raises KnobError with one line)."""
+    from .data import DataError, resolve_device
+    from .engine import TrainConfig
+    from .registry import get_spec
+
+    spec = get_spec(args.arch)
+    tc = TrainConfig(model=args.arch, knobs=_parse_sets(args.sets), in_channels=args.in_channels,
+                     num_classes=args.num_classes, resolution=args.resolution,
+                     epochs=spec.training.epochs if args.epochs is None else args.epochs, lr=args.lr,
+                     batch_size=args.batch_size, optimizer=args.optimizer, weight_decay=args.weight_decay,
+                     train_size=args.train_size, test_size=args.test_size, device=args.device, seed=args.seed,
+                     log_every=args.log_every, bn_every=args.bn_every, compile=args.compile).resolved()
+    try:
+        resolve_device(tc.device)
+    except (DataError, RuntimeError) as e:
+        raise KnobError(str(e)) from None
+    return tc
+
+
+def _finite(obj):
+    """JSON has no NaN/Infinity: write null instead."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class _Interrupts:
+    """First Ctrl-C sets the stop Event (the engine stops at the next step and keeps the checkpoint);
+    the second raises KeyboardInterrupt as usual."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.count, self.previous = stop, 0, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        self.stop.set()
+        if self.count > 1:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def cmd_train(args) -> int:
+    from .engine import run
+
+    tc = train_config_from_args(args)
+    stop = threading.Event()
+    out_dir = None if args.no_save else args.out
+    code = EXIT_FAILED
+    with _Interrupts(stop) as interrupts:
+        try:
+            if args.json:
+                code = _run_json(run(tc, stop, out_dir))
+            else:
+                code = _run_human(run(tc, stop, out_dir), tc)
+        except KeyboardInterrupt:
+            return EXIT_STOPPED
+    if code == EXIT_FAILED and interrupts.count:
+        return EXIT_STOPPED
+    return code
+
+
+def _run_json(events) -> int:
+    code = EXIT_FAILED
+    for ev in events:
+        sys.stdout.write(json.dumps(_finite(ev.to_dict()), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        if ev.kind == "run_end":
+            code = 0
+        elif ev.kind == "run_failed":
+            code = EXIT_STOPPED if ev.reason == "stopped" else EXIT_FAILED
+    return code
+
+
+def _run_human(events, tc) -> int:
+    from tqdm import tqdm
+
+    bar = None
+    code = EXIT_FAILED
+    try:
+        for ev in events:
+            if ev.kind == "run_start":
+                knobs = ", ".join(f"{k}={v}" for k, v in ev.knobs.items()) or "no knobs"
+                print(f"{ev.arch} ({knobs}) on {ev.device}: {ev.params:,} parameters; {ev.epochs} epochs of "
+                      f"{ev.train_size:,} examples, batch {ev.batch_size}, {ev.optimizer} lr {ev.lr:g}"
+                      + (f"; saving to {ev.run_dir}" if ev.run_dir else ""), flush=True)
+                bar = tqdm(total=ev.epochs * ev.steps_per_epoch, unit="step", dynamic_ncols=True, file=sys.stderr,
+                           bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+            elif ev.kind == "step_end" and bar is not None:
+                bar.update(ev.step - bar.n)
+                bar.set_description(f"epoch {ev.epoch}", refresh=False)
+                bar.set_postfix_str(f"loss {ev.loss:.3f}, acc {ev.acc:.3f}, {ev.examples_per_s:,.0f} ex/s")
+            elif ev.kind == "epoch_end":
+                line = (f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.3f}, train acc {ev.train_acc:.3f}, "
+                        f"test acc {ev.test_acc:.3f}, {ev.examples_per_s:,.0f} examples/s, {ev.wall_s:.1f} s")
+                (bar.write(line, file=sys.stdout) if bar is not None else print(line, flush=True))
+            elif ev.kind == "run_end":
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                print(f"done: test acc {ev.test_acc:.3f}, train acc {ev.train_acc:.3f} after {ev.epochs} epochs "
+                      f"in {ev.wall_s:.1f} s" + (f"; saved to {ev.run_dir}" if ev.run_dir else ""), flush=True)
+                code = 0
+            elif ev.kind == "run_failed":
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                where = f"; checkpoint kept in {ev.run_dir}" if ev.run_dir else ""
+                sys.stderr.write(f"run {ev.reason.replace('_', ' ')}: {ev.message}{where}\n")
+                code = EXIT_STOPPED if ev.reason == "stopped" else EXIT_FAILED
+    finally:
+        if bar is not None:
+            bar.close()
+    return code
