@@ -3,6 +3,6 @@ import streamlit as st
 
 from cnnlab.ui import shell
 
-st.set_page_config(page_title="CNN Lab", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
 shell.language_toggle()
 st.navigation(shell.pages()).run()

@@ -90,7 +90,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "这里没有 GPU，训练在 CPU 上进行。LeNet 和 BN-LeNet 可以在几分钟内用全部数据训练完；"
                        "较大的网络请选择 CPU 预设（降低分辨率、使用子集、减少迭代周期）。"),
     "train.gpu_note": ("A GPU is available: {name}.", "可以使用 GPU：{name}。"),
-    "train.start": ("Start training", "开始训练"),
+    "train.start": ("Start", "开始训练"),
     "train.stop": ("Stop", "停止"),
     "train.started": ("Run {id} submitted.", "已提交训练 {id}。"),
     "train.no_engine": ("The training engine is not available: {msg}", "训练引擎不可用：{msg}"),
@@ -227,7 +227,7 @@ def labels(lang: str = "en") -> tuple[str, ...]:
 def knob_label(knob, lang: str = "en") -> str:
     """zh: the d2l-zh term with the code name (宽度乘子 α · alpha); en: the code name students see in the book."""
     if lang == "zh" and knob.label_zh:
-        return f"{knob.label_zh} · {knob.name}"
+        return knob.label_zh if knob.name in knob.label_zh else f"{knob.label_zh} · {knob.name}"
     return knob.name
 
 

@@ -7,8 +7,7 @@ st.title(tr("train.title"))
 left, right = st.columns([2, 3], gap="large")
 with left:
     settings = train_view.settings()
-    if st.button(tr("train.start"), key=train_view.K_START, type="primary"):
-        if train_view.start(settings):
-            st.toast(tr("train.started", id=st.session_state[train_view.K_PICK]))
+    if settings["start"] and train_view.start(settings):
+        st.toast(tr("train.started", id=st.session_state[train_view.K_PICK]))
 with right:
     train_view.run_panel()

@@ -144,3 +144,13 @@ def test_every_arch_updates_fast(arch):
     _ok(at)
     assert at.metric
     assert elapsed < 1.5, f"{arch}: {elapsed:.2f} s"  # target 0.3 s; slack for a busy 2-core CI box
+
+
+def test_reset_restores_the_defaults():
+    at = _app(arch="vgg", ratio="4", res="96")
+    assert at.slider(key="arch_k_vgg_ratio").value == 4
+    at.button(key="arch_reset").click().run()
+    _ok(at)
+    assert at.slider(key="arch_k_vgg_ratio").value == 1
+    assert at.number_input(key="arch_res_vgg").value == 224
+    assert "ratio" not in at.query_params and at.query_params["arch"] == "vgg"

@@ -39,6 +39,9 @@ def runs_table(runs) -> None:
              "epochs": f"{r.epochs_done}/{r.epochs}",
              i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
              "created": r.created, "error": r.error or ""} for r in runs]
+    if not any(r.error for r in runs):
+        for row in rows:
+            del row["error"]
     st.dataframe(rows, key=K_TABLE, hide_index=True, width="stretch")
 
 
@@ -61,6 +64,8 @@ def compare(runs) -> None:
     for d in picked:
         rows = checkpoint.read_metrics(d)
         series[run_label(by_id[d], L)] = [(row["epoch"], row.get(metric)) for row in rows if row.get(metric) is not None]
+    if not series:
+        return
     fig = figures.compare_curves(series, i18n.t(METRICS[metric], L), L,
                                  y_range=[0, 1] if metric != "train_loss" else None)
     st.plotly_chart(fig, key=K_COMPARE_FIG, width="stretch")

@@ -6,13 +6,15 @@ import streamlit as st
 from .. import i18n
 from .common import LANG_KEY, lang
 
-# url paths deliberately differ from the file names: with a pages/ folder, Streamlit first runs the app in
-# its v1 multipage mode, where a URL equal to a file's stem would run that page *without* app.py (no language
-# toggle, no page config) — on the first request after a server start, and on every AppTest rerun.
-PAGES = (("pages/architecture.py", "page.architecture", "explore", "🧱"),
-         ("pages/train.py", "page.train", "training", "📈"),
-         ("pages/batchnorm.py", "page.batchnorm", "batch-norm", "⚖️"),
-         ("pages/runs.py", "page.runs", "saved-runs", "🗂️"))
+# url paths deliberately differ from the file names. With a pages/ folder, Streamlit runs the first script run
+# after a server start (and every AppTest run) in its v1 multipage mode, which maps /<file stem> straight to
+# pages/<file stem>.py *without* app.py (no language toggle, no page config). With other url paths that mode
+# falls back to app.py, whose st.navigation then takes over for good. The default page lives at "/", so a
+# shared Architecture link is /?arch=vgg&ratio=4. Icons are Material (bundled font): emoji need system fonts.
+PAGES = (("pages/architecture.py", "page.architecture", "explore", ":material/account_tree:"),
+         ("pages/train.py", "page.train", "training", ":material/monitoring:"),
+         ("pages/batchnorm.py", "page.batchnorm", "batch-norm", ":material/tune:"),
+         ("pages/runs.py", "page.runs", "saved-runs", ":material/folder_open:"))
 
 
 def _lang_changed() -> None:

@@ -16,7 +16,7 @@ from ..registry import KnobError, get_spec
 from . import figures, presets, widgets
 from .common import arch_title, checkpoint_root, cuda_name, fmt_seconds, lang, registry, resolve_config
 
-POLL_S = 0.5
+POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
 P = "train"  # widget key prefix
 K_PRESET, K_DEVICE, K_EPOCHS, K_LR, K_BS = "train_preset", "train_device", "train_epochs", "train_lr", "train_bs"
 K_OPT, K_WD, K_NTRAIN, K_NTEST, K_SEED = "train_opt", "train_wd", "train_n_train", "train_n_test", "train_seed"
@@ -65,7 +65,8 @@ def _devices() -> list[str]:
 
 
 def settings() -> dict:
-    """Draw the settings; return them (raw, validated on Start)."""
+    """Draw the settings and the Start button; return the settings (raw, validated on Start) and
+    whether Start was pressed (under "start")."""
     L = lang()
     gpu = cuda_name()
     if gpu:
@@ -77,9 +78,12 @@ def settings() -> dict:
         st.session_state[K_PRESET] = plist[0].id
         _apply_preset()
     options = ["custom"] + [p.id for p in plist]
-    st.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
                  format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
                  else presets.PRESETS[i].title(L))
+    clicked = c2.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
+    messages = st.container()  # errors from Start show here, next to the button
     with st.expander(i18n.t("train.model", L), expanded=True):
         choice = widgets.model_picker(P, None, dims=False, fresh=_fresh, on_arch_change=_on_arch_change)
     arch = choice["arch"]
@@ -117,7 +121,7 @@ def settings() -> dict:
         seed = st.number_input(i18n.t("train.seed", L), 0, 2**31 - 1, step=1, key=K_SEED)
     return {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
             "weight_decay": float(wd), "train_size": int(n_train), "test_size": int(n_test), "device": device,
-            "seed": int(seed)}
+            "seed": int(seed), "start": clicked, "messages": messages}
 
 
 def _run_engine(tc, stop, out_dir: str):
@@ -142,7 +146,12 @@ def train_config(s: dict):
 
 
 def start(s: dict) -> str | None:
-    """Submit a run; returns its id, or shows st.error and returns None."""
+    """Submit a run; returns its id, or shows st.error (next to the Start button) and returns None."""
+    with s.get("messages") or st.container():
+        return _start(s)
+
+
+def _start(s: dict) -> str | None:
     L = lang()
     try:
         tc = train_config(s)

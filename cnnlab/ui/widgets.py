@@ -167,6 +167,9 @@ def reset_model(prefix: str, arch: str) -> None:
         for key in (knob_key(prefix, arch, k.name), knob_key(prefix, arch, k.name) + "__preset"):
             st.session_state.pop(key, None)
     st.session_state.pop(res_key(prefix, arch), None)
+    saved = st.session_state.get(f"_{prefix}_saved")
+    if saved and saved.get("arch") == arch:  # or restore() would bring the old values back
+        st.session_state[f"_{prefix}_saved"] = {"arch": arch, "knobs": {}}
 
 
 def set_model(prefix: str, arch: str, knobs: Mapping[str, Any], resolution: int | None = None) -> None:

@@ -1,0 +1,189 @@
+"""End to end in a real headless Chromium: `streamlit run app.py` on a free loopback port, every page opened,
+the VGG ratio changed, a LeNet run started, its curve seen, stopped, the language switched.
+
+Screenshots go to tests/artifacts/ (git-ignored). No page may show a Streamlit exception box.
+Needs Debian's chromium (/usr/bin/chromium) and pip's playwright (CI installs both); skipped without them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
+if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free loopback port, saving runs to a temporary folder."""
+    port = _free_port()
+    ckpt = tmp_path_factory.mktemp("e2e_ckpt")
+    log = open(tmp_path_factory.mktemp("e2e_log") / "streamlit.log", "w+")
+    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(ckpt), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--server.runOnSave", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.seek(0)
+        tail = log.read()[-4000:]
+        log.close()
+        if "Traceback" in tail:
+            print("streamlit log:\n" + tail)
+
+@pytest.fixture(scope="module")
+def page(server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+def idle(pg, settle_ms: int = 400, timeout_s: float = 60) -> None:
+    """Wait for the app to render and its script to stop running (stable for `settle_ms`)."""
+    pg.wait_for_selector('[data-testid="stApp"]')
+    deadline = time.time() + timeout_s
+    stable_since = None
+    while time.time() < deadline:
+        state = pg.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+        busy = state == "running" or pg.locator('[data-testid="stSkeleton"]').count() > 0
+        if state and not busy:
+            stable_since = stable_since or time.time()
+            if (time.time() - stable_since) * 1000 >= settle_ms:
+                return
+        else:
+            stable_since = None
+        pg.wait_for_timeout(100)
+    raise AssertionError(f"the app was still running after {timeout_s} s")
+
+def no_exception(pg, where: str) -> None:
+    boxes = pg.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()[:800]}"
+    dialogs = pg.locator('[data-testid="stDialog"]')  # e.g. Streamlit's "Page not found"
+    assert dialogs.count() == 0, f"{where}: {dialogs.first.inner_text()[:300]}"
+
+def shot(pg, name: str) -> None:
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+NAV = ("explore", "training", "batch-norm", "saved-runs")  # sidebar order; the first page lives at /
+
+
+def goto_page(pg, url_path: str) -> None:
+    """Click the sidebar link (same session, like a person would)."""
+    pg.locator('[data-testid="stSidebarNav"] a').nth(NAV.index(url_path)).click()
+    idle(pg)
+
+def metric_values(pg) -> list[str]:
+    return [m.inner_text() for m in pg.locator('[data-testid="stMetricValue"]').all()]
+
+def test_every_page_train_stop_and_language(server, page):
+    pg = page
+    # 1. a shared link as the very first request: the Architecture page (the default, at /) with VGG
+    pg.goto(server + "/?arch=vgg")
+    idle(pg, settle_ms=800)
+    pg.wait_for_selector(".st-key-arch_k_vgg_ratio")
+    no_exception(pg, "architecture")
+    assert pg.locator('[data-testid="stSidebar"] .st-key-lang').count() == 1  # the shell ran
+    assert metric_values(pg)[0] == "128.81 M"
+    shot(pg, "01-architecture-vgg")
+
+    # 2. the VGG ratio 1 → 4 with the keyboard: params and URL follow
+    slider = pg.locator('.st-key-arch_k_vgg_ratio input[type="range"]')
+    slider.focus()
+    for _ in range(3):
+        slider.press("ArrowRight")
+    pg.wait_for_function("() => location.search.includes('ratio=4')", timeout=15_000)
+    idle(pg)
+    pg.wait_for_function("""() => { const v = document.querySelector('[data-testid="stMetricValue"]');
+                                    return v && v.innerText.trim() !== '128.81 M'; }""", timeout=15_000)
+    no_exception(pg, "architecture ratio=4")
+    assert "× the default" in pg.locator('[data-testid="stMetricDelta"]').first.inner_text()
+    assert pg.locator(".st-key-arch_trace_fig .js-plotly-plot").count() == 1
+    shot(pg, "02-architecture-vgg-ratio4")
+
+    # 3. Train: LeNet on a subset, watch the curve, stop
+    goto_page(pg, "training")
+    no_exception(pg, "train")
+    pg.wait_for_selector(".st-key-train_start")
+    for key, value in (("train_n_train", "20000"), ("train_n_test", "500"), ("train_epochs", "20"),
+                       ("train_bs", "32")):
+        box = pg.locator(f".st-key-{key} input")
+        box.fill(value)
+        box.press("Enter")
+        idle(pg)
+    pg.locator(".st-key-train_start button").click()
+    pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
+        return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=90_000)
+    no_exception(pg, "train running")
+    shot(pg, "03-train-running")
+    t0 = time.time()
+    pg.locator(".st-key-train_stop button").click()
+    pg.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=15_000)
+    stopped_after = time.time() - t0
+    assert "Stopped" in pg.locator('[data-testid="stAlertContentWarning"]').first.inner_text()
+    assert stopped_after < 5, f"the stop showed after {stopped_after:.1f} s"
+    no_exception(pg, "train stopped")
+    shot(pg, "04-train-stopped")
+
+    # 4. BatchNorm and Runs pages (the stopped run is saved and loadable)
+    goto_page(pg, "batch-norm")
+    no_exception(pg, "batchnorm")
+    assert pg.locator('[data-testid="stAlertContentSuccess"]').count() >= 1  # scratch BatchNorm == nn
+    shot(pg, "05-batchnorm")
+    goto_page(pg, "saved-runs")
+    pg.wait_for_selector(".st-key-runs_grid .js-plotly-plot")
+    no_exception(pg, "runs")
+    shot(pg, "06-runs")
+
+    # 5. 中文
+    pg.locator('[data-testid="stSidebar"] .st-key-lang label').filter(has_text="中文").click()
+    idle(pg)
+    pg.wait_for_function("() => document.querySelector('h1') && document.querySelector('h1').innerText.includes('已保存的训练')",
+                         timeout=15_000)
+    no_exception(pg, "runs zh")
+    shot(pg, "07-runs-zh")
+    goto_page(pg, "explore")
+    no_exception(pg, "architecture zh")
+    assert "网络结构浏览器" in pg.locator("h1").first.inner_text()
+    shot(pg, "08-architecture-zh")
