@@ -4,5 +4,5 @@ import streamlit as st
 from cnnlab.ui import shell
 
 st.set_page_config(page_title="CNN Lab", page_icon=":material/neurology:", layout="wide")
-shell.language_toggle()
+shell.sidebar()  # language toggle (zh / en); keeps the Train settings across pages
 st.navigation(shell.pages()).run()

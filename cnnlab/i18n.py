@@ -199,6 +199,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.true": ("true", "真实"),
     "runs.pred": ("predicted", "预测"),
     "runs.accuracy": ("accuracy on these images: {acc:.3f}", "在这些图像上的精度：{acc:.3f}"),
+    "runs.col_run": ("run", "训练"),
+    "runs.col_arch": ("architecture", "网络"),
+    "runs.col_knobs": ("knobs", "超参数"),
+    "runs.col_status": ("status", "状态"),
+    "runs.col_epochs": ("epochs", "迭代周期"),
+    "runs.col_created": ("created", "创建时间"),
+    "runs.col_error": ("error", "错误"),
     "runs.no_data": ("The Fashion-MNIST test set is not available: {msg}", "无法读取 Fashion-MNIST 测试集：{msg}"),
 
     # shared

@@ -25,7 +25,7 @@ if run_dir is None:
 try:
     run = runs_view.load(run_dir)
     cfg = run.model_config
-    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, 2000)
+    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, runs_view.VIEW_IMAGES)
 except Exception as e:  # CheckpointError, DataError: one line, no traceback
     show_error(e, "runs.load_failed")
     st.stop()

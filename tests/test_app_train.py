@@ -156,3 +156,16 @@ def test_queue_position_and_run_survives_reload():
     assert second.wait(2) and second.view().state == "cancelled"
     registry().stop(first.id)
     assert first.wait(5)
+
+
+def test_settings_survive_a_page_switch():
+    at = _train_page()
+    at.selectbox(key="train_preset").set_value("densenet_cpu").run()
+    at.number_input(key="train_epochs").set_value(7).run()
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/train.py").run()
+    _ok(at)
+    assert at.selectbox(key="train_arch").value == "densenet"
+    assert at.number_input(key="train_epochs").value == 7
+    assert at.number_input(key="train_res_densenet").value == 32
+    assert at.selectbox(key="train_preset").value == "custom"

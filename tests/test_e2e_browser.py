@@ -157,6 +157,12 @@ def test_every_page_train_stop_and_language(server, page):
         return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=90_000)
     no_exception(pg, "train running")
     shot(pg, "03-train-running")
+    # a browser reload is a new session: the run goes on and the page finds it in the process-wide registry
+    pg.reload()
+    idle(pg)
+    pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
+        return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=60_000)
+    no_exception(pg, "train after reload")
     t0 = time.time()
     pg.locator(".st-key-train_stop button").click()
     pg.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=15_000)

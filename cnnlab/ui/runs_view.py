@@ -16,6 +16,9 @@ K_UPLOAD, K_INVERT, K_UP_IMG, K_UP_PROBS = "runs_upload", "runs_invert", "runs_u
 K_CONV, K_FM_IMAGE, K_FM = "runs_conv", "runs_fm_image", "runs_feature_maps"
 K_CONF_N, K_CONF = "runs_conf_n", "runs_confusion"
 METRICS = {"test_acc": "fig.test_acc", "train_acc": "fig.train_acc", "train_loss": "fig.train_loss"}
+VIEW_IMAGES = 500            # test images kept for the prediction grid and the feature maps
+CONF_PIXEL_CAP = 64 << 20    # at most this many input pixels for the confusion matrix (memory)
+CONF_MAC_BUDGET = 1e11       # default confusion-matrix size: about this many multiply-adds (seconds on a CPU)
 
 
 def list_runs() -> list:
@@ -35,13 +38,14 @@ def run_label(r, L: str) -> str:
 
 def runs_table(runs) -> None:
     L = lang()
-    rows = [{"run": r.run_id, "arch": arch_title(r.arch, L), "knobs": _knobs_text(r.knobs), "status": r.status,
-             "epochs": f"{r.epochs_done}/{r.epochs}",
+    c = {k: i18n.t(f"runs.col_{k}", L) for k in ("run", "arch", "knobs", "status", "epochs", "created", "error")}
+    rows = [{c["run"]: r.run_id, c["arch"]: arch_title(r.arch, L), c["knobs"]: _knobs_text(r.knobs),
+             c["status"]: r.status, c["epochs"]: f"{r.epochs_done}/{r.epochs}",
              i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
-             "created": r.created, "error": r.error or ""} for r in runs]
+             c["created"]: r.created, c["error"]: r.error or ""} for r in runs]
     if not any(r.error for r in runs):
         for row in rows:
-            del row["error"]
+            del row[c["error"]]
     st.dataframe(rows, key=K_TABLE, hide_index=True, width="stretch")
 
 
@@ -184,9 +188,27 @@ def _confusion(run_dir: str, stamp: float, n: int):
     return analysis.confusion_matrix(run.model, data.prepare(data.X_test), data.y_test, cfg.num_classes)
 
 
+def confusion_sizes(cfg) -> tuple[int, int]:
+    """(default, max) number of test images for the confusion matrix: bounded by memory and by compute."""
+    hw = cfg.input_hw
+    most = int(max(100, min(10000, CONF_PIXEL_CAP // (hw * hw * cfg.in_channels))))
+    try:
+        from .common import probe_config
+
+        macs = probe_config(cfg.arch, cfg.knobs, in_channels=cfg.in_channels, num_classes=cfg.num_classes,
+                            resolution=cfg.resolution)[1].cost.macs
+    except Exception:  # the probe is only for a sensible default
+        macs = 0
+    default = most if macs <= 0 else int(min(most, max(100, CONF_MAC_BUDGET // macs)))
+    return default, most
+
+
 def confusion(run) -> None:
     L = lang()
-    n = st.number_input(i18n.t("runs.conf_n", L), 10, 10000, value=1000, step=500, key=K_CONF_N)
+    default, most = confusion_sizes(run.model_config)
+    if K_CONF_N not in st.session_state or st.session_state[K_CONF_N] > most:
+        st.session_state[K_CONF_N] = min(default, most)
+    n = st.number_input(i18n.t("runs.conf_n", L), 10, most, step=100, key=K_CONF_N)
     w = os.path.join(run.run_dir, "model.pt")
     matrix, acc = _confusion(run.run_dir, os.path.getmtime(w), int(n))
     st.caption(i18n.t("runs.accuracy", L, acc=acc))

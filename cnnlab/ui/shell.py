@@ -34,6 +34,24 @@ def language_toggle() -> str:
     return lang()
 
 
+KEEP_PREFIXES = ("train_",)  # settings worth keeping when a person visits another page and comes back
+NOT_KEPT = ("train_start", "train_stop", "train_job_pick")  # buttons cannot be set; the run pick has its own
+
+
+def keep_settings() -> None:
+    """Streamlit forgets a widget's value when a run does not draw it (another page). Writing the value back
+    through the Session State API on every run keeps the Train page's settings across page switches."""
+    for k in list(st.session_state.keys()):
+        if isinstance(k, str) and k.startswith(KEEP_PREFIXES) and k not in NOT_KEPT:
+            st.session_state[k] = st.session_state[k]
+
+
+def sidebar() -> str:
+    """The shell's per-run work before the page: language toggle and kept settings."""
+    keep_settings()
+    return language_toggle()
+
+
 def pages() -> list:
     L = lang()
     return [st.Page(path, title=i18n.t(title, L), url_path=url, icon=icon, default=(i == 0))
