@@ -7,7 +7,6 @@ Needs Debian's chromium (/usr/bin/chromium) and pip's playwright (CI installs bo
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

@@ -86,7 +86,7 @@ def pick_source() -> str | None:
 
 def draw(source: str) -> None:
     """The γ/β heat maps, latest values and statistics; polls while a live run trains."""
-    snaps, active = snapshots(source)
+    _, active = snapshots(source)
 
     @st.fragment(run_every=2.0 if active else None)
     def panel():

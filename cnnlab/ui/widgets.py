@@ -13,20 +13,10 @@ import streamlit as st
 
 from .. import i18n
 from ..registry import Knob, KnobError, arch_names, get_spec
+from ..registry import format_value as _fmt
 from .common import arch_title, lang
 
 SLIDER_MAX_SPAN = 128  # int knobs with a wider range get a number input
-
-
-def _fmt(x: Any) -> str:
-    """A knob value as text: True → 'on', 0.5 → '0.5', (4, 4) → '4,4'."""
-    if isinstance(x, bool):
-        return "on" if x else "off"
-    if isinstance(x, float):
-        return f"{x:g}"
-    if isinstance(x, (tuple, list)):
-        return ",".join(str(v) for v in x)
-    return str(x)
 
 
 def knob_key(prefix: str, arch: str, name: str) -> str:
