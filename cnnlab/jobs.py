@@ -91,6 +91,7 @@ class Job:
         self.thread: threading.Thread | None = None
         self.state = QUEUED
         self.created, self.started, self.finished = time.time(), None, None
+        self.stop_requested: float | None = None  # when stop() was called (time.time())
         self._start: RunStart | None = None
         self._steps: list[StepEnd] = []
         self._epochs: list[EpochEnd] = []
@@ -200,6 +201,7 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             if job is None or job.state in FINISHED:
                 return False
+            job.stop_requested = job.stop_requested or time.time()
             job.stop_event.set()
             if job.state == QUEUED:
                 self._queue.remove(job_id)

@@ -120,10 +120,10 @@ def test_stop_ends_run_quickly_and_keeps_checkpoint():
     _wait_steps(job)
     at.run()
     assert at.button(key="train_stop").proto.disabled is False
-    t = time.time()
     at.button(key="train_stop").click().run()
     assert job.wait(5)
-    assert time.time() - t < 1.0 + 0.5, f"stop took {time.time() - t:.2f} s"  # the rerun itself takes a little
+    took = job.finished - job.stop_requested
+    assert 0 <= took < 1.0, f"the run ended {took:.2f} s after the stop request"
     at.run()
     _ok(at)
     v = job.view()
