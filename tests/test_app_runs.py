@@ -68,8 +68,8 @@ def test_load_predict_feature_maps_confusion(monkeypatch, saved):
     assert at.selectbox(key="runs_pick").value
     grid = _fig(at, "runs_grid")["data"]
     assert len(grid) == 16 and len(grid[0]["z"]) == 28
-    assert at.selectbox(key="runs_conv").options == ["0", "3"]
-    at.selectbox(key="runs_conv").set_value("3").run()
+    assert at.selectbox(key="runs_conv").options == ["0 · Conv2d 1→6, 5×5", "3 · Conv2d 6→16, 5×5"]
+    at.selectbox(key="runs_conv").set_value("3").run()  # set by value, shown with its label
     _ok(at)
     assert any(c.value.startswith("3: 16×10×10") for c in at.caption)
     at.number_input(key="runs_conf_n").set_value(200).run()

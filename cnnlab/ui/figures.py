@@ -149,12 +149,16 @@ def bn_stats(layer, lang: str = "en") -> go.Figure:
         fig.add_trace(go.Scatter(x=ch, y=clean(bat), mode="markers", name=t(b, lang),
                                  marker=dict(color=COLORS[1 if col == 1 else 3], symbol="x", size=9)), row=1, col=col)
         fig.update_xaxes(title_text=t("bn.channel", lang), row=1, col=col)
-    return _layout(fig, height=340)
+    _layout(fig, height=360)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))  # clear of the subplot titles
+    return fig
 
 
-def image_grid(images, titles: Sequence[str], cols: int = 8, colorscale: str = "gray", height_per_row: int = 150,
+def image_grid(images, titles: Sequence[str], cols: int = 8, colorscale="gray", height_per_row: int = 150,
                zmin=None, zmax=None) -> go.Figure:
-    """A grid of 2-d arrays (H×W) as heat maps with titles (test images, feature maps)."""
+    """A grid of 2-d arrays (H×W) as heat maps with titles (test images, feature maps).
+
+    `colorscale` is one name for all, or a list with one per image."""
     n = len(images)
     cols = max(1, min(cols, n))
     rows = max(1, (n + cols - 1) // cols)
@@ -162,7 +166,8 @@ def image_grid(images, titles: Sequence[str], cols: int = 8, colorscale: str = "
                         vertical_spacing=0.08 if rows > 1 else 0.02)
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        fig.add_trace(go.Heatmap(z=img, colorscale=colorscale, showscale=False, zmin=zmin, zmax=zmax,
+        scale = colorscale[i] if isinstance(colorscale, (list, tuple)) else colorscale
+        fig.add_trace(go.Heatmap(z=img, colorscale=scale, showscale=False, zmin=zmin, zmax=zmax,
                                  hovertemplate="%{z:.3f}<extra></extra>"), row=r + 1, col=c + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=None)

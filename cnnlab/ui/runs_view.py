@@ -7,6 +7,7 @@ import os
 import streamlit as st
 
 from .. import i18n
+from ..registry import KnobError, format_value, get_spec
 from . import analysis, figures
 from .common import arch_title, checkpoint_root, lang
 
@@ -31,9 +32,20 @@ def _knobs_text(knobs: dict) -> str:
     return ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in knobs.items())
 
 
+def _changed_knobs(r) -> str:
+    """The knobs that differ from the architecture's defaults, e.g. 'batchnorm=scratch'."""
+    try:
+        defaults = get_spec(r.arch).defaults()
+    except KnobError:
+        return ""
+    return ", ".join(f"{k}={format_value(v)}" for k, v in r.knobs.items()
+                     if k in defaults and format_value(v) != format_value(defaults[k]))
+
+
 def run_label(r, L: str) -> str:
     acc = f" · {r.test_acc:.3f}" if r.test_acc is not None else ""
-    return f"{r.run_id} · {arch_title(r.arch, L)}{acc}"
+    changed = _changed_knobs(r)
+    return f"{r.run_id} · {arch_title(r.arch, L)}{f' ({changed})' if changed else ''}{acc}"
 
 
 def runs_table(runs) -> None:
@@ -167,7 +179,14 @@ def feature_maps(run, data, max_maps: int = 16) -> None:
     if st.session_state.get(K_CONV) not in convs:
         st.session_state[K_CONV] = convs[0]
     c1, c2 = st.columns(2)
-    layer = c1.selectbox(i18n.t("runs.conv", L), convs, key=K_CONV)
+    mods = dict(run.model.named_modules())
+
+    def conv_label(name):
+        m = mods[name]
+        return f"{name} · Conv2d {m.in_channels}→{m.out_channels}, {m.kernel_size[0]}×{m.kernel_size[1]}" \
+               f"{f', stride {m.stride[0]}' if m.stride[0] > 1 else ''}"
+
+    layer = c1.selectbox(i18n.t("runs.conv", L), convs, key=K_CONV, format_func=conv_label)
     idx = c2.number_input(i18n.t("runs.image_index", L), 0, max(0, data.num_test - 1), value=0, step=1,
                           key=K_FM_IMAGE)
     X = data.prepare(data.X_test[int(idx):int(idx) + 1])
@@ -176,7 +195,8 @@ def feature_maps(run, data, max_maps: int = 16) -> None:
     titles = [f"{i18n.t('bn.channel', L)} {i}" for i in range(len(maps))]
     st.caption(f"{layer}: {fm.shape[0]}×{fm.shape[1]}×{fm.shape[2]}")
     st.plotly_chart(figures.image_grid([X[0].mean(0).tolist()] + maps,
-                                       [i18n.t("runs.model_input", L)] + titles, cols=9, colorscale="Viridis"),
+                                       [i18n.t("runs.model_input", L)] + titles, cols=9,
+                                       colorscale=["gray"] + ["Viridis"] * len(maps)),
                     key=K_FM, width="stretch")
 
 
