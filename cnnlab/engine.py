@@ -82,7 +82,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 20             # steps between StepEnd events (and device read-backs)
     bn_every: int = 50              # steps between BNSnapshot events (plus one at every epoch end)
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None  # None: 256 on CPU (measured fastest for LeNet), 1024 on CUDA
     compile: bool = False           # torch.compile the model (pays off on long GPU runs only)
     init: str = "xavier"            # xavier (d2l's train_ch6) | keep (the weights as built or loaded)
     threads: int | None = None      # CPU intra-op threads (None: see engine.cpu_threads)
@@ -120,7 +120,8 @@ class TrainConfig:
             seed=_check(_SEED, "seed", self.seed),
             log_every=_check(_EVERY, "log_every", self.log_every),
             bn_every=_check(_EVERY, "bn_every", self.bn_every),
-            eval_batch_size=_check(_BATCH, "eval_batch_size", self.eval_batch_size),
+            eval_batch_size=None if self.eval_batch_size is None
+            else _check(_BATCH, "eval_batch_size", self.eval_batch_size),
         )
         if self.threads is not None:
             _check(_THREADS, "threads", self.threads)
@@ -140,8 +141,15 @@ class TrainConfig:
 
 # -- helpers -----------------------------------------------------------------------------
 
-def init_weights(model: nn.Module) -> None:
-    """d2l's train_ch6 init: Xavier-uniform for every Linear and Conv2d weight (biases keep torch's init)."""
+def init_weights(model: nn.Module, seed: int | None = None) -> None:
+    """d2l's train_ch6 init: Xavier-uniform for every Linear and Conv2d weight; everything else as torch
+    initialises it. With `seed`, every layer is first reset from that seed, so the start does not depend
+    on what the random generator did before (the model is the same as one built right after seeding)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+        for m in model.modules():
+            if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
+                m.reset_parameters()
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(m.weight)
@@ -155,21 +163,49 @@ _TORCH_THREADS = torch.get_num_threads()  # torch's own default: the physical co
 
 
 def cpu_threads(requested: int | None = None) -> int:
-    """Intra-op threads for CPU training.
+    """Intra-op threads for CPU training: `requested` (TrainConfig.threads), else $CNNLAB_THREADS,
+    else torch's default (the physical cores).
 
-    Measured on a 2-core machine (bench/RESULTS.md): LeNet-sized convolutions gain ~1.7× from a
-    second thread on an idle machine, but lose 2-5× as soon as anything else (the app's server,
-    another run, a test) wants a core, because the threads wait for each other. So small machines
-    leave one core free: 1 thread on 2 cores, 3 on 4; larger machines use torch's default.
-    `requested` (TrainConfig.threads) or $CNNLAB_THREADS override.
+    Measured on a 2-core machine (bench/RESULTS.md): LeNet-sized steps run ~1.7× faster on two
+    threads than on one while the machine is otherwise idle, but 2-5× slower as soon as another
+    process wants a core, because each thread waits for the other at every operator. On a busy
+    machine set CNNLAB_THREADS=1. The thread count changes float rounding, so bit-for-bit
+    reproducibility holds for the same seed, device and thread count.
     """
     if requested:
         return int(requested)
     env = os.environ.get("CNNLAB_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    n = _TORCH_THREADS
-    return n - 1 if 2 <= n <= 4 else max(1, n)
+    return max(1, _TORCH_THREADS)
+
+
+_MALLOC_TUNED = False
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep freed memory in the process instead of returning it to the OS after every step (glibc only).
+
+    glibc serves the activations of a CPU training step (a few MB each) with mmap and unmaps them when
+    freed, so every step page-faults its memory in again. Raising the mmap and trim thresholds lets the
+    next step reuse the same pages: measured 3-4× fewer page faults and ~10 % more LeNet steps/s on
+    2 cores. Done once per process; $CNNLAB_MALLOPT=0 turns it off. Returns whether it is in effect.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or os.environ.get("CNNLAB_MALLOPT", "1") == "0":
+        return _MALLOC_TUNED
+    try:
+        import ctypes
+        import platform
+        if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+            return False
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, (1 << 31) - 1) == 1
+        _MALLOC_TUNED = bool(ok)
+    except (OSError, AttributeError):
+        _MALLOC_TUNED = False
+    return _MALLOC_TUNED
 
 
 def _one_sentence(e: BaseException) -> str:
@@ -239,7 +275,7 @@ class _BNWatch:
         return BNSnapshot(epoch=epoch, step=step, layers=tuple(out))
 
 
-def evaluate(model: nn.Module, data: TensorData, batch_size: int = 1024, split: str = "test",
+def evaluate(model: nn.Module, data: TensorData, batch_size: int = 256, split: str = "test",
              stop: threading.Event | None = None, channels_last: bool = False, autocast=None) -> float | None:
     """Accuracy on a split (None if `stop` was set meanwhile). Counts on the device; one read-back."""
     was_training = model.training
@@ -291,13 +327,14 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         cuda = device.type == "cuda"
         if not cuda:
             torch.set_num_threads(cpu_threads(tc.threads))
+            tune_cpu_allocator()
         else:
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        torch.manual_seed(tc.seed)
         if tc.init == "xavier":
-            init_weights(model)
+            init_weights(model, seed=tc.seed)
+        torch.manual_seed(tc.seed)  # dropout draws from the global generator
         model.to(device)
         # channels_last: on CUDA always; on CPU it measured faster for LeNet/AlexNet/VGG/NiN but slower
         # with BatchNorm layers (BN-LeNet, ResNet), so CPU uses it only for models without BN.
@@ -385,7 +422,8 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     t_log += time.perf_counter() - t_pause
             epoch_train_s = time.perf_counter() - t_epoch
             t_eval = time.perf_counter()
-            acc = evaluate(net, data, tc.eval_batch_size, stop=stop, channels_last=channels_last,
+            acc = evaluate(net, data, tc.eval_batch_size or (1024 if cuda else 256), stop=stop,
+                           channels_last=channels_last,
                            autocast=autocast() if cuda else None)
             if acc is None:
                 yield RunFailed(reason="stopped", message=f"stopped at step {step} (epoch {epoch}) on request",
