@@ -1,4 +1,5 @@
 """`python -m cnnlab train ARCH ...`: train on Fashion-MNIST with a progress bar, or JSON lines with --json.
+`python -m cnnlab bench ...`: bench/bench_d2l.py (d2l's train_ch6 vs this engine).
 
 Exit status: 0 finished; 1 the run failed (NaN loss, out of memory, no data, ...); 2 bad arguments
 (one line on stderr); 130 stopped with Ctrl-C (the checkpoint is kept: a first Ctrl-C asks the
@@ -39,6 +40,41 @@ def add_parsers(sub, add_model_args) -> None:
     p.add_argument("--no-save", action="store_true", help="do not write a run folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
     p.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("bench", help="d2l's train_ch6 vs this engine, side by side (needs bench/setup_peer.sh)",
+                       description="Runs bench/bench_d2l.py: d2l's own train_ch6 and this engine on the same "
+                                   "model, data and epochs; prints examples/s, wall seconds, accuracy and the ratio.")
+    for flag, kw in _BENCH_OPTIONS:
+        b.add_argument(flag, **kw)
+    b.set_defaults(func=cmd_bench)
+
+
+_BENCH_OPTIONS = (
+    ("--models", {"help": "comma-separated: lenet, bn_lenet, bn_lenet_scratch (default lenet,bn_lenet)"}),
+    ("--epochs", {"type": int, "help": "epochs (default 10)"}),
+    ("--seeds", {"help": "comma-separated seeds (default 0)"}),
+    ("--peer-python", {"help": "Python of the scratch venv with d2l (default .peer-venv/bin/python)"}),
+    ("--peer-script", {"help": "d2l peer script (default ../shared/bench/d2l_peer.py)"}),
+    ("--data-dir", {"help": "Fashion-MNIST folder for the peer"}),
+    ("--threads", {"type": int, "help": "CPU threads for this engine"}),
+    ("--markdown", {"help": "append the table as markdown to this file"}),
+    ("--json-out", {"help": "write the JSON result to this file"}),
+)
+
+
+def cmd_bench(args) -> int:
+    import os
+    import runpy
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "bench_d2l.py")
+    if not os.path.isfile(script):
+        raise KnobError(f"the benchmark script {script} is not here (it ships with the source tree, not the package)")
+    argv = []
+    for flag, _ in _BENCH_OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            argv += [flag, str(value)]
+    return int(runpy.run_path(script)["main"](argv) or 0)
 
 
 def _parse_sets(pairs) -> dict[str, str]:
@@ -99,6 +135,7 @@ class _Interrupts:
         self.stop.set()
         if self.count > 1:
             raise KeyboardInterrupt
+        sys.stderr.write("\nstopping at the next step and keeping the checkpoint (Ctrl-C again to abort)\n")
 
     def __exit__(self, *exc):
         if self.previous is not None:
