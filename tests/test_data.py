@@ -7,18 +7,9 @@ import pytest
 import torch
 
 from cnnlab import data
+from helpers import needs_fmnist  # noqa: E402
 
 
-def _have_fashion_mnist() -> bool:
-    try:
-        data.find_fashion_mnist(download=False)
-        return True
-    except data.DataError:
-        return False
-
-
-needs_fmnist = pytest.mark.skipif(not _have_fashion_mnist(),
-                                  reason="Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
 
 
 def _write_idx(folder, n_train=40, n_test=20, gz=True):

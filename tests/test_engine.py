@@ -11,6 +11,7 @@ from cnnlab import checkpoint, data, engine
 from cnnlab.events import BNSnapshot, EpochEnd, RunEnd, RunFailed, RunStart, StepEnd
 from cnnlab.layers import bn_layers
 from cnnlab.registry import KnobError, resolve
+from helpers import needs_fmnist  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -199,16 +200,8 @@ def test_run_without_data_fails_with_one_sentence(monkeypatch, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def _have_fashion_mnist():
-    try:
-        data.find_fashion_mnist(download=False)
-        return True
-    except data.DataError:
-        return False
 
-
-@pytest.mark.skipif(not _have_fashion_mnist(),
-                    reason="Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+@needs_fmnist
 def test_real_one_epoch_bn_lenet_on_a_fashion_mnist_subset(tmp_path):
     tc = engine.TrainConfig(model="lenet", knobs={"batchnorm": "nn"}, epochs=1, train_size=2048, test_size=512,
                             batch_size=64, device="cpu", threads=1)

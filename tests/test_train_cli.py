@@ -10,20 +10,11 @@ import pytest
 import torch
 
 from cnnlab import checkpoint, data
+from helpers import needs_fmnist  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _have_fashion_mnist():
-    try:
-        data.find_fashion_mnist(download=False)
-        return True
-    except data.DataError:
-        return False
-
-
-needs_fmnist = pytest.mark.skipif(not _have_fashion_mnist(),
-                                  reason="Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
 
 
 def _env():
