@@ -83,3 +83,19 @@ def test_subprocess_never_shows_a_traceback(argv):
                        env={**os.environ, "PYTHONPATH": ROOT})
     assert p.returncode == 2
     assert "Traceback" not in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_core_imports_with_torch_alone():
+    """The GPU machine has torch and torchvision only: the engine, jobs, checkpoints and the CLI parser
+    must import without streamlit, torchinfo, plotly or tqdm."""
+    code = ("import sys\n"
+            "for m in ('streamlit', 'torchinfo', 'plotly', 'tqdm', 'PIL.ImageOps'): sys.modules[m] = None\n"
+            "import cnnlab.engine, cnnlab.jobs, cnnlab.checkpoint, cnnlab.data, cnnlab.i18n\n"
+            "from cnnlab.__main__ import build_parser\n"
+            "build_parser()\n"
+            "from cnnlab.registry import build\n"
+            "build('lenet')\n"
+            "print('ok')\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": ROOT})
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
