@@ -26,3 +26,20 @@ def have_fashion_mnist() -> bool:
 # Real-data tests: skipped on a machine without the data; under CI the conftest turns that skip into a failure.
 needs_fmnist = pytest.mark.skipif(not have_fashion_mnist(),
                                   reason="Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+
+
+def assert_no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def open_page(page: str, timeout: float = 60):
+    """Run the app in AppTest and switch to `page` (e.g. "pages/runs.py"); fails on any exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    at.switch_page(page).run()
+    assert_no_exception(at)
+    return at

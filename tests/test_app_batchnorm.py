@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from helpers import open_page  # noqa: E402
 
 engine = pytest.importorskip("cnnlab.engine")
 
@@ -26,10 +27,7 @@ def bn_runs(tmp_path_factory):
 
 def _bn_page(monkeypatch, root) -> AppTest:
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(root))
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
-    at.switch_page("pages/batchnorm.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/batchnorm.py", TIMEOUT)
 
 
 def test_no_runs_still_shows_the_equality_demo(monkeypatch, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from helpers import assert_no_exception, open_page  # noqa: E402
 
 engine = pytest.importorskip("cnnlab.engine")
 
@@ -26,14 +27,10 @@ def saved(tmp_path_factory):
 
 def _runs_page(monkeypatch, root) -> AppTest:
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(root))
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
-    at.switch_page("pages/runs.py").run()
-    _ok(at)
-    return at
+    return open_page("pages/runs.py", TIMEOUT)
 
 
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
+_ok = assert_no_exception
 
 
 def _fig(at, key):

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from helpers import assert_no_exception, open_page  # noqa: E402
 
 engine = pytest.importorskip("cnnlab.engine")
 
@@ -26,14 +27,10 @@ def ckpt_root(tmp_path, monkeypatch):
 
 
 def _train_page() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
-    at.switch_page("pages/train.py").run()
-    _ok(at)
-    return at
+    return open_page("pages/train.py", TIMEOUT)
 
 
-def _ok(at):
-    assert not at.exception, [e.value for e in at.exception]
+_ok = assert_no_exception
 
 
 def _tiny(at, n_train=256, n_test=128, epochs=1):
