@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from .registry import KnobError, format_value
+from .registry import KnobError, format_value, parse_sets
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,17 +19,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # noqa: D401
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)
-
-
-def parse_sets(pairs: list[str] | None) -> dict[str, str]:
-    """['ratio=4', 'batchnorm=on'] -> {'ratio': '4', 'batchnorm': 'on'}; values are parsed by their knob."""
-    out: dict[str, str] = {}
-    for p in pairs or []:
-        if "=" not in p:
-            raise KnobError(f"--set takes KNOB=VALUE, got {p!r}")
-        k, v = p.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
 
 
 def add_model_args(p: argparse.ArgumentParser, resolution_default=None) -> None:

@@ -38,6 +38,18 @@ def format_value(x: Any) -> str:
     return str(x)
 
 
+def parse_sets(pairs: list[str] | None) -> dict[str, str]:
+    """['ratio=4', 'batchnorm=on'] -> {'ratio': '4', 'batchnorm': 'on'} (the CLI's --set); each value is
+    parsed later by its knob."""
+    out: dict[str, str] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise KnobError(f"--set takes KNOB=VALUE, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
 @dataclass(frozen=True)
 class Knob:
     """A typed, validated knob.

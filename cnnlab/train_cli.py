@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .registry import KnobError
+from .registry import KnobError, parse_sets
 
 EXIT_FAILED = 1
 EXIT_STOPPED = 130
@@ -77,16 +77,6 @@ def cmd_bench(args) -> int:
     return int(runpy.run_path(script)["main"](argv) or 0)
 
 
-def _parse_sets(pairs) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise KnobError(f"--set takes KNOB=VALUE, got {pair!r}")
-        k, v = pair.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
 def train_config_from_args(args):
     """The resolved TrainConfig for parsed `train` arguments (raises KnobError with one line)."""
     from .data import DataError, resolve_device
@@ -94,7 +84,7 @@ def train_config_from_args(args):
     from .registry import get_spec
 
     spec = get_spec(args.arch)
-    tc = TrainConfig(model=args.arch, knobs=_parse_sets(args.sets), in_channels=args.in_channels,
+    tc = TrainConfig(model=args.arch, knobs=parse_sets(args.sets), in_channels=args.in_channels,
                      num_classes=args.num_classes, resolution=args.resolution,
                      epochs=spec.training.epochs if args.epochs is None else args.epochs, lr=args.lr,
                      batch_size=args.batch_size, optimizer=args.optimizer, weight_decay=args.weight_decay,
