@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from .data import DataError, TensorData, load_fashion_mnist, resolve_device
 from .events import BNLayerStats, BNSnapshot, EpochEnd, Event, RunEnd, RunFailed, RunStart, StepEnd
-from .layers import BatchNorm, bn_layers
+from .layers import BatchNorm, batch_stats, bn_layers
 from .registry import Config, Knob, KnobError, get_spec, resolve
 
 OPTIMIZERS = ("sgd", "adam")
@@ -241,10 +241,7 @@ class _BNWatch:
     def _hook(self, name):
         def hook(module, args):
             if self.capture and module.training:
-                x = args[0].detach()
-                dims = [0] + list(range(2, x.dim()))
-                var, mean = torch.var_mean(x.float(), dim=dims, correction=0)  # biased, as BN normalises
-                self.stats[name] = (mean, var)
+                self.stats[name] = batch_stats(args[0].detach().float())  # biased var, as BN normalises
         return hook
 
     def remove(self):

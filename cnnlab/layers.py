@@ -31,6 +31,62 @@ def flat_features(make: Callable[[], nn.Module], in_shape: Sequence[int]) -> int
     return n
 
 
+# -- 2×2 average pooling, the same numbers in fewer passes on CPU -------------------------
+
+class _Pool2x2(torch.autograd.Function):
+    """2×2 average pooling with stride 2 on an even-sized 4-d CPU tensor, as two strided adds.
+
+    torch's CPU avg_pool2d kernel loops per output pixel; for LeNet's small maps that costs more
+    than the convolutions around it (256×6×24×24: 0.9 ms forward, 0.65 ms backward on 2 cores).
+    Adding row pairs, then column pairs, and in backward duplicating by two `cat`s gives the same
+    values (tests check output and gradient against F.avg_pool2d) in ~0.1 ms each way.
+    Works for contiguous NCHW and for channels_last (NHWC) memory; the output keeps the layout.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        n, c, h2, w2 = x.shape
+        h, w = h2 // 2, w2 // 2
+        nhwc = not x.is_contiguous()
+        ctx.nhwc = nhwc
+        if nhwc:  # channels_last: memory is N, H, W, C
+            u = x.permute(0, 2, 3, 1).view(n, h, 2, w2, c)
+            a = torch.add(u[:, :, 0], u[:, :, 1]).view(n, h, w, 2, c)
+            return torch.add(a[:, :, :, 0], a[:, :, :, 1]).mul_(0.25).permute(0, 3, 1, 2)
+        u = x.view(n, c, h, 2, w2)
+        a = torch.add(u[:, :, :, 0], u[:, :, :, 1]).view(n, c, h, w, 2)
+        return torch.add(a[..., 0], a[..., 1]).mul_(0.25)
+
+    @staticmethod
+    def backward(ctx, g):
+        n, c, h, w = g.shape
+        g = g * 0.25
+        if ctx.nhwc:
+            q = g.permute(0, 2, 3, 1).contiguous().view(n * h, w, 1, c)
+            r = torch.cat((q, q), 2).view(n * h, 1, 2 * w, c)
+            return torch.cat((r, r), 1).view(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
+        q = g.contiguous().view(n * c * h, w, 1)
+        r = torch.cat((q, q), 2).view(n * c * h, 1, 2 * w)
+        return torch.cat((r, r), 1).view(n, c, 2 * h, 2 * w)
+
+
+def _is_two(v) -> bool:
+    return v in (2, (2, 2), [2, 2])
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """nn.AvgPool2d (same name, arguments and results) with a fast path for 2×2, stride 2 on CPU."""
+
+    def forward(self, x):
+        if (x.device.type == "cpu" and x.dim() == 4 and x.dtype in (torch.float32, torch.float64)
+                and _is_two(self.kernel_size) and _is_two(self.stride if self.stride is not None else self.kernel_size)
+                and self.padding in (0, (0, 0)) and self.divisor_override is None
+                and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 and x.shape[2] > 0 and x.shape[3] > 0
+                and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))):
+            return _Pool2x2.apply(x)
+        return super().forward(x)
+
+
 # -- BatchNorm from scratch ---------------------------------------------------------
 
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training):
@@ -104,6 +160,66 @@ class BatchNorm(nn.Module):
         return f"{self.num_features}, num_dims={self.num_dims}, eps={self.eps}, momentum={self.momentum}"
 
 
+def batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of a (N, C, ...) batch, as BN normalises with it.
+
+    Two passes over a (N, C, H·W) view: on CPU ~3× faster than torch.var_mean over dims (0, 2, 3) or
+    the training-mode batch_norm kernel, and as exact (the deviations are summed, not E[x²] − E[x]²).
+    """
+    n, c = x.shape[:2]
+    xv = x.reshape(n, c, -1)
+    mean = xv.mean((0, 2))
+    var = (xv - mean[:, None]).square_().sum((0, 2)).div_(xv.shape[0] * xv.shape[2])
+    return mean, var
+
+
+class _BNTrain(torch.autograd.Function):
+    """Training-mode batch norm: statistics by `batch_stats`, normalisation by torch's eval kernel
+    (one pass), gradients by torch's own native_batch_norm_backward. Returns (y, mean, var)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        mean, var = batch_stats(x)
+        y = F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+        invstd = (var + eps).rsqrt_()
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.eps = eps
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, gy, _gmean, _gvar):
+        x, weight, mean, invstd = ctx.saved_tensors
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
+        gx, gw, gb = torch.ops.aten.native_batch_norm_backward(
+            gy.contiguous(), x, weight, None, None, mean, invstd, True, ctx.eps, mask)
+        return gx, gw, gb, None
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d (same name, parameters, buffers and results) with a faster training step on CPU.
+
+    torch's CPU training kernel computes the statistics channel by channel (LeNet's 256×6×24×24 batch:
+    0.66 ms); `_BNTrain` does the same arithmetic in ~0.23 ms. Tests check output, gradients and
+    running statistics against nn.BatchNorm2d. Other cases (CUDA, channels_last, eval) use torch's.
+    """
+
+    def forward(self, x):
+        if (self.training and self.affine and self.track_running_stats and self.running_mean is not None
+                and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
+                and x.is_contiguous() and x.shape[0] * x.shape[2] * x.shape[3] > 1):
+            self._check_input_dim(x)
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            y, mean, var = _BNTrain.apply(x, self.weight, self.bias, self.eps)
+            cnt = x.shape[0] * x.shape[2] * x.shape[3]
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, factor)
+                self.running_var.lerp_(var * (cnt / (cnt - 1)), factor)
+            return y
+        return super().forward(x)
+
+
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, BatchNorm)
 
 
@@ -116,7 +232,7 @@ def make_bn(kind: str | bool, num_features: int, num_dims: int = 4) -> nn.Module
     if kind == "scratch":
         return BatchNorm(num_features, num_dims=num_dims)
     if kind == "nn":
-        return nn.BatchNorm2d(num_features) if num_dims == 4 else nn.BatchNorm1d(num_features)
+        return BatchNorm2d(num_features) if num_dims == 4 else nn.BatchNorm1d(num_features)
     raise ValueError(f"batchnorm must be off | scratch | nn, got {kind!r}")
 
 
@@ -132,7 +248,7 @@ def vgg_block(num_convs: int, in_channels: int, out_channels: int, batchnorm: bo
     for _ in range(num_convs):
         layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
         if batchnorm:
-            layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
         in_channels = out_channels
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
@@ -181,8 +297,8 @@ class Residual(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1, stride=strides)
         self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
         self.conv3 = nn.Conv2d(in_channels, num_channels, kernel_size=1, stride=strides) if use_1x1conv else None
-        self.bn1 = nn.BatchNorm2d(num_channels) if batchnorm else nn.Identity()
-        self.bn2 = nn.BatchNorm2d(num_channels) if batchnorm else nn.Identity()
+        self.bn1 = BatchNorm2d(num_channels) if batchnorm else nn.Identity()
+        self.bn2 = BatchNorm2d(num_channels) if batchnorm else nn.Identity()
         self.shortcut = shortcut
 
     def forward(self, X):
@@ -212,9 +328,9 @@ def conv_block(in_channels: int, num_channels: int, bottleneck: int = 0) -> nn.S
     """BN-ReLU-Conv 3×3 (d2l); with `bottleneck` > 0 a BN-ReLU-Conv 1×1 to that width comes first (DenseNet-B)."""
     layers: list[nn.Module] = []
     if bottleneck:
-        layers += [nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, bottleneck, kernel_size=1)]
+        layers += [BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, bottleneck, kernel_size=1)]
         in_channels = bottleneck
-    layers += [nn.BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1)]
+    layers += [BatchNorm2d(in_channels), nn.ReLU(), nn.Conv2d(in_channels, num_channels, kernel_size=3, padding=1)]
     return nn.Sequential(*layers)
 
 
@@ -236,8 +352,8 @@ class DenseBlock(nn.Module):
 
 def transition_block(in_channels: int, num_channels: int) -> nn.Sequential:
     """过渡层: BN-ReLU-Conv 1×1 to reduce channels, then 2×2 average pooling to halve height and width."""
-    return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
-                         nn.Conv2d(in_channels, num_channels, kernel_size=1), nn.AvgPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(BatchNorm2d(in_channels), nn.ReLU(),
+                         nn.Conv2d(in_channels, num_channels, kernel_size=1), AvgPool2d(kernel_size=2, stride=2))
 
 
 # -- MobileNets --------------------------------------------------------------------
@@ -247,7 +363,7 @@ def conv_bn_act(in_channels: int, out_channels: int, kernel_size: int = 3, strid
     """Conv (no bias) → BN → activation; `act=None` leaves it linear (the linear bottleneck)."""
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels)]
+        BatchNorm2d(out_channels)]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)

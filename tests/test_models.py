@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.layers import BatchNorm, make_divisible
+from cnnlab.layers import AvgPool2d, BatchNorm, BatchNorm2d, batch_stats, make_divisible
 from cnnlab.probe import probe
 from cnnlab.registry import ARCHS, Config, Knob, KnobError, arch_names, get_spec, min_resolution, resolve
 
@@ -279,3 +279,77 @@ def test_scratch_batchnorm_state_lives_in_buffers():
     bn2.load_state_dict(bn.state_dict())
     torch.testing.assert_close(bn2.running_var, bn.running_var)
     assert bn.to(torch.float64).running_mean.dtype == torch.float64
+
+
+@pytest.mark.parametrize("shape,layout,kw", [
+    ((8, 6, 24, 24), "nchw", {}), ((8, 16, 8, 8), "nhwc", {}), ((3, 1, 6, 4), "nchw", {}),
+    ((2, 5, 4, 6), "nhwc", {}), ((4, 3, 7, 8), "nchw", {}),               # odd height: torch's own kernel
+    ((4, 3, 8, 8), "nchw", {"stride": 1}), ((4, 3, 8, 8), "nchw", {"padding": 1}),
+    ((2, 6, 10, 10), "slice", {}),                                          # neither layout: torch's kernel
+])
+def test_fast_avgpool_equals_torch(shape, layout, kw):
+    """cnnlab's AvgPool2d (fast 2×2 path on CPU) gives torch's values and gradients, keeping the layout."""
+    kw = {"kernel_size": 2, "stride": 2, **kw}
+    torch.manual_seed(0)
+    base = torch.randn(*shape, dtype=torch.float64)
+    x = {"nchw": base, "nhwc": base.contiguous(memory_format=torch.channels_last),
+         "slice": torch.randn(shape[0], shape[1] * 2, shape[2], shape[3], dtype=torch.float64)[:, ::2]}[layout]
+    x1, x2 = x.detach().requires_grad_(), x.detach().clone().requires_grad_()
+    assert x1.stride() == x.stride()
+    ours, ref = AvgPool2d(**kw)(x1), nn.AvgPool2d(**kw)(x2)
+    fast = layout != "slice" and kw == {"kernel_size": 2, "stride": 2} and shape[2] % 2 == 0 and shape[3] % 2 == 0
+    assert ("_Pool2x2" in type(ours.grad_fn).__name__) == fast, type(ours.grad_fn).__name__
+    assert ours.shape == ref.shape and torch.allclose(ours, ref)
+    if layout == "nhwc":
+        assert ours.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn_like(ref)
+    ours.backward(g)
+    ref.backward(g)
+    assert torch.allclose(x1.grad, x2.grad)
+    assert type(AvgPool2d(2)).__name__ == "AvgPool2d" and isinstance(AvgPool2d(2), nn.AvgPool2d)
+
+
+@pytest.mark.parametrize("shape,momentum,layout,input_grad", [
+    ((32, 6, 12, 12), 0.1, "nchw", True), ((16, 4, 5, 5), None, "nchw", False),
+    ((8, 3, 4, 4), 0.3, "nhwc", True), ((2, 5, 1, 1), 0.1, "nchw", True)])
+def test_fast_batchnorm2d_equals_torch(shape, momentum, layout, input_grad):
+    """cnnlab's BatchNorm2d (fast CPU training path) = nn.BatchNorm2d: outputs, all gradients, running
+    statistics and num_batches_tracked over several training steps, then eval mode."""
+    torch.manual_seed(0)
+    ours, ref = BatchNorm2d(shape[1], momentum=momentum), nn.BatchNorm2d(shape[1], momentum=momentum)
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 1.5)
+        ours.bias.normal_()
+    ref.load_state_dict(ours.state_dict())
+    for _ in range(4):
+        x = torch.randn(*shape) * 3 + 1
+        if layout == "nhwc":
+            x = x.contiguous(memory_format=torch.channels_last)
+        x1, x2 = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
+        y1, y2 = ours(x1), ref(x2)
+        assert ("_BNTrain" in type(y1.grad_fn).__name__) == (layout == "nchw")
+        torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
+        g = torch.randn_like(y2)
+        y1.backward(g)
+        y2.backward(g)
+        if input_grad:
+            torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+        for a, b in [(ours.weight.grad, ref.weight.grad), (ours.bias.grad, ref.bias.grad),
+                     (ours.running_mean, ref.running_mean), (ours.running_var, ref.running_var)]:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked)
+        ours.zero_grad()
+        ref.zero_grad()
+    ours.eval()
+    ref.eval()
+    x = torch.randn(*shape)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_batch_stats_is_exact_for_a_large_mean():
+    """Deviations are summed (two passes), so a mean far above the spread does not cancel the variance."""
+    x = torch.randn(64, 3, 8, 8, dtype=torch.float64) * 0.01 + 1000.0
+    mean, var = batch_stats(x.float())
+    ref_var, ref_mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+    torch.testing.assert_close(mean.double(), ref_mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(var.double(), ref_var, rtol=2e-2, atol=1e-9)

@@ -1,11 +1,11 @@
 """LeNet (d2l 7.6) and BN-LeNet (d2l 8.5): lenet with batchnorm = scratch | nn."""
 from torch import nn
 
-from ..layers import flat_features, make_bn
+from ..layers import AvgPool2d, flat_features, make_bn
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 ACTS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+POOLS = {"avg": AvgPool2d, "max": nn.MaxPool2d}
 
 
 def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid", pooling="avg",

@@ -1,7 +1,7 @@
 """ResNet (d2l 8.6) from the book's Residual / resnet_block; depth 18 or 34; BN and shortcut switchable."""
 from torch import nn
 
-from ..layers import resnet_block
+from ..layers import BatchNorm2d, resnet_block
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -10,7 +10,7 @@ CHANNELS = (64, 128, 256, 512)
 
 def resnet(*, in_channels=1, num_classes=10, resolution=96, depth="18", batchnorm=True,
            residual=True) -> nn.Sequential:
-    bn = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
+    bn = (lambda c: BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
     b1 = nn.Sequential(nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), bn(64), nn.ReLU(),
                        nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
     b1 = nn.Sequential(*[m for m in b1 if not isinstance(m, nn.Identity)])
