@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.layers import AvgPool2d, BatchNorm, BatchNorm2d, batch_stats, make_divisible
+from cnnlab import layers
+from cnnlab.layers import AvgPool2d, BatchNorm, BatchNorm2d, Conv2d, batch_stats, make_divisible
 from cnnlab.probe import probe
 from cnnlab.registry import ARCHS, Config, Knob, KnobError, arch_names, get_spec, min_resolution, resolve
 
@@ -353,3 +354,57 @@ def test_batch_stats_is_exact_for_a_large_mean():
     ref_var, ref_mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
     torch.testing.assert_close(mean.double(), ref_mean, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(var.double(), ref_var, rtol=2e-2, atol=1e-9)
+
+
+@pytest.mark.parametrize("path", ["batch-as-channels", "torch"])
+@pytest.mark.parametrize("shape,out,k,pad,bias,input_grad,layout", [
+    ((16, 6, 12, 12), 16, 5, 0, True, True, "nchw"), ((8, 1, 10, 10), 6, 5, 2, True, False, "nchw"),
+    ((4, 3, 9, 7), 5, 3, 1, False, True, "nhwc")])
+def test_conv2d_weight_grad_paths_equal_torch(path, shape, out, k, pad, bias, input_grad, layout, monkeypatch):
+    """Both backward paths of cnnlab's Conv2d give nn.Conv2d's output and gradients; the path is forced
+    through the per-shape choice table the timing fills."""
+    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
+    torch.manual_seed(0)
+    ours = Conv2d(shape[1], out, k, padding=pad, bias=bias)
+    ref = nn.Conv2d(shape[1], out, k, padding=pad, bias=bias)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(*shape)
+    if layout == "nhwc":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x1, x2 = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
+    layers._CONV_CHOICE[ours.tune_key(x1)] = path == "batch-as-channels"
+    y1, y2 = ours(x1), ref(x2)
+    assert ("_ConvBatchGrad" in type(y1.grad_fn).__name__) == (path == "batch-as-channels")
+    torch.testing.assert_close(y1, y2)
+    g = torch.randn_like(y2)
+    y1.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+    if bias:
+        torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)
+    if input_grad:
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_times_once_per_shape_and_not_in_eval_or_big(monkeypatch):
+    """The choice is made once per shape (no draw from the global RNG), skipped in eval mode, off the CPU
+    training path and for convolutions too big to time."""
+    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
+    conv = Conv2d(6, 16, 5)
+    x = torch.randn(32, 6, 12, 12)
+    state = torch.random.get_rng_state()
+    conv(x)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert list(layers._CONV_CHOICE) == [conv.tune_key(x)]
+    calls = []
+    monkeypatch.setattr(Conv2d, "_tune", lambda self, x: calls.append(1) or False)
+    conv(x)
+    conv.eval()
+    conv(torch.randn(8, 6, 12, 12))
+    with torch.no_grad():
+        conv.train()(torch.randn(4, 6, 12, 12))
+    assert calls == [] and len(layers._CONV_CHOICE) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
+    big = Conv2d(64, 64, 3, padding=1)
+    assert big._tune(torch.randn(64, 64, 56, 56)) is False   # 7.4e9 multiply-adds: torch's path, untimed

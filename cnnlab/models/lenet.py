@@ -1,7 +1,7 @@
 """LeNet (d2l 7.6) and BN-LeNet (d2l 8.5): lenet with batchnorm = scratch | nn."""
 from torch import nn
 
-from ..layers import AvgPool2d, flat_features, make_bn
+from ..layers import AvgPool2d, Conv2d, flat_features, make_bn
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 ACTS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
@@ -16,9 +16,9 @@ def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid",
 
     def features():
         return nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5, padding=pad), make_bn(batchnorm, 6), act(),
+            Conv2d(in_channels, 6, kernel_size=5, padding=pad), make_bn(batchnorm, 6), act(),
             pool(kernel_size=2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), make_bn(batchnorm, 16), act(),
+            Conv2d(6, 16, kernel_size=5), make_bn(batchnorm, 16), act(),
             pool(kernel_size=2, stride=2), nn.Flatten())
 
     n = flat_features(features, (in_channels, resolution, resolution))
