@@ -28,6 +28,18 @@ needs_fmnist = pytest.mark.skipif(not have_fashion_mnist(),
                                   reason="Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
 
 
+def save_tiny_run(root, **config) -> list:
+    """Train and save a small CPU LeNet run under `root` (2 epochs on 1,000/200 images unless `config` says
+    otherwise); fails unless it ends with RunEnd. Returns its events."""
+    from cnnlab import engine
+
+    tc = engine.TrainConfig(**{"model": "lenet", "epochs": 2, "train_size": 1000, "test_size": 200,
+                               "device": "cpu", **config})
+    events = list(engine.run(tc, out_dir=str(root)))
+    assert type(events[-1]).__name__ == "RunEnd", events[-1]
+    return events
+
+
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 
 

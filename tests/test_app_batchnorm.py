@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from helpers import open_page  # noqa: E402
+from helpers import open_page, save_tiny_run  # noqa: E402
 
-engine = pytest.importorskip("cnnlab.engine")
+pytest.importorskip("cnnlab.engine")
 
 from cnnlab.ui.common import registry  # noqa: E402
 
@@ -18,10 +18,7 @@ TIMEOUT = 60
 def bn_runs(tmp_path_factory):
     """A saved BN-LeNet (scratch BatchNorm) run: 2 epochs on 1,000 images, snapshots every 2 steps."""
     root = tmp_path_factory.mktemp("ckpt_bn")
-    tc = engine.TrainConfig(model="lenet", knobs={"batchnorm": "scratch"}, epochs=2, train_size=1000, test_size=200,
-                            device="cpu", log_every=2, bn_every=2)
-    events = list(engine.run(tc, out_dir=str(root)))
-    assert type(events[-1]).__name__ == "RunEnd", events[-1]
+    save_tiny_run(root, knobs={"batchnorm": "scratch"}, log_every=2, bn_every=2)
     return root
 
 

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from helpers import assert_no_exception, open_page  # noqa: E402
+from helpers import assert_no_exception, open_page, save_tiny_run  # noqa: E402
 
-engine = pytest.importorskip("cnnlab.engine")
+pytest.importorskip("cnnlab.engine")
 
 TIMEOUT = 60
 
@@ -18,10 +18,7 @@ TIMEOUT = 60
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt_runs")
     for act in ("sigmoid", "relu"):
-        tc = engine.TrainConfig(model="lenet", knobs={"activation": act}, epochs=2, train_size=1000, test_size=200,
-                                device="cpu", lr=0.9 if act == "sigmoid" else 0.1, log_every=5)
-        events = list(engine.run(tc, out_dir=str(root)))
-        assert type(events[-1]).__name__ == "RunEnd", events[-1]
+        save_tiny_run(root, knobs={"activation": act}, lr=0.9 if act == "sigmoid" else 0.1, log_every=5)
     return root
 
 
