@@ -1,6 +1,7 @@
 """Reusable blocks, one concept each, with d2l's names (vgg_block, Residual, DenseBlock, ...)."""
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
 import torch
@@ -93,15 +94,30 @@ _CONV_CHOICE: dict[tuple, bool] = {}   # (shapes, padding, bias, input grad) -> 
 _CONV_TUNE_MACS = 1e8                  # only small convolutions are timed (each try costs a step's worth)
 
 
-def _conv_weight_grad(x, g, padding):
-    """dL/dW of a stride-1 convolution as a convolution of the inputs with the output gradients, the batch
-    taking the place of the channels: (C_in, N, H, W) ⋆ (C_out, N, H', W') -> (C_in, C_out, k, k)."""
-    return F.conv2d(x.transpose(0, 1), g.transpose(0, 1), padding=padding).transpose(0, 1)
+def _conv_backward(g, x, weight, padding, mask, batch_as_channels: bool):
+    """(dL/dx, dL/dW, dL/db) of a stride-1, one-group convolution; an entry is None where `mask` is False.
+
+    batch_as_channels=False: torch's own kernel, all in one call. True: dL/dx by torch's kernel, dL/dW as a
+    convolution of the inputs with the output gradients, the batch taking the place of the channels
+    ((C_in, N, H, W) ⋆ (C_out, N, H', W') -> (C_in, C_out, k, k)), dL/db as a sum.
+    """
+    if not batch_as_channels:
+        return torch.ops.aten.convolution_backward(g, x, weight, [weight.shape[0]] if mask[2] else None, [1, 1],
+                                                   list(padding), [1, 1], False, [0, 0], 1, list(mask))
+    gx = gw = gb = None
+    if mask[0]:
+        gx = torch.ops.aten.convolution_backward(g, x, weight, None, [1, 1], list(padding), [1, 1], False,
+                                                 [0, 0], 1, [True, False, False])[0]
+    if mask[1]:
+        gw = F.conv2d(x.transpose(0, 1), g.transpose(0, 1), padding=padding).transpose(0, 1)
+    if mask[2]:
+        gb = g.sum((0, 2, 3))
+    return gx, gw, gb
 
 
 class _ConvBatchGrad(torch.autograd.Function):
-    """conv2d forward as torch does it; backward: input gradient by torch's kernel, weight gradient by
-    `_conv_weight_grad`. Same values up to float rounding (tests compare with nn.Conv2d)."""
+    """conv2d forward as torch does it; backward by `_conv_backward(batch_as_channels=True)`.
+    Same values up to float rounding (tests compare with nn.Conv2d)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, padding):
@@ -112,19 +128,10 @@ class _ConvBatchGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x, weight = ctx.saved_tensors
-        gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.ops.aten.convolution_backward(g, x, weight, None, [1, 1], list(ctx.padding), [1, 1], False,
-                                                     [0, 0], 1, [True, False, False])[0]
-        if ctx.needs_input_grad[1]:
-            gw = _conv_weight_grad(x, g, ctx.padding)
-        if ctx.needs_input_grad[2]:
-            gb = g.sum((0, 2, 3))
-        return gx, gw, gb, None
+        return (*_conv_backward(g, x, weight, ctx.padding, ctx.needs_input_grad[:3], True), None)
 
 
 def _best_of(fn, tries: int = 3) -> float:
-    import time
     fn()
     best = float("inf")
     for _ in range(tries):
@@ -172,22 +179,9 @@ class Conv2d(nn.Conv2d):
         with torch.no_grad():
             xd, wd = x.detach(), self.weight.detach()
             g = torch.randn(n, self.out_channels, h_out, w_out, generator=torch.Generator().manual_seed(0))
-            mask = [x.requires_grad, True, self.bias is not None]
-            bias_sizes = [self.out_channels] if self.bias is not None else None
-
-            def theirs():
-                torch.ops.aten.convolution_backward(g, xd, wd, bias_sizes, [1, 1], list(self.padding), [1, 1],
-                                                    False, [0, 0], 1, mask)
-
-            def ours():
-                if x.requires_grad:
-                    torch.ops.aten.convolution_backward(g, xd, wd, None, [1, 1], list(self.padding), [1, 1],
-                                                        False, [0, 0], 1, [True, False, False])
-                _conv_weight_grad(xd, g, self.padding)
-                if self.bias is not None:
-                    g.sum((0, 2, 3))
-
-            return _best_of(ours) <= 0.8 * _best_of(theirs)
+            mask = (x.requires_grad, True, self.bias is not None)
+            ours = _best_of(lambda: _conv_backward(g, xd, wd, self.padding, mask, True))
+            return ours <= 0.8 * _best_of(lambda: _conv_backward(g, xd, wd, self.padding, mask, False))
 
 
 # -- BatchNorm from scratch ---------------------------------------------------------
