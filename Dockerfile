@@ -55,6 +55,7 @@ COPY --chown=user . $HOME/app
 # data is not where the app looks, rather than at the first training run.
 RUN python3 -c "from cnnlab.data import find_fashion_mnist; print('Fashion-MNIST:', find_fashion_mnist(download=False))"
 
+LABEL org.opencontainers.image.title="CNN Lab" cnnlab.space="1"
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python3 -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('PORT', '7860'), timeout=4)" || exit 1

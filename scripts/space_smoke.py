@@ -24,7 +24,7 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-net
 PAGES = (("architecture", "/"), ("train", "/training"), ("batchnorm", "/batch-norm"), ("runs", "/saved-runs"))
 
 
-def idle(pg, settle_ms: int = 500, timeout_s: float = 90) -> None:
+def idle(pg, settle_ms: int = 500, timeout_s: float = 180) -> None:
     """Wait for the app to render and its script to stop running (stable for `settle_ms`)."""
     pg.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
     deadline = time.time() + timeout_s
@@ -97,7 +97,7 @@ def main() -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = browser.new_page(viewport={"width": 1440, "height": 1000})
-        pg.set_default_timeout(90_000)
+        pg.set_default_timeout(180_000)
         console_errors = []
         pg.on("pageerror", lambda e: console_errors.append(str(e)))
         loads = {}

@@ -127,6 +127,8 @@ if ! DOCKER_BUILDKIT=1 "$DOCKER" build --network host --progress plain "${SECRET
   fail "docker build failed"
 fi
 BUILD_S=$(since "$t")
+# The image a rebuild replaced is left untagged: remove such leftovers of this Dockerfile (label cnnlab.space).
+"$DOCKER" image prune -f --filter label=cnnlab.space >/dev/null || true
 CACHED=$(grep -c '^#[0-9]* CACHED' "$ART/build.log" || true)
 IMAGE_BYTES=$("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE")
 IMAGE_GB=$(awk -v b="$IMAGE_BYTES" 'BEGIN { printf "%.2f", b / 1e9 }')
