@@ -4,6 +4,7 @@ requirements carry no test-only package."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,10 @@ def test_temp_when_missing(env, tmp_path):
     root, kind = common.checkpoint_where()
     assert (root, kind) == (tmp_path / "tmp-runs", "temp")
     assert root.is_dir()
-    env.setenv("CNNLAB_CHECKPOINTS_FALLBACK", "")
-    root, kind = common.checkpoint_where()
-    assert kind == "temp" and root.name == "cnnlab-runs" and root.parent != blocker
+    env.setenv("CNNLAB_CHECKPOINTS_FALLBACK", "")  # empty: <temp dir>/cnnlab-runs
+    env.setattr(tempfile, "tempdir", str(tmp_path / "tmpdir"))
+    (tmp_path / "tmpdir").mkdir()
+    assert common.checkpoint_where() == (tmp_path / "tmpdir" / "cnnlab-runs", "temp")
 
 
 @pytest.mark.parametrize("kind,key", [("default", "runs.where"), ("persistent", "runs.where_persistent"),
