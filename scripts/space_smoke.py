@@ -59,6 +59,9 @@ def check_page(pg, name: str) -> None:
 def open_page(pg, url: str, name: str, art: Path) -> float:
     t = time.perf_counter()
     pg.goto(url)
+    # The page is drawn once its title is (a loaded machine can leave the shell idle for a while before the
+    # script starts); then wait for the script to finish. No title within the timeout fails the check.
+    pg.wait_for_selector('[data-testid="stMain"] h1')
     idle(pg)
     dt = time.perf_counter() - t
     check_page(pg, name)
