@@ -5,11 +5,11 @@ Bad input exits 2 with one line on stderr (never a traceback).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
+from . import train_cli
 from .registry import KnobError, format_value, parse_sets
 
 
@@ -88,14 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
-    try:
-        train_cli = importlib.import_module(f"{__package__}.train_cli")
-    except ModuleNotFoundError as e:  # the engine is optional for archs/trace
-        if e.name != f"{__package__}.train_cli":
-            raise
-        train_cli = None
-    if train_cli is not None:
-        train_cli.add_parsers(sub, add_model_args)
+    train_cli.add_parsers(sub, add_model_args)
     return parser
 
 

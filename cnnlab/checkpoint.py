@@ -14,6 +14,7 @@ foreign file raises :class:`CheckpointError` with a one-line message.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -27,7 +28,8 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from .events import BNSnapshot
+from .errors import one_line
+from .events import BNSnapshot, EpochEnd, Event, RunEnd, RunFailed, RunStart
 from .registry import Config, KnobError
 
 FORMAT = "cnnlab-run"
@@ -43,20 +45,9 @@ class CheckpointError(RuntimeError):
     """A run folder or file that cannot be used; the message is one line for people."""
 
 
-def _one_line(e: BaseException, limit: int = 160) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 # -- atomic writes ----------------------------------------------------------------------
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's files are 0600
+FILE_MODE = 0o644  # run files: readable by all, written by the owner (set explicitly; the umask is never touched)
 
 
 def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -72,7 +63,7 @@ def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> N
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -86,19 +77,23 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), mode="w")
 
 
-def _compact(obj: Any) -> Any:
-    """Round floats to 7 significant digits (float32 precision) so JSON stays small."""
+def json_safe(obj: Any, digits: int | None = 7) -> Any:
+    """The one JSON sanitizer: NaN and ±Infinity (which JSON does not have) become null, tuples become
+    lists, and floats are rounded to `digits` significant digits (7 = float32 precision; None keeps them).
+    Used for run folders and for the CLI's --json lines, so both write the same thing."""
     if isinstance(obj, float):
-        return obj if not math.isfinite(obj) else float(f"{obj:.7g}")
+        if not math.isfinite(obj):
+            return None
+        return obj if digits is None else float(f"{obj:.{digits}g}")
     if isinstance(obj, dict):
-        return {k: _compact(v) for k, v in obj.items()}
+        return {k: json_safe(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_compact(v) for v in obj]
+        return [json_safe(v, digits) for v in obj]
     return obj
 
 
 def _dumps(obj: Any, **kw) -> str:
-    return json.dumps(_compact(obj), ensure_ascii=False, **kw)
+    return json.dumps(json_safe(obj), ensure_ascii=False, allow_nan=False, **kw)
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
@@ -110,7 +105,12 @@ def atomic_write_jsonl(path: str, rows: Iterable[dict]) -> None:
 
 
 def atomic_torch_save(path: str, obj: Any) -> None:
-    atomic_write(path, lambda f: torch.save(obj, f))
+    """torch.save through atomic_write. torch reports a failed write (a full disk) as a RuntimeError
+    ("unexpected pos ..."): that becomes a CheckpointError, and the previous file stays as it was."""
+    try:
+        atomic_write(path, lambda f: torch.save(obj, f))
+    except RuntimeError as e:
+        raise CheckpointError(f"could not write {path} ({one_line(e, 160)}); is the disk full?") from None
 
 
 # -- writing a run ------------------------------------------------------------------------
@@ -142,13 +142,22 @@ class RunWriter:
         self.config: dict = {}
         self.metrics: list[dict] = []
         self.bn_pending: list[dict] = []
+        self.epochs_done = 0      # the epoch the saved weights belong to
+        self.closed = False       # a final status (finished / stopped / failed) has been written
         os.makedirs(run_dir, exist_ok=True)
+
+    @classmethod
+    def create(cls, root: str, arch: str) -> "RunWriter":
+        """A writer for a fresh run folder under `root` (see new_run_dir)."""
+        return cls(new_run_dir(root, arch))
 
     def path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)
 
     def write_config(self, config: dict) -> None:
-        self.config = {"format": FORMAT, "version": VERSION, **config}
+        """Write config.json: format, version, run id and creation time, then `config`."""
+        self.config = {"format": FORMAT, "version": VERSION, "run_id": os.path.basename(self.run_dir),
+                       "created": _now().isoformat(timespec="seconds"), **config}
         atomic_write_json(self.path(CONFIG), self.config)
 
     def update_config(self, **fields: Any) -> None:
@@ -181,6 +190,49 @@ class RunWriter:
         atomic_write_jsonl(target, rows)
         self.bn_pending = []
 
+    # -- consuming the engine's events ------------------------------------------------------
+    def on_event(self, ev: Event, model: nn.Module) -> Event:
+        """Record one engine event in the run folder and return it as it should be passed on.
+
+        BN snapshots are gathered and written per epoch; at an EpochEnd the weights, the metrics line and
+        the epoch's BN history are written before the event goes on; RunEnd / RunFailed write the final
+        status (a stop also keeps the weights at the moment of stopping; an error keeps the last epoch's and
+        its traceback). RunStart, RunEnd and RunFailed come back with `run_dir` filled in.
+        """
+        if isinstance(ev, BNSnapshot):
+            self.add_bn_snapshot(ev)
+        elif isinstance(ev, EpochEnd):
+            self.save_weights(model, ev.epoch)
+            self.epochs_done = ev.epoch
+            self.append_metrics(ev.to_dict())
+            self.flush_bn(ev.epoch)
+        elif isinstance(ev, RunEnd):
+            self.update_config(status="finished", final={"epochs": self.epochs_done, "test_acc": ev.test_acc,
+                                                         "train_acc": ev.train_acc, "wall_s": ev.wall_s})
+            self.closed = True
+        elif isinstance(ev, RunFailed):
+            if ev.reason == "stopped":
+                self.save_weights(model, self.epochs_done)  # the weights at the moment of stopping
+            self.flush_bn(max(ev.epoch, 1))
+            failure = {"reason": ev.reason, "message": ev.message, "epoch": ev.epoch, "step": ev.step}
+            if ev.detail:
+                failure["traceback"] = ev.detail
+            self.update_config(status="stopped" if ev.reason == "stopped" else "failed", failure=failure,
+                               final={"epochs": self.epochs_done, "step": ev.step})
+            self.closed = True
+        if isinstance(ev, (RunStart, RunEnd, RunFailed)):
+            return dataclasses.replace(ev, run_dir=self.run_dir)
+        return ev
+
+    def abandon(self, message: str, model: nn.Module | None = None) -> None:
+        """The run ended without a final event (Ctrl-C, the consumer left): keep `model`'s weights if
+        given and mark the run stopped."""
+        if model is not None:
+            self.save_weights(model, self.epochs_done)
+        self.update_config(status="stopped", failure={"reason": "stopped", "message": message},
+                           final={"epochs": self.epochs_done})
+        self.closed = True
+
 
 # -- reading a run --------------------------------------------------------------------------
 
@@ -196,7 +248,7 @@ def _read_jsonl(path: str) -> list[dict]:
                     raise ValueError(f"line {i} is not a JSON object")
                 out.append(row)
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path} is unreadable or corrupt ({_one_line(e)})") from None
+        raise CheckpointError(f"{path} is unreadable or corrupt ({one_line(e, 160)})") from None
     return out
 
 
@@ -217,7 +269,7 @@ def read_config(run_dir: str) -> dict:
         with open(path, encoding="utf-8") as f:
             cfg = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path} is corrupt or truncated ({_one_line(e)})") from None
+        raise CheckpointError(f"{path} is corrupt or truncated ({one_line(e, 160)})") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a CNN Lab run config (no \"format\": \"{FORMAT}\")")
     if not isinstance(cfg.get("version"), int) or cfg["version"] > VERSION:
@@ -244,7 +296,7 @@ def read_bn_history(run_dir: str) -> list[BNSnapshot]:
             try:
                 out.append(BNSnapshot.from_dict(row))
             except (KeyError, TypeError) as e:
-                raise CheckpointError(f"{os.path.join(folder, name)} has a malformed snapshot ({_one_line(e)})") from None
+                raise CheckpointError(f"{os.path.join(folder, name)} has a malformed snapshot ({one_line(e, 160)})") from None
     return out
 
 
@@ -255,7 +307,7 @@ def load_weights(path: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (zip archive), EOFError, ...
-        raise CheckpointError(f"{path} is corrupt, truncated or not a CNN Lab checkpoint ({_one_line(e)})") from None
+        raise CheckpointError(f"{path} is corrupt, truncated or not a CNN Lab checkpoint ({one_line(e, 160)})") from None
     if not isinstance(obj, dict) or obj.get("format") != WEIGHTS_FORMAT or not isinstance(obj.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a CNN Lab checkpoint (no \"format\": \"{WEIGHTS_FORMAT}\")")
     if not all(isinstance(v, torch.Tensor) for v in obj["state_dict"].values()):
@@ -281,14 +333,14 @@ def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
         model_config = Config.from_dict(cfg["model"])
     except (KnobError, KeyError, TypeError) as e:
         raise CheckpointError(f"{os.path.join(run_dir, CONFIG)} describes a model this CNN Lab cannot build "
-                              f"({_one_line(e)})") from None
+                              f"({one_line(e, 160)})") from None
     saved = load_weights(os.path.join(run_dir, WEIGHTS))
     model = model_config.build()
     try:
         model.load_state_dict(saved["state_dict"], strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"the weights in {run_dir} do not match the model in its {CONFIG} "
-                              f"({_one_line(e)})") from None
+                              f"({one_line(e, 160)})") from None
     model.to(device).eval()
     return LoadedRun(run_dir=run_dir, config=cfg, model_config=model_config, model=model,
                      epoch=int(saved.get("epoch", 0)), metrics=read_metrics(run_dir))

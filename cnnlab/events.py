@@ -99,13 +99,12 @@ class RunEnd(Event):
 
 @dataclass(frozen=True)
 class RunFailed(Event):
-    """reason: 'stopped' | 'out_of_memory' | 'nan_loss' | 'error'; message is one sentence for people."""
+    """reason: 'stopped' | 'out_of_memory' | 'nan_loss' | 'error' | ...; `message` is one sentence for people,
+    `detail` the full traceback when the run ended on an exception ("" otherwise)."""
     kind: ClassVar[str] = "run_failed"
     reason: str
     message: str
     run_dir: str | None = None
     epoch: int = 0
     step: int = 0
-
-
-EVENT_TYPES = {cls.kind: cls for cls in (RunStart, StepEnd, EpochEnd, BNSnapshot, RunEnd, RunFailed)}
+    detail: str = ""

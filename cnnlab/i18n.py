@@ -35,13 +35,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "arch.reset": ("Reset to the book's defaults", "恢复书中的默认值"),
     "arch.range": ("range", "范围"),
     "arch.presets": ("presets", "预设"),
-    "arch.preset_custom": ("(custom)", "（自定义）"),
     "arch.cost": ("Cost ledger", "计算代价"),
     "arch.params": ("parameters", "参数量"),
     "arch.macs": ("multiply-adds (MACs)", "乘加运算（MACs）"),
     "arch.act_mem": ("activation memory / sample", "每个样本的激活内存"),
     "arch.vs_default": ("× the default", "× 默认值"),
-    "arch.same_as_default": ("default knobs", "默认超参数"),
     "arch.cost_note": ("For one {c}×{h}×{w} input; the change is against the default knobs at the same input size.",
                        "针对一个 {c}×{h}×{w} 的输入；变化量相对于同一输入尺寸下的默认超参数。"),
     "arch.trace": ("Shape trace", "形状变化"),
@@ -206,7 +204,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.col_epochs": ("epochs", "迭代周期"),
     "runs.col_created": ("created", "创建时间"),
     "runs.col_error": ("error", "错误"),
-    "runs.no_data": ("The Fashion-MNIST test set is not available: {msg}", "无法读取 Fashion-MNIST 测试集：{msg}"),
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),

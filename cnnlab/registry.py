@@ -200,6 +200,18 @@ class BookTraining:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A model's training recipe with its knobs merged in (``ArchSpec.recipe``)."""
+
+    knobs: Mapping[str, Any]
+    lr: float
+    batch_size: int
+    resolution: int
+    epochs: int
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     name: str
     title_en: str
@@ -224,6 +236,17 @@ class ArchSpec:
 
     def book_lr(self, knobs: Mapping[str, Any]) -> float:
         return self.lr_for(knobs) if self.lr_for else self.training.lr
+
+    def recipe(self, knobs: Mapping[str, Any] | None = None) -> "Recipe":
+        """The book's training recipe for this model: the knobs it trains with (the knob defaults, then the
+        book's training knobs, then `knobs`), and the lr, batch size, resolution and epochs for them.
+
+        The one place the recipe is merged: the engine, the presets, the Train page and the CLI call this.
+        """
+        merged = {**self.defaults(), **dict(self.training.knobs), **dict(knobs or {})}
+        t = self.training
+        return Recipe(knobs=merged, lr=float(self.book_lr(merged)), batch_size=t.batch_size,
+                      resolution=t.resolution, epochs=t.epochs, accuracy=t.accuracy)
 
 
 ARCHS: dict[str, ArchSpec] = {}
@@ -370,3 +393,6 @@ def _load_models() -> None:
     if not _LOADED:
         _LOADED = True
         from . import models  # noqa: F401  (registers every family)
+
+
+_load_models()  # `from cnnlab.registry import ARCHS` sees every architecture

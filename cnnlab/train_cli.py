@@ -8,7 +8,6 @@ engine to stop at the next step, a second one interrupts at once).
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 import threading
@@ -36,6 +35,10 @@ def add_parsers(sub, add_model_args) -> None:
     p.add_argument("--log-every", type=int, default=20, help="steps between progress reports")
     p.add_argument("--bn-every", type=int, default=50, help="steps between BatchNorm snapshots")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (long GPU runs)")
+    p.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false", default=None,
+                   help="train with torch's own CPU kernels only (cnnlab.cpu_fast off; also CNNLAB_FAST_CPU=0)")
+    p.add_argument("--download", action="store_true",
+                   help="if Fashion-MNIST is not installed, try torchvision's download (also CNNLAB_DOWNLOAD=1)")
     p.add_argument("--out", default="checkpoints", help="folder for run folders (default checkpoints)")
     p.add_argument("--no-save", action="store_true", help="do not write a run folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
@@ -79,33 +82,23 @@ def cmd_bench(args) -> int:
 
 def train_config_from_args(args):
     """The resolved TrainConfig for parsed `train` arguments (raises KnobError with one line)."""
-    from .data import DataError, resolve_device
+    from .device import DeviceError, resolve_device
     from .engine import TrainConfig
     from .registry import get_spec
 
-    spec = get_spec(args.arch)
+    recipe = get_spec(args.arch).recipe()
     tc = TrainConfig(model=args.arch, knobs=parse_sets(args.sets), in_channels=args.in_channels,
                      num_classes=args.num_classes, resolution=args.resolution,
-                     epochs=spec.training.epochs if args.epochs is None else args.epochs, lr=args.lr,
+                     epochs=recipe.epochs if args.epochs is None else args.epochs, lr=args.lr,
                      batch_size=args.batch_size, optimizer=args.optimizer, weight_decay=args.weight_decay,
                      train_size=args.train_size, test_size=args.test_size, device=args.device, seed=args.seed,
-                     log_every=args.log_every, bn_every=args.bn_every, compile=args.compile).resolved()
+                     log_every=args.log_every, bn_every=args.bn_every, compile=args.compile,
+                     fast_cpu=args.fast_cpu).resolved()
     try:
         resolve_device(tc.device)
-    except (DataError, RuntimeError) as e:
+    except (DeviceError, RuntimeError) as e:
         raise KnobError(str(e)) from None
     return tc
-
-
-def _finite(obj):
-    """JSON has no NaN/Infinity: write null instead."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 class _Interrupts:
@@ -137,6 +130,9 @@ def cmd_train(args) -> int:
     from .engine import run
 
     tc = train_config_from_args(args)
+    if args.download:
+        import os
+        os.environ["CNNLAB_DOWNLOAD"] = "1"
     stop = threading.Event()
     out_dir = None if args.no_save else args.out
     code = EXIT_FAILED
@@ -154,9 +150,11 @@ def cmd_train(args) -> int:
 
 
 def _run_json(events) -> int:
+    from .checkpoint import json_safe
+
     code = EXIT_FAILED
     for ev in events:
-        sys.stdout.write(json.dumps(_finite(ev.to_dict()), ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(json_safe(ev.to_dict(), digits=None), ensure_ascii=False) + "\n")
         sys.stdout.flush()
         if ev.kind == "run_end":
             code = 0

@@ -33,13 +33,12 @@ class Preset:
         return self.title_zh if lang == "zh" else self.title_en
 
     def values(self) -> dict:
-        """Every training setting of this preset, with the book's values filled in."""
-        spec = get_spec(self.arch)
-        knobs = {**spec.defaults(), **dict(self.knobs)}
-        return {"arch": self.arch, "knobs": knobs,
-                "resolution": self.resolution or spec.training.resolution,
-                "epochs": self.epochs, "lr": self.lr if self.lr is not None else spec.book_lr(knobs),
-                "batch_size": self.batch_size or spec.training.batch_size,
+        """Every training setting of this preset, with the book's recipe filled in (ArchSpec.recipe)."""
+        recipe = get_spec(self.arch).recipe(self.knobs)
+        return {"arch": self.arch, "knobs": dict(recipe.knobs),
+                "resolution": self.resolution or recipe.resolution,
+                "epochs": self.epochs, "lr": self.lr if self.lr is not None else recipe.lr,
+                "batch_size": self.batch_size or recipe.batch_size,
                 "train_size": self.train_size, "test_size": self.test_size}
 
 
