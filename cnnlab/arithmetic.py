@@ -29,7 +29,7 @@ and including that layer on ``.steps``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -244,12 +244,16 @@ def too_small_message(name: str, type_: str, in_hw: Pair, w: Window) -> tuple[st
     return f"input too small: layer {name} ({type_}) gets {in_hw[0]}×{in_hw[1]}, {formula}", formula
 
 
-def walk(model: nn.Module, input_shape: Sequence[int], device=None) -> tuple[list[Step], torch.Tensor]:
+def walk(model: nn.Module, input_shape: Sequence[int], device=None,
+         forward: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> tuple[list[Step], Any]:
     """Run one input of `input_shape` (C, H, W) through `model` (eval mode) and record every module call.
 
-    Returns (steps, output). Raises InputTooSmall (with ``.steps``) where a window's output would be < 1.
-    Any other error is the model's and propagates.
+    `forward(model, x)` runs the pass (default ``model(x)``; the probe passes torchinfo's summary, so one pass
+    gives both). Returns (steps, what `forward` returned). Raises InputTooSmall (with ``.steps``) where a
+    window's output would be < 1, even if `forward` wrapped it in another error. Any other error is the
+    model's and propagates.
     """
+    too_small: list[InputTooSmall] = []
     if device is None:
         p = next(iter(model.parameters()), None)
         device = p.device if p is not None else "cpu"
@@ -281,7 +285,8 @@ def walk(model: nn.Module, input_shape: Sequence[int], device=None) -> tuple[lis
                               too_small=True)
             del pending[idx]
             msg, formula = too_small_message(name, info["type"], in_hw, w)
-            raise InputTooSmall(msg, layer=name, layer_type=info["type"], input_hw=in_hw, formula=formula)
+            too_small.append(InputTooSmall(msg, layer=name, layer_type=info["type"], input_hw=in_hw, formula=formula))
+            raise too_small[-1]
 
     def post(mod, args, out):
         if not names.get(id(mod)):
@@ -295,9 +300,10 @@ def walk(model: nn.Module, input_shape: Sequence[int], device=None) -> tuple[lis
         if hw is not None and min(hw) < 1:  # any other layer that emptied the map
             info = pending.pop(idx)
             steps[idx] = Step(**info, output_shape=_shape(y), field=None, too_small=True)
-            raise InputTooSmall(f"input too small: layer {info['name']} ({info['type']}) outputs {hw[0]}×{hw[1]}",
-                                layer=info["name"], layer_type=info["type"], input_hw=_hw(_first_tensor(args)),
-                                formula="")
+            too_small.append(InputTooSmall(
+                f"input too small: layer {info['name']} ({info['type']}) outputs {hw[0]}×{hw[1]}",
+                layer=info["name"], layer_type=info["type"], input_hw=_hw(_first_tensor(args)), formula=""))
+            raise too_small[-1]
         info = pending.pop(idx)
         steps[idx] = Step(**info, output_shape=_shape(y), field=_field(y)[1])
 
@@ -312,13 +318,16 @@ def walk(model: nn.Module, input_shape: Sequence[int], device=None) -> tuple[lis
         _set_field(x, Field((1, 1), (1, 1), False) if x.dim() == 4 else None)
         try:
             with torch.no_grad(), _FieldMode():
-                y = model(x)
-        except InputTooSmall as e:
+                y = model(x) if forward is None else forward(model, x)
+        except Exception as wrapped:
+            if not too_small:
+                raise
+            e = too_small[0]
             # calls still open when the error came: their rows stay, with no output
             for idx, info in pending.items():
                 steps[idx] = Step(**info, output_shape=None, field=None)
             e.steps = [s for s in steps if s is not None]
-            raise
+            raise e from (None if wrapped is e else wrapped)
         return [s for s in steps if s is not None], y
     finally:
         for h in handles:

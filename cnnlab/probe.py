@@ -133,27 +133,23 @@ class Probe:
         return [r for r in self.layers if r.depth == 1 or r.is_leaf]
 
 
-def _summary(model: nn.Module, input_shape: Sequence[int], device: str):
+def _summary(model: nn.Module, x: torch.Tensor, device: str):
     import torchinfo  # imported here so the core stays importable with torch alone
 
-    was_training = model.training
-    model.eval()  # one-sample probe: BatchNorm1d cannot train on a batch of 1
-    try:
-        return torchinfo.summary(model, input_size=(1, *input_shape), verbose=0, depth=100, device=device,
-                                 col_names=("output_size", "num_params", "mult_adds"))
-    finally:
-        model.train(was_training)
+    return torchinfo.summary(model, input_data=x, verbose=0, depth=100, device=device,
+                             col_names=("output_size", "num_params", "mult_adds"))
 
 
 def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None = None) -> Probe:
     """Layer table and cost of an existing model for one input of `input_shape` (C, H, W).
 
-    Raises registry.InputTooSmall (with the steps up to there) when the input gets too small inside.
+    One forward pass: cnnlab.arithmetic.walk records shapes and layer arithmetic while torchinfo counts
+    params and MACs. Raises registry.InputTooSmall (with the steps up to there) when the input gets too
+    small inside.
     """
     if device is None:
         device = str(next(model.parameters()).device) if any(True for _ in model.parameters()) else "cpu"
-    steps, _ = walk(model, input_shape, device=device)  # shapes and layer arithmetic
-    stats = _summary(model, input_shape, device)          # params and MACs (torchinfo)
+    steps, stats = walk(model, input_shape, device=device, forward=lambda m, x: _summary(m, x, device))
     names = {id(m): n for n, m in model.named_modules()}
     named = [(names.get(id(li.module), li.var_name), li) for li in stats.summary_list if li.depth >= 1]
     macs_of: dict[str, int] = {}
