@@ -207,6 +207,39 @@ STRINGS: dict[str, tuple[str, str]] = {
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
+
+    # architecture page: layer arithmetic (kernel / stride / padding, receptive field, input too small)
+    "col.num": ("#", "#"),
+    "col.kernel": ("kernel", "卷积核"),
+    "col.stride": ("stride", "步幅"),
+    "col.padding": ("padding", "填充"),
+    "col.groups": ("groups", "分组数"),
+    "col.dilation": ("dilation", "膨胀率"),
+    "col.rf": ("receptive field (px)", "感受野（像素）"),
+    "arch.table_note": ("kernel, stride, padding: the conv/pool window (one number when height and width agree); "
+                        "receptive field: how many input pixels one output pixel sees, r_out = r_in + (k − 1)·j_in, "
+                        "where j is the stride of the layer's grid in input pixels. Where branches meet "
+                        "(Inception, residual, dense blocks) it is the largest over the branches.",
+                        "卷积核、步幅、填充：卷积或汇聚窗口的参数（高宽相同时只写一个数）；"
+                        "感受野：一个输出像素能看到的输入像素范围，r_out = r_in + (k − 1)·j_in，"
+                        "其中 j 是该层网格在输入上的间距（像素）。多个分支汇合处（Inception、残差块、稠密块）取各分支的最大值。"),
+    "arch.arith": ("Layer arithmetic", "逐层计算"),
+    "arch.explain": ("explain a layer", "讲解一层"),
+    "arch.explain_size": ("Output size, with this layer's own n (input), k (kernel), p (padding) and s (stride):",
+                          "输出尺寸，用这一层自己的 n（输入）、k（卷积核）、p（填充）和 s（步幅）计算："),
+    "arch.explain_rf": ("Receptive field step: r is how many input pixels one output pixel sees, j the distance in "
+                        "input pixels between neighbouring outputs:",
+                        "感受野的递推：r 是一个输出像素看到的输入像素数，j 是相邻输出在输入上相隔的像素数："),
+    "arch.explain_none": ("This network has no convolution or pooling layer.", "这个网络没有卷积层或汇聚层。"),
+    "arch.rf_note": ("Receptive field after each conv/pool layer (numbers as in the layer table), against the "
+                     "input size: above the dashed line part of the field lies on the padding.",
+                     "每个卷积层或汇聚层之后的感受野（编号与层表一致），与输入尺寸对照：虚线以上的部分落在填充上。"),
+    "arch.too_small": ("Input too small for this network: {msg}", "输入对这个网络来说太小：{msg}"),
+    "arch.too_small_trace": ("The layers up to the one where the height or width reaches zero:",
+                             "直到高或宽变为零的那一层为止的各层："),
+    "fig.input": ("input", "输入"),
+    "fig.rf": ("receptive field (px)", "感受野（像素）"),
+    "fig.input_size": ("input size", "输入尺寸"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

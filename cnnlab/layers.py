@@ -22,13 +22,17 @@ def flat_features(make: Callable[[], nn.Module], in_shape: Sequence[int]) -> int
     """Number of features `make()` outputs for one input of `in_shape`, found on the meta device.
 
     Used instead of Lazy layers: the head's width is known from the knobs before any data flows.
-    Raises ValueError when the input is too small for the layers.
+    Raises registry.InputTooSmall naming the layer (by its index in `make()`) where the input gets
+    smaller than one pixel; any other error is the builder's and propagates.
     """
+    from .arithmetic import walk
+    from .registry import InputTooSmall
+
     with torch.device("meta"):
-        out = make()(torch.empty(1, *in_shape))
+        _, out = walk(make(), tuple(in_shape), device="meta")
     n = out[0].numel()
-    if n == 0 or min(out.shape[1:], default=1) < 1:
-        raise ValueError("input too small")
+    if n == 0:
+        raise InputTooSmall(f"input too small: the features of {tuple(in_shape)} are empty ({tuple(out.shape[1:])})")
     return n
 
 

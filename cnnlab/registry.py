@@ -23,6 +23,29 @@ class KnobError(ValueError):
     """A knob, architecture or input size that cannot be used; the message is one line for people."""
 
 
+class InputTooSmall(KnobError):
+    """The input's height or width shrinks below one pixel inside the network.
+
+    ``layer`` / ``layer_type`` name the layer where it happens (as the layer table names it), ``input_hw`` is
+    the size that layer gets and ``formula`` its output size worked out (⌊(2 − 3 + 2·0)/2⌋ + 1 = 0).
+    ``steps`` (set by :func:`cnnlab.arithmetic.walk`) are the module calls up to and including that layer.
+    Only this error means "does not fit": any other error while building or running a model is a bug.
+    """
+
+    def __init__(self, message: str, *, layer: str = "", layer_type: str = "", input_hw=None, formula: str = "",
+                 steps=None):
+        super().__init__(message)
+        self.layer, self.layer_type, self.input_hw, self.formula = layer, layer_type, input_hw, formula
+        self.steps = steps
+
+    def __reduce__(self):  # pickles across processes with its fields (not its steps)
+        return _too_small, (str(self), self.layer, self.layer_type, self.input_hw, self.formula)
+
+
+def _too_small(message, layer, layer_type, input_hw, formula):
+    return InputTooSmall(message, layer=layer, layer_type=layer_type, input_hw=input_hw, formula=formula)
+
+
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"0", "false", "off", "no", "n"}
 
@@ -345,20 +368,31 @@ def build(arch: str, *, in_channels: int = 1, num_classes: int = 10, resolution:
 # -- input size checks -----------------------------------------------------------
 
 def _fits(cfg: Config, resolution: int) -> bool:
+    return _fit_error(cfg, resolution) is None
+
+
+def _fit_error(cfg: Config, resolution: int) -> InputTooSmall | None:
     return _fits_cached(cfg.arch, tuple(sorted(cfg.knobs.items())), cfg.in_channels, cfg.num_classes, resolution)
 
 
 @functools.lru_cache(maxsize=512)
-def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int) -> bool:
+def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int
+                 ) -> InputTooSmall | None:
+    """None when the model builds and runs at `resolution` (shapes only, on the meta device), else the
+    InputTooSmall that says where. Only InputTooSmall is caught: any other error is a bug and propagates."""
+    from .arithmetic import walk
+
     c = Config(arch, dict(knobs), in_channels, num_classes, resolution)
     try:
         with torch.device("meta"):
             model = c.build()
-            model.eval()
-            out = model(torch.empty(1, *c.input_shape))
-        return tuple(out.shape) == (1, c.num_classes)
-    except (RuntimeError, ValueError, ZeroDivisionError, IndexError):
-        return False
+        _, out = walk(model, c.input_shape, device="meta")
+    except InputTooSmall as e:
+        e.steps = None
+        return e.with_traceback(None)
+    if tuple(out.shape) != (1, c.num_classes):
+        raise RuntimeError(f"{arch} builds an output of shape {tuple(out.shape)}, not (1, {c.num_classes})")
+    return None
 
 
 def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
@@ -375,13 +409,42 @@ def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
     return lo_r
 
 
+def too_small_error(cfg: Config) -> InputTooSmall | None:
+    """Where the input of `cfg` gets too small, with the steps up to there (None when it fits).
+
+    A builder that sizes its head with ``layers.flat_features`` fails while building; then the model is built
+    at the smallest resolution that fits and run at `cfg`'s, so the layer names are the model's own.
+    """
+    from .arithmetic import walk
+
+    if _fits(cfg, cfg.resolution):
+        return None
+    with torch.device("meta"):
+        try:
+            model = cfg.build()
+        except InputTooSmall as e:
+            need = min_resolution(cfg)
+            if need is None:
+                return e
+            model = Config(cfg.arch, cfg.knobs, cfg.in_channels, cfg.num_classes, need).build()
+    try:
+        walk(model, cfg.input_shape, device="meta")
+    except InputTooSmall as e:
+        return e
+    raise RuntimeError(f"{cfg.arch} does not fit at {cfg.resolution} but runs")  # pragma: no cover - a bug
+
+
 def _check_fits(cfg: Config) -> None:
     if _fits(cfg, cfg.resolution):
         return
+    err = too_small_error(cfg)
     need = min_resolution(cfg)
     if need is None:
-        raise KnobError(f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024")
-    raise KnobError(f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}")
+        tail = f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024"
+    else:
+        tail = f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}"
+    raise InputTooSmall(f"{err}; {tail}", layer=err.layer, layer_type=err.layer_type, input_hw=err.input_hw,
+                        formula=err.formula, steps=err.steps)
 
 
 _LOADED = False

@@ -50,7 +50,7 @@ def test_defaults_forward_matches_trace(arch):
     model.eval()
     with torch.no_grad():
         y = model(torch.randn(2, *cfg.input_shape))
-    trace = probe(cfg).shape_trace()
+    trace = probe(cfg).blocks_and_leaves()
     assert tuple(y.shape) == (2, cfg.num_classes)
     assert trace[-1].output_shape == [cfg.num_classes]
     assert torch.isfinite(y).all()
@@ -65,7 +65,7 @@ def test_knob_extremes_build(arch, knob, value):
     cfg = resolve(arch, {knob: value}, in_channels=3, num_classes=7, resolution=res)
     assert cfg.knobs[knob] == spec.knob(knob).validate(value)
     assert meta_forward(cfg) == (2, 7)
-    assert probe(cfg).shape_trace()[-1].output_shape == [7]
+    assert probe(cfg).blocks_and_leaves()[-1].output_shape == [7]
 
 
 def _expected_knob_changes():
@@ -133,7 +133,7 @@ def test_trace_equals_book(key):
 
 
 def test_shape_trace_lists_blocks_and_leaves_in_forward_order():
-    rows = probe(resolve("resnet")).shape_trace()
+    rows = probe(resolve("resnet")).blocks_and_leaves()
     names = [r.name for r in rows]
     assert names[0] == "0" and names[1] == "0.0"  # the block, then its first leaf
     assert names.index("2.0.conv3") > names.index("2.0.bn2")  # conv3 runs after bn2 in forward order
@@ -212,15 +212,49 @@ def test_unknown_arch():
         resolve("lenet5")
 
 
-@pytest.mark.parametrize("arch", ARCH_NAMES)
+def _floor_chain(n: int, windows) -> int:
+    """The smallest side left after a chain of (kernel, stride, padding) windows, by d2l's formula."""
+    least = n
+    for k, s, p in windows:
+        n = (n - k + 2 * p) // s + 1
+        least = min(least, n)
+    return least
+
+
+# The smallest resolution each book model runs at, worked out by hand from its layers (the chain that
+# shrinks the map; 'same'-padded convs keep it): the oracle, independent of registry.min_resolution.
+_STEM = [(7, 2, 3), (3, 2, 1)]  # ResNet / GoogLeNet / DenseNet: 7×7 conv s2 p3, 3×3 max-pool s2 p1
+KNOWN_MIN = {
+    "lenet": [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)],                          # 12 px
+    "alexnet": [(11, 4, 1), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 2, 0)],  # 65 px
+    "vgg": [(3, 1, 1), (2, 2, 0)] * 5,                                               # 32 px
+    "nin": [(11, 4, 0), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 2, 0)],      # 67 px
+    "densenet": _STEM + [(2, 2, 0)] * 3,                                             # 29 px
+    "resnet": _STEM + [(3, 2, 1)] * 3,                                               # 1 px
+    "googlenet": _STEM + [(3, 2, 1)] * 3,                                            # 1 px
+    "mobilenet_v1": [(3, 2, 1)] * 5, "mobilenet_v2": [(3, 2, 1)] * 5,                # 1 px: 'same'-padded
+    "mobilenet_v3": [(3, 2, 1)] * 5,                                                 # strided convs only
+}
+
+
+@pytest.mark.parametrize("arch", list(KNOWN_MIN))
 def test_resolution_too_small_names_the_minimum(arch):
-    cfg = resolve(arch)
-    need = min_resolution(cfg)
-    assert need is not None and need >= 1
-    resolve(arch, resolution=need)  # the minimum works
+    """min_resolution equals the hand-worked minimum; the model really runs there on a real tensor, and one
+    pixel less is refused as "input too small" naming that minimum."""
+    need = next(n for n in range(1, 1025) if _floor_chain(n, KNOWN_MIN[arch]) >= 1)
+    assert need == {"lenet": 12, "alexnet": 65, "vgg": 32, "nin": 67, "densenet": 29}.get(arch, 1)
+    assert min_resolution(resolve(arch)) == need
+    torch.manual_seed(0)
+    cfg = resolve(arch, {"ratio": 16} if arch == "vgg" else {}, resolution=need)  # a narrow VGG: same sizes
+    with torch.no_grad():
+        assert cfg.build().eval()(torch.randn(1, *cfg.input_shape)).shape == (1, 10)  # a real forward on CPU
     if need > 1:
-        with pytest.raises(KnobError, match=f"resolution must be at least {need} for {arch}"):
+        with pytest.raises(KnobError, match=f"input too small: .*resolution must be at least {need} for {arch}"):
             resolve(arch, resolution=need - 1)
+        loose = resolve(arch, resolution=need - 1, check_shapes=False)
+        with pytest.raises(Exception):  # and the real model cannot be built or run there either
+            with torch.no_grad():
+                loose.build().eval()(torch.randn(1, *loose.input_shape))
 
 
 def test_string_values_parse_like_the_cli():
