@@ -115,8 +115,9 @@ class RunBook:
             return same.index(rec.id) + 1
 
     # -- events ---------------------------------------------------------------------
-    def record(self, rec: RunRecord, ev: Event) -> bool:
-        """Append an event; a final event (RunEnd/RunFailed) finishes the run. True if it was final."""
+    def record(self, rec: RunRecord, ev: Event, before_done=None) -> bool:
+        """Append an event; a final event (RunEnd/RunFailed) finishes the run. True if it was final.
+        `before_done(rec, final_event)` runs before waiters are woken (e.g. to fix up config.json)."""
         with self.lock:
             if rec.state in FINISHED:
                 return False
@@ -138,6 +139,11 @@ class RunBook:
                 rec.message = ev.message if isinstance(ev, RunFailed) else ""
                 rec.finished = time.time()
                 rec.worker = None
+                if before_done is not None:
+                    try:
+                        before_done(rec, ev)
+                    except Exception:  # noqa: BLE001 - bookkeeping never breaks the stream
+                        pass
                 rec.done.set()
                 return True
             return False

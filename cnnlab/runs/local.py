@@ -305,18 +305,25 @@ class LocalExecutor(Executor):
             rec = self.book.get(msg[1])
             if rec is None:
                 return
-            final = self.book.record(rec, msg[2])
-            if final and rec.state != QUEUED:
-                ev = rec.end
-                if isinstance(ev, RunFailed) and ev.reason == "time_limit" and rec.run_dir:
-                    recovery.update_config(rec.run_dir, failure={"reason": ev.reason, "message": ev.message,
-                                                                 "epoch": ev.epoch, "step": ev.step})
+            self.book.record(rec, msg[2], before_done=self._fix_config)
         elif kind == "idle":
             with self._lock:
                 w.run = None
                 self._prune_disk()
                 self._schedule()
                 self._ensure_pool()
+
+    @staticmethod
+    def _fix_config(rec: RunRecord, ev) -> None:
+        """config.json for ends the worker could not write itself (death, the wall-time limit)."""
+        if not rec.run_dir or not isinstance(ev, RunFailed):
+            return
+        if ev.reason == "time_limit":
+            recovery.update_config(rec.run_dir, status="stopped", failure={
+                "reason": ev.reason, "message": ev.message, "epoch": ev.epoch, "step": ev.step})
+        elif ev.reason == "worker_died" or "its worker was ended" in ev.message:
+            recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
+                                   failure={"reason": ev.reason, "message": ev.message})
 
     def _died(self, w: _Worker) -> None:
         """A worker is gone: fail its run, forget it, start a fresh one."""
@@ -338,10 +345,7 @@ class LocalExecutor(Executor):
                                "its worker was ended", run_dir=rec.run_dir)
             else:
                 ev = RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir)
-            self.book.record(rec, ev)
-            if rec.run_dir:
-                recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
-                                       failure={"reason": ev.reason, "message": ev.message})
+            self.book.record(rec, ev, before_done=self._fix_config)
         try:
             w.conn.close()
         except Exception:  # noqa: BLE001

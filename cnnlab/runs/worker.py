@@ -37,11 +37,20 @@ def _warm(preload: bool) -> dict:
     return info
 
 
+def _send(conn, msg) -> None:
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+        # the server is gone: leave at once, before the engine's generator is closed (which would write
+        # "stopped" into the run folder) — the folder stays "running" and the next server marks it interrupted
+        os._exit(0)
+
+
 def main(wid: int, conn, stop, preload: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server: the server stops runs itself
     try:
         info = _warm(preload)
-        conn.send(("ready", wid, os.getpid(), info))
+        _send(conn, ("ready", wid, os.getpid(), info))
         from .. import engine
         from ..events import RunStart
         from .recovery import mark_alive
@@ -54,7 +63,7 @@ def main(wid: int, conn, stop, preload: bool = True) -> None:
             for ev in engine.run(config, stop=stop, out_dir=out_dir):
                 if isinstance(ev, RunStart):
                     mark_alive(ev.run_dir)
-                conn.send(("event", run_id, ev))
-            conn.send(("idle", run_id))
+                _send(conn, ("event", run_id, ev))
+            _send(conn, ("idle", run_id))
     except (EOFError, BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
         os._exit(0)  # the server is gone: leave at once (its run folder stays "running" → "interrupted")
