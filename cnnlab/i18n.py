@@ -210,6 +210,26 @@ STRINGS: dict[str, tuple[str, str]] = {
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
+    # runs: owned runs, the queue, admission (cnnlab.runs)
+    "state.interrupted": ("interrupted", "已中断"),
+    "train.queued_ahead": ("Waiting in the queue: position {pos}, {ahead} run(s) ahead of yours.",
+                           "正在排队：第 {pos} 位，前面还有 {ahead} 个训练。"),
+    "train.others": ("Other people: {running} training, {queued} waiting (their settings stay private).",
+                     "其他人：{running} 个正在训练，{queued} 个在排队（他们的设置不公开）。"),
+    "train.my_runs": ("Only your own runs are listed here; only you can stop them.",
+                      "这里只列出你自己的训练，也只有你能停止它们。"),
+    "train.estimate": ("Estimate before Start: {text}.", "开始前的估计：{text}。"),
+    "train.estimate_wall": ("Runs longer than {min} min are stopped (the checkpoint is kept).",
+                            "超过 {min} 分钟的训练会被停止（检查点会保留）。"),
+    "train.time_limit": ("Stopped at the time limit: {msg}. The checkpoint is kept in {dir}.",
+                         "达到时间上限而停止：{msg}。检查点保存在 {dir}。"),
+    "arch.train_this": ("Train this", "训练这个模型"),
+    "runs.status.running": ("running", "训练中"),
+    "runs.status.finished": ("finished", "已完成"),
+    "runs.status.stopped": ("stopped", "已停止"),
+    "runs.status.failed": ("failed", "失败"),
+    "runs.status.interrupted": ("interrupted (server restarted)", "已中断（服务器重启）"),
+    "runs.status.unreadable": ("unreadable", "无法读取"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)
