@@ -193,6 +193,7 @@ def test_killed_actor_fails_its_run_only(ray_executor, ray_cluster):
     evs = stream(ex, a, timeout=60)
     end = evs[-1]
     assert isinstance(end, RunFailed) and end.reason == "worker_died", end
+    assert end.step >= 1 and end.epoch == 1     # where it was when it died
     assert "Ray worker" in end.message and end.message.count(". ") == 0 and "\n" not in end.message
     st = ex.status(a)
     assert st.state == FAILED and st.message == end.message
@@ -238,3 +239,74 @@ def test_two_runs_at_once_and_a_third_waits(ray_executor):
     assert ex.status(hs[1]).state == RUNNING
     ex.stop(hs[1], "bob")
     assert ex.wait(hs[1], 30) and ex.status(hs[1]).state == STOPPED
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_executor_connects_to_a_cluster_started_with_ray_start(ray_cluster, tmp_path):
+    """CNNLAB_RAY_ADDRESS=host:port: a separate server process connects to a `ray start --head` cluster (token
+    authentication on), trains there, and the worker writes the run folder under CNNLAB_CHECKPOINTS."""
+    import secrets
+    import shutil
+    import signal
+    import socket
+    import tempfile
+
+    ports = {k: _free_port() for k in ("port", "ray-client-server-port", "dashboard-agent-listen-port",
+                                       "runtime-env-agent-port")}
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")   # short: Ray's unix sockets live under it
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--num-cpus=1", "--num-gpus=0",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
+                             "--object-store-memory=100000000", *[f"--{k}={v}" for k, v in ports.items()]],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 90
+        while True:
+            assert head.poll() is None, "ray start --head exited"
+            try:
+                socket.create_connection(("127.0.0.1", ports["port"]), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "ray start --head did not come up in 90 s"
+                time.sleep(0.5)
+        shared = tmp_path / "shared"
+        code = (
+            "import json, os\n"
+            "from cnnlab import engine\n"
+            "from cnnlab.runs import get_executor\n"
+            "ex = get_executor()\n"
+            "h = ex.submit(engine.TrainConfig(model='lenet', epochs=1, train_size=512, test_size=256, device='auto',"
+            " log_every=1), 'alice')\n"
+            "ok = ex.wait(h, 180)\n"
+            "st = ex.status(h)\n"
+            "print('RESULT ' + json.dumps({'kind': type(ex).__name__, 'ok': ok, 'state': st.state,"
+            " 'device': st.device, 'run_dir': st.run_dir, 'message': st.message, 'res': ex.cluster_resources(),"
+            " 'events': [e.kind for e in ex.events(h)]}))\n"
+            "ex.shutdown()\n")
+        denv = dict(env, CNNLAB_RAY_ADDRESS=f"127.0.0.1:{ports['port']}", CNNLAB_CHECKPOINTS=str(shared),
+                    PYTHONPATH=ROOT)
+        r = subprocess.run([sys.executable, "-c", code], env=denv, cwd=str(tmp_path), capture_output=True,
+                           text=True, timeout=300)
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        assert r.returncode == 0 and line, r.stderr[-3000:]
+        res = json.loads(line[len("RESULT "):])
+        assert res["kind"] == "RayExecutor" and res["ok"] and res["state"] == DONE, res
+        assert res["res"].get("CPU") == 1.0      # the cluster it used is the one ray start made, not a new one
+        assert res["device"] == "cpu" and res["events"][0] == "run_start" and res["events"][-1] == "run_end"
+        assert os.path.dirname(res["run_dir"]) == str(shared)
+        assert os.path.isfile(os.path.join(res["run_dir"], "model.pt"))
+    finally:
+        head.send_signal(signal.SIGTERM)      # --block: ray start stops the processes it started
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(10)
+        shutil.rmtree(temp, ignore_errors=True)

@@ -26,6 +26,7 @@ Ray is optional (``requirements-ray.txt``): nothing here imports it before a :cl
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import socket
@@ -36,7 +37,7 @@ from typing import Any
 
 import cnnlab
 
-from ..events import Event, RunFailed, RunStart
+from ..events import Event, RunFailed, RunStart, StepEnd
 from . import admission, recovery
 from .base import (FINISHED, QUEUED, RUNNING, AdmissionRefused, Executor, Limits, RunHandle, RunStatus, handle_id,
                    new_run_id)
@@ -143,7 +144,7 @@ class _Actor:
     handle: Any                   # the Ray actor handle
     options: dict                 # what was passed to .options()
     got: int = 0                  # events received so far (= the next `since`)
-    pending: Any = None           # the poll ObjectRef in flight
+    pending: Any = None           # the poll in flight (a Future of its ObjectRef)
     started_training: bool = False
     errors: int = 0
 
@@ -181,19 +182,22 @@ class RayExecutor(Executor):
         self.poll_s = poll_s
         self.address = address if address is not None else (os.environ.get("CNNLAB_RAY_ADDRESS") or None)
         ship = (self.address or "").startswith("ray://") or os.environ.get("CNNLAB_RAY_SHIP_CODE") == "1"
+        # Per actor: the CPU threads it may use, and (one machine, or nodes sharing this path) this checkout.
+        # Shipping the package is only possible for the whole job, i.e. when this executor calls ray.init.
         env_vars = {"CNNLAB_THREADS": str(max(1, int(self.cpus_per_run)))}
-        if ship:
-            self.runtime_env = {"py_modules": [cnnlab], "env_vars": env_vars}
-        else:
-            pp = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
-            self.runtime_env = {"env_vars": {**env_vars, "PYTHONPATH": pp}}
+        if not ship:
+            env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
+        self.runtime_env = {"env_vars": env_vars}
         self._owns_ray = False
         if not ray.is_initialized():
-            kw = {"include_dashboard": False, "log_to_driver": False, **(init_kwargs or {})}
+            kw = {"log_to_driver": False, **(init_kwargs or {})}
             if self.address in (None, "", "local"):
-                kw["address"] = "local"
+                # a private Ray on this machine: small object store (events are tiny), no dashboard
+                kw = {"address": "local", "include_dashboard": False, "object_store_memory": 256 * 2**20, **kw}
             else:
                 kw["address"] = self.address
+            if ship:
+                kw.setdefault("runtime_env", {"py_modules": [os.path.dirname(os.path.abspath(cnnlab.__file__))]})
             ray.init(**kw)
             self._owns_ray = True
         self._remote = ray.remote(RunWorker)
@@ -414,38 +418,36 @@ class RayExecutor(Executor):
             pass
 
     def _loop(self) -> None:
-        ray = self._ray
+        # Each running actor has one poll in flight, as a concurrent.futures.Future (works the same through
+        # Ray Client, where ray.wait from a thread does not see results); the actor holds it open up to
+        # POLL_WAIT_S, so an event reaches the book within a round trip and an idle run costs 2 calls/s.
         while not self._closed:
             try:
                 with self._lock:
                     running = [r for r in self.book.running() if r.worker is not None]
                     for r in running:
                         if r.worker.pending is None:
-                            r.worker.pending = r.worker.handle.poll.remote(r.worker.got)
-                    refs = {r.worker.pending: r for r in running}
-                if not refs:
+                            r.worker.pending = r.worker.handle.poll.remote(r.worker.got).future()
+                    futs = {r.worker.pending: r for r in running}
+                if not futs:
                     time.sleep(self.poll_s)
                 else:
-                    ready, _ = ray.wait(list(refs), num_returns=1, timeout=self.poll_s)
-                    # everything else that is ready too, without waiting
-                    if ready and len(refs) > 1:
-                        more, _ = ray.wait([r for r in refs if r not in ready], num_returns=len(refs) - len(ready),
-                                           timeout=0)
-                        ready += more
-                    for ref in ready:
-                        self._collect(refs[ref], ref)
+                    done, _ = concurrent.futures.wait(list(futs), timeout=self.poll_s,
+                                                      return_when=concurrent.futures.FIRST_COMPLETED)
+                    for fut in done:
+                        self._collect(futs[fut], fut)
                 self._watch()
             except Exception:  # noqa: BLE001 - the poller must never die
                 time.sleep(self.poll_s)
 
-    def _collect(self, rec: RunRecord, ref) -> None:
+    def _collect(self, rec: RunRecord, fut: concurrent.futures.Future) -> None:
         ray = self._ray
         w: _Actor | None = rec.worker
-        if w is None or w.pending is not ref:
+        if w is None or w.pending is not fut:
             return
         w.pending = None
         try:
-            evs, done = ray.get(ref)
+            evs, done = fut.result()
         except ray.exceptions.ActorUnavailableError:
             w.errors += 1
             if w.errors < 20:
@@ -492,6 +494,9 @@ class RayExecutor(Executor):
                                "Ray worker was ended", run_dir=rec.run_dir)
             else:
                 ev = RunFailed(reason=reason, message=message, run_dir=rec.run_dir)
+            last = next((e for _, e in reversed(rec.events) if isinstance(e, StepEnd)), None)
+            if last is not None:   # where it was when it died
+                ev = dataclasses.replace(ev, epoch=last.epoch, step=last.step)
             self.book.record(rec, ev)
             if rec.run_dir:
                 recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
