@@ -250,7 +250,10 @@ def _free_port() -> int:
 
 def test_the_executor_connects_to_a_cluster_started_with_ray_start(ray_cluster, tmp_path):
     """CNNLAB_RAY_ADDRESS=host:port: a separate server process connects to a `ray start --head` cluster (token
-    authentication on), trains there, and the worker writes the run folder under CNNLAB_CHECKPOINTS."""
+    authentication on) that declares one GPU. A CPU run trains there and its worker writes the run folder under
+    CNNLAB_CHECKPOINTS; two device="auto" runs go to the GPU and each asks Ray for CNNLAB_GPU_FRACTION=0.25 of
+    it — Ray assigns both 0.25 of the same GPU. (On a machine without a real GPU they then fail with one
+    sentence from torch; with one they train.)"""
     import secrets
     import shutil
     import signal
@@ -262,7 +265,7 @@ def test_the_executor_connects_to_a_cluster_started_with_ray_start(ray_cluster, 
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")   # short: Ray's unix sockets live under it
     env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--num-cpus=1", "--num-gpus=0",
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--num-cpus=2", "--num-gpus=1",
                              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}",
                              "--object-store-memory=100000000", *[f"--{k}={v}" for k, v in ports.items()]],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -280,28 +283,41 @@ def test_the_executor_connects_to_a_cluster_started_with_ray_start(ray_cluster, 
         code = (
             "import json, os\n"
             "from cnnlab import engine\n"
-            "from cnnlab.runs import get_executor\n"
-            "ex = get_executor()\n"
-            "h = ex.submit(engine.TrainConfig(model='lenet', epochs=1, train_size=512, test_size=256, device='auto',"
-            " log_every=1), 'alice')\n"
-            "ok = ex.wait(h, 180)\n"
-            "st = ex.status(h)\n"
-            "print('RESULT ' + json.dumps({'kind': type(ex).__name__, 'ok': ok, 'state': st.state,"
-            " 'device': st.device, 'run_dir': st.run_dir, 'message': st.message, 'res': ex.cluster_resources(),"
-            " 'events': [e.kind for e in ex.events(h)]}))\n"
+            "from cnnlab.runs import Limits, get_executor\n"
+            "ex = get_executor(limits=Limits(max_active_per_owner=2, max_queued_per_owner=2))\n"
+            "tc = lambda dev: engine.TrainConfig(model='lenet', epochs=1, train_size=512, test_size=256, device=dev,"
+            " log_every=1)\n"
+            "hs = [ex.submit(tc('cpu'), 'alice'), ex.submit(tc('auto'), 'bob'), ex.submit(tc('auto'), 'carol')]\n"
+            "ok = all(ex.wait(h, 180) for h in hs)\n"
+            "out = []\n"
+            "for h in hs:\n"
+            "    st = ex.status(h)\n"
+            "    out.append({'state': st.state, 'device': st.device, 'run_dir': st.run_dir, 'message': st.message,"
+            " 'ray': st.meta.get('ray'), 'events': [e.kind for e in ex.events(h)]})\n"
+            "print('RESULT ' + json.dumps({'kind': type(ex).__name__, 'ok': ok, 'res': ex.cluster_resources(),"
+            " 'runs': out}))\n"
             "ex.shutdown()\n")
         denv = dict(env, CNNLAB_RAY_ADDRESS=f"127.0.0.1:{ports['port']}", CNNLAB_CHECKPOINTS=str(shared),
-                    PYTHONPATH=ROOT)
+                    CNNLAB_GPU_FRACTION="0.25", PYTHONPATH=ROOT)
         r = subprocess.run([sys.executable, "-c", code], env=denv, cwd=str(tmp_path), capture_output=True,
-                           text=True, timeout=300)
+                           text=True, timeout=400)
         line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
         assert r.returncode == 0 and line, r.stderr[-3000:]
         res = json.loads(line[len("RESULT "):])
-        assert res["kind"] == "RayExecutor" and res["ok"] and res["state"] == DONE, res
-        assert res["res"].get("CPU") == 1.0      # the cluster it used is the one ray start made, not a new one
-        assert res["device"] == "cpu" and res["events"][0] == "run_start" and res["events"][-1] == "run_end"
-        assert os.path.dirname(res["run_dir"]) == str(shared)
-        assert os.path.isfile(os.path.join(res["run_dir"], "model.pt"))
+        assert res["kind"] == "RayExecutor" and res["ok"], res
+        assert res["res"].get("CPU") == 2.0 and res["res"].get("GPU") == 1.0   # ray start's cluster, not a new one
+        cpu, *gpu = res["runs"]
+        assert cpu["state"] == DONE and cpu["device"] == "cpu", cpu
+        assert cpu["events"][0] == "run_start" and cpu["events"][-1] == "run_end"
+        assert os.path.dirname(cpu["run_dir"]) == str(shared)
+        assert os.path.isfile(os.path.join(cpu["run_dir"], "model.pt"))
+        assert cpu["ray"]["num_gpus"] == 0 and cpu["ray"]["worker"]["assigned"] == {"CPU": 1.0}
+        for g in gpu:
+            assert g["device"] == "cuda" and g["ray"]["num_gpus"] == 0.25, g
+            assert g["ray"]["worker"]["assigned"] == {"CPU": 1.0, "GPU": 0.25}, g
+            assert g["ray"]["worker"]["gpu_ids"] == ["0"] and g["ray"]["worker"]["cuda_visible_devices"] == "0"
+            if g["state"] != DONE:   # no real GPU here: torch says so, in one sentence
+                assert g["events"][-1] == "run_failed" and g["message"] and "\n" not in g["message"], g
     finally:
         head.send_signal(signal.SIGTERM)      # --block: ray start stops the processes it started
         try:

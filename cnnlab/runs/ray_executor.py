@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import socket
 import threading
@@ -107,9 +108,11 @@ class RunWorker:
                 self._done = True
                 self._cond.notify_all()
 
-    def poll(self, since: int, wait_s: float = POLL_WAIT_S) -> tuple[list, bool]:
-        """Events with index >= since (waiting up to `wait_s` for one) and whether the stream has ended.
-        Asking from `since` acknowledges everything before it: those are dropped here."""
+    def poll(self, since: int, wait_s: float = POLL_WAIT_S) -> tuple[list, bool, dict | None]:
+        """Events with index >= since (waiting up to `wait_s` for one), whether the stream has ended, and (on
+        the first poll, since=0) where the run is: info(). Asking from `since` acknowledges everything before
+        it: those are dropped here."""
+        info = self.info() if since == 0 else None
         with self._cond:
             if since > self._base:
                 del self._events[:since - self._base]
@@ -117,7 +120,7 @@ class RunWorker:
             if not self._events and not self._done:
                 self._cond.wait(wait_s)
             start = max(0, since - self._base)
-            return list(self._events[start:]), self._done
+            return list(self._events[start:]), self._done, info
 
     def stop(self) -> bool:
         self._stop.set()
@@ -193,7 +196,8 @@ class RayExecutor(Executor):
             kw = {"log_to_driver": False, **(init_kwargs or {})}
             if self.address in (None, "", "local"):
                 # a private Ray on this machine: small object store (events are tiny), no dashboard
-                kw = {"address": "local", "include_dashboard": False, "object_store_memory": 256 * 2**20, **kw}
+                kw = {"address": "local", "include_dashboard": False, "object_store_memory": 256 * 2**20,
+                      "logging_level": logging.WARNING, **kw}
             else:
                 kw["address"] = self.address
             if ship:
@@ -207,6 +211,9 @@ class RayExecutor(Executor):
         self._resources: dict = {}
         self._resources_at = 0.0
         self._gpu_mem: int | None = None
+        self._gpu_probe: concurrent.futures.Future | None = None
+        if self.cluster_resources().get("GPU", 0) > 0:
+            self._start_gpu_probe()
         self.recovered = recovery.recover_interrupted(self.out_dir) if recover else []
         self._thread = threading.Thread(target=self._loop, name="cnnlab-ray-executor", daemon=True)
         self._thread.start()
@@ -356,18 +363,27 @@ class RayExecutor(Executor):
             return "cuda"   # Ray picks the GPU and sets CUDA_VISIBLE_DEVICES; cuda:N has no meaning here
         return d
 
-    def _gpu_memory(self) -> int | None:
-        """Total memory of one cluster GPU (asked once, from a tiny task on a GPU node)."""
-        if self._gpu_mem is None:
-            def probe():
-                import torch
-                return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0
+    def _gpu_memory(self, wait_s: float = 15.0) -> int | None:
+        """Total memory of one cluster GPU, from a tiny task on a GPU node (asked once, when the executor starts
+        on a cluster with GPUs; a submit waits at most `wait_s` for the answer, then uses admission's default)."""
+        if self._gpu_mem is None and self._gpu_probe is not None:
             try:
-                f = self._ray.remote(num_gpus=0.01, num_cpus=0, runtime_env=self.runtime_env)(probe)
-                self._gpu_mem = int(self._ray.get(f.remote(), timeout=120)) or 0
-            except Exception:  # noqa: BLE001 - fall back to admission's defaults
+                self._gpu_mem = int(self._gpu_probe.result(timeout=wait_s)) or 0
+            except concurrent.futures.TimeoutError:
+                return None      # every GPU share is taken right now: ask again at the next submit
+            except Exception:  # noqa: BLE001 - no answer: admission's defaults
                 self._gpu_mem = 0
         return self._gpu_mem or None
+
+    def _start_gpu_probe(self) -> None:
+        def probe():
+            import torch
+            return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0
+        try:
+            f = self._ray.remote(num_gpus=0.01, num_cpus=0, runtime_env=self.runtime_env)(probe)
+            self._gpu_probe = f.remote().future()
+        except Exception:  # noqa: BLE001
+            self._gpu_probe = None
 
     def _slots(self, device: str) -> int:
         """How many runs of this device the cluster can train at once (Ray packs them; we queue the rest)."""
@@ -447,7 +463,7 @@ class RayExecutor(Executor):
             return
         w.pending = None
         try:
-            evs, done = fut.result()
+            evs, done, info = fut.result()
         except ray.exceptions.ActorUnavailableError:
             w.errors += 1
             if w.errors < 20:
@@ -461,6 +477,9 @@ class RayExecutor(Executor):
             self._died(rec, w, f"the Ray worker failed ({type(e).__name__})", reason="error")
             return
         w.errors = 0
+        if info and "worker" not in rec.meta.get("ray", {}):
+            with self.book.lock:   # where Ray put it, as Ray says (pid, node, the resources it assigned)
+                rec.meta.setdefault("ray", {})["worker"] = info
         final = False
         for ev in evs:
             w.got += 1
