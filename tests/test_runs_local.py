@@ -239,3 +239,21 @@ def test_prune_deletes_the_oldest_unpinned_runs_beyond_the_cap(tmp_path):
     removed = recovery.prune(str(root), cap_mb=0, keep=[dirs[2]])
     assert removed == [dirs[1], dirs[3]]                      # oldest first; never the pinned or active one
     assert os.path.exists(dirs[0]) and os.path.exists(dirs[2]) and not os.path.exists(dirs[1])
+
+
+# -- the CLI -----------------------------------------------------------------------------
+
+@needs_fmnist
+def test_cli_train_through_the_local_executor(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", "lenet", "--epochs", "1", "--train-size", "512",
+                          "--test-size", "256", "--executor", "local", "--out", str(tmp_path), "--json"],
+                         cwd=ROOT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": ROOT_DIR})
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["event"] == "run_start" and rows[-1]["event"] == "run_end"
+    run_dir = rows[-1]["run_dir"]
+    assert os.path.dirname(run_dir) == str(tmp_path) and ckpt.read_config(run_dir)["status"] == "finished"
+    worker = json.load(open(os.path.join(run_dir, recovery.ALIVE)))["pid"]
+    assert worker != p.pid  # trained in a worker process, not the CLI's
