@@ -16,10 +16,11 @@ test: setup data browser
 setup: $(STAMP)
 
 # The venv and its 5.5 GB of torch are installed once, again only when requirements.txt changes.
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-ray.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements-ray.txt
 	touch $(STAMP)
 
 # Fashion-MNIST, offline: $$CNNLAB_DATA, ./data, then Debian's dataset-fashion-mnist package.

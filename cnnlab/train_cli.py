@@ -42,6 +42,9 @@ def add_parsers(sub, add_model_args) -> None:
     p.add_argument("--out", default="checkpoints", help="folder for run folders (default checkpoints)")
     p.add_argument("--no-save", action="store_true", help="do not write a run folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="train in a worker process of the local executor, or on Ray (CNNLAB_RAY_ADDRESS); "
+                        "default: in this process")
     p.set_defaults(func=cmd_train)
 
     b = sub.add_parser("bench", help="d2l's train_ch6 vs this engine, side by side (needs bench/setup_peer.sh)",
@@ -126,22 +129,65 @@ class _Interrupts:
         return False
 
 
-def cmd_train(args) -> int:
+def _in_process(tc, stop, out_dir):
     from .engine import run
+    from .events import RunStart
+    from .runs.recovery import mark_alive
 
+    for ev in run(tc, stop, out_dir):
+        if isinstance(ev, RunStart):
+            mark_alive(ev.run_dir)  # so a server starting meanwhile does not mark this run interrupted
+        yield ev
+
+
+def _through_executor(kind: str, tc, stop, out_dir):
+    """Submit to a LocalExecutor / RayExecutor and yield its events as they arrive (Ctrl-C: stop the run)."""
+    import os
+    import secrets
+    import time
+
+    from .runs import RunRefused, get_executor
+
+    owner = f"cli-{os.getpid()}-{secrets.token_hex(4)}"
+    ex = get_executor(kind, out_dir=out_dir)
+    try:
+        try:
+            h = ex.submit(tc, owner, label=f"{tc.model.arch} (CLI)")
+        except RunRefused as e:
+            raise KnobError(str(e)) from None
+        since, asked = 0, False
+        while True:
+            if stop.is_set() and not asked:
+                ex.stop(h, owner)
+                asked = True
+            evs = ex.events(h, since)
+            since += len(evs)
+            yield from evs
+            if any(e.kind in ("run_end", "run_failed") for e in evs):
+                return
+            time.sleep(0.05)
+    finally:
+        ex.shutdown()
+
+
+def cmd_train(args) -> int:
     tc = train_config_from_args(args)
     if args.download:
         import os
         os.environ["CNNLAB_DOWNLOAD"] = "1"
     stop = threading.Event()
     out_dir = None if args.no_save else args.out
+    if args.executor and out_dir is None:
+        raise KnobError("--no-save works only in-process (without --executor): executors always keep run folders")
     code = EXIT_FAILED
     with _Interrupts(stop) as interrupts:
         try:
+            events = _through_executor(args.executor, tc, stop, out_dir) if args.executor \
+                else _in_process(tc, stop, out_dir)
             if args.json:
-                code = _run_json(run(tc, stop, out_dir))
+                code = _run_json(events)
             else:
-                code = _run_human(run(tc, stop, out_dir), tc)
+                code = _run_human(events, tc)
         except KeyboardInterrupt:
             return EXIT_STOPPED
     if code == EXIT_FAILED and interrupts.count:

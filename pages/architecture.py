@@ -2,7 +2,7 @@
 import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
-from cnnlab.ui import arch_view, tr, widgets
+from cnnlab.ui import arch_view, train_view, tr, widgets
 from cnnlab.ui.common import probe_config
 
 st.title(tr("arch.title"))
@@ -16,6 +16,9 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     choice = widgets.model_picker("arch", initial)
     st.button(tr("arch.reset"), key="arch_reset", on_click=widgets.reset_model, args=("arch", choice["arch"]))
+    # "Train this": the Train page with the same model and knobs (its settings come from the link)
+    st.page_link("pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
+                 query_params=train_view.link_params(choice))
 widgets.remember("arch", choice)
 
 with right:

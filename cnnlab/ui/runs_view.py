@@ -48,11 +48,18 @@ def run_label(r, L: str) -> str:
     return f"{r.run_id} · {arch_title(r.arch, L)}{f' ({changed})' if changed else ''}{acc}"
 
 
+def status_text(status: str, L: str) -> str:
+    """A run folder's status in words ("interrupted (server restarted)" for runs a killed server left)."""
+    key = f"runs.status.{status}"
+    text = i18n.t(key, L)
+    return status if text == key else text
+
+
 def runs_table(runs) -> None:
     L = lang()
     c = {k: i18n.t(f"runs.col_{k}", L) for k in ("run", "arch", "knobs", "status", "epochs", "created", "error")}
     rows = [{c["run"]: r.run_id, c["arch"]: arch_title(r.arch, L), c["knobs"]: _knobs_text(r.knobs),
-             c["status"]: r.status, c["epochs"]: f"{r.epochs_done}/{r.epochs}",
+             c["status"]: status_text(r.status, L), c["epochs"]: f"{r.epochs_done}/{r.epochs}",
              i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
              c["created"]: r.created, c["error"]: r.error or ""} for r in runs]
     if not any(r.error for r in runs):
