@@ -24,6 +24,7 @@ class KnobError(ValueError):
 
 
 _TRUE = {"1", "true", "on", "yes", "y"}
+ECHO_LIMIT = 60  # characters of a rejected value echoed back in an error
 _FALSE = {"0", "false", "off", "no", "n"}
 
 
@@ -94,13 +95,18 @@ class Knob:
         return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
 
     def _bad(self, got: Any) -> KnobError:
-        return KnobError(f"{self.name} must be {self.range_text()}, got {format_value(got) if not isinstance(got, str) else got!r}")
+        text = repr(got) if isinstance(got, str) else format_value(got)
+        if len(text) > ECHO_LIMIT:  # never echo a 10 kB input back in full
+            text = text[:ECHO_LIMIT - 1] + "…"
+        return KnobError(f"{self.name} must be {self.range_text()}, got {text}")
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
         """Parse a string from the CLI or the URL, then validate it."""
         s = str(raw).strip()
         try:
+            if self.kind in ("int", "float", "ints") and (not s.isascii() or "_" in s):
+                raise ValueError  # ASCII digits only: no '٤', '４' or '1_0' (which int() and float() accept)
             if self.kind == "int":
                 f = float(s)
                 if not f.is_integer():
@@ -119,8 +125,10 @@ class Knob:
             elif self.kind == "choice":
                 value = s
             else:
-                parts = [p for p in s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")]
-                value = tuple(int(p.strip()) for p in parts if p.strip() != "")
+                parts = s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")
+                if any(p.strip() == "" for p in parts):
+                    raise ValueError  # '4,,4' is a typo, not 4,4
+                value = tuple(int(p.strip()) for p in parts)
         except ValueError:
             raise self._bad(s) from None
         return self.validate(value)
@@ -332,6 +340,8 @@ def resolve(arch: str, knobs: Mapping[str, Any] | None = None, *, in_channels: i
                  num_classes=_NUM_CLASSES.validate(num_classes),
                  resolution=_RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
     if check_shapes:
+        from .limits import check_probe_cost  # a bound on the probe's cost before the shape checks run it
+        check_probe_cost(cfg)
         _check_fits(cfg)
     return cfg
 

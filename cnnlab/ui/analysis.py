@@ -133,10 +133,12 @@ def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool
 # -- inspecting a trained model --------------------------------------------------------------------------
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+def predict_proba(model: nn.Module, X: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Class probabilities for X, `batch_size` samples at a time (bounds the activations in memory)."""
     model.eval()
     dev = next(model.parameters()).device
-    return torch.softmax(model(X.to(dev)).float(), dim=1).cpu()
+    return torch.cat([torch.softmax(model(X[i:i + batch_size].to(dev)).float(), dim=1).cpu()
+                      for i in range(0, X.shape[0], max(1, int(batch_size)))])
 
 
 def conv_layers(model: nn.Module) -> list[str]:
