@@ -552,7 +552,7 @@ def load_weights(path: str, max_bytes: int | None = None) -> dict:
                                   f"(not a torch archive: {one_line(e, 100)})") from None
         if unpacked > cap:
             raise CheckpointError(f"{path} would unpack to {_mb(unpacked)}, more than the {_mb(cap)} its model "
-                                  "may use; it is not the checkpoint of this run")
+                                  "may use")
         f.seek(0)
         try:
             obj = torch.load(f, map_location="cpu", weights_only=True)
