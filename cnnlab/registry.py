@@ -24,8 +24,14 @@ class KnobError(ValueError):
 
 
 _TRUE = {"1", "true", "on", "yes", "y"}
-ECHO_LIMIT = 60  # characters of a rejected value echoed back in an error
 _FALSE = {"0", "false", "off", "no", "n"}
+ECHO_LIMIT = 60  # characters of a rejected value echoed back in an error
+
+
+def _echo(value: Any) -> str:
+    """A rejected input as an error quotes it: repr'd, never more than ECHO_LIMIT characters."""
+    text = repr(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
 
 
 def format_value(x: Any) -> str:
@@ -95,10 +101,8 @@ class Knob:
         return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
 
     def _bad(self, got: Any) -> KnobError:
-        text = repr(got) if isinstance(got, str) else format_value(got)
-        if len(text) > ECHO_LIMIT:  # never echo a 10 kB input back in full
-            text = text[:ECHO_LIMIT - 1] + "…"
-        return KnobError(f"{self.name} must be {self.range_text()}, got {text}")
+        return KnobError(f"{self.name} must be {self.range_text()}, got "
+                         f"{_echo(got if isinstance(got, str) else format_value(got))}")
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
@@ -237,7 +241,7 @@ class ArchSpec:
             if k.name == name:
                 return k
         names = ", ".join(k.name for k in self.knobs) or "none"
-        raise KnobError(f"unknown knob {name!r} for {self.name}; its knobs are: {names}")
+        raise KnobError(f"unknown knob {_echo(name)} for {self.name}; its knobs are: {names}")
 
     def defaults(self) -> dict:
         return {k.name: k.default for k in self.knobs}
@@ -270,8 +274,8 @@ def get_spec(arch: str) -> ArchSpec:
     _load_models()
     try:
         return ARCHS[arch]
-    except KeyError:
-        raise KnobError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}") from None
+    except (KeyError, TypeError):  # TypeError: a list or a dict from a JSON file
+        raise KnobError(f"unknown architecture {_echo(arch)}; choose one of: {', '.join(ARCHS)}") from None
 
 
 def arch_names() -> list[str]:
