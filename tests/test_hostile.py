@@ -404,6 +404,24 @@ def test_a_full_disk_ends_the_run_with_one_sentence_and_config_matches_the_weigh
     assert row.status == "failed" and row.epochs_done == 1
 
 
+def test_a_full_disk_in_the_cli_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    from helpers import need, have_fashion_mnist
+    from cnnlab.__main__ import main
+
+    need(have_fashion_mnist(), "Fashion-MNIST is not installed")
+
+    def save(obj, f, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+    monkeypatch.setattr(torch, "save", save)
+    code = main(["train", "lenet", "--epochs", "2", "--train-size", "256", "--test-size", "64", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("run ")]
+    assert code == 1 and "Traceback" not in err, err
+    assert len(lines) == 1 and "disk full" in lines[0], err
+    cfg = ck.read_config(ck.list_runs(str(tmp_path))[0].run_dir)
+    assert cfg["status"] == "failed" and cfg["final"]["epochs"] == 0  # no weights were ever written
+
+
 def test_the_out_folder_is_checked_before_training(tmp_path, monkeypatch, capsys):
     from cnnlab.__main__ import main
     from cnnlab import train_cli
