@@ -136,6 +136,16 @@ def new_run_dir(root: str, arch: str) -> str:
     raise CheckpointError(f"could not create a new run folder under {root}")
 
 
+MAX_TRACEBACK = 64_000  # characters of a failure's traceback kept in config.json (its start and its end)
+
+
+def _cut_middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + f"\n... ({len(text) - 2 * half:,} characters left out) ...\n" + text[-half:]
+
+
 class RunWriter:
     """Writes one run folder as training goes; every write is atomic."""
 
@@ -239,7 +249,7 @@ class RunWriter:
             self.flush_bn(max(ev.epoch, 1))
             failure = {"reason": ev.reason, "message": ev.message, "epoch": ev.epoch, "step": ev.step}
             if ev.detail:
-                failure["traceback"] = ev.detail
+                failure["traceback"] = _cut_middle(ev.detail, MAX_TRACEBACK)
             self.update_config(status="stopped" if ev.reason == "stopped" else "failed", failure=failure,
                                final={"epochs": self.epochs_done, "step": ev.step})
             self.closed = True
@@ -262,7 +272,8 @@ class RunWriter:
 # (against the model config.json names) before torch materialises them; the model is checked against the
 # memory budget (cnnlab.limits) before it is built. Every problem is one CheckpointError sentence.
 
-MAX_CONFIG_BYTES = 2 << 20     # config.json (a failure traceback included)
+MAX_CONFIG_BYTES = 256 << 10   # config.json (a failure traceback included: RunWriter keeps at most 64 KB of it)
+MAX_RUNS = 500                 # run folders listed (the newest by name: run ids start with their time)
 MAX_METRICS_BYTES = 8 << 20    # metrics.jsonl: one short line per epoch (at most 1,000 epochs)
 MAX_BN_BYTES = 64 << 20        # BN history read from one run (evenly thinned beyond this)
 MAX_BN_LINE_BYTES = 16 << 20   # one BN snapshot
@@ -656,15 +667,16 @@ def _run_info(name: str, d: str, fallback: str) -> RunInfo:
         has_weights=os.path.lexists(weights) and stat.S_ISREG(os.lstat(weights).st_mode))
 
 
-def list_runs(root: str = "checkpoints") -> list[RunInfo]:
-    """Every run folder under `root` with its config and last figures, newest first.
+def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]:
+    """Every run folder under `root` with its config and last figures, newest first (at most `limit`
+    folders, the newest by name, so the memory a listing takes is bounded).
 
     A folder that cannot be used (corrupt or malformed config.json or metrics.jsonl, a symbolic link, a file
     over its size cap, ...) is listed with status 'unreadable' and the reason in `error`; it never hides the
     others. Folders without config.json (not runs) are skipped.
     """
     try:
-        names = os.listdir(root)
+        names = sorted(os.listdir(root), reverse=True)[:max(0, int(limit))]
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as e:

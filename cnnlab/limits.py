@@ -36,6 +36,8 @@ DEFAULT_BUDGET_MB = 2048
 DEFAULT_CACHE_MB = 1024
 MAX_PROBE_MODULES = 1000        # layers (leaf modules); DenseNet-121 has ~360; a probe walks each a dozen times
 MAX_PROBE_PARAMS = 4 * 10 ** 9  # beyond this even the numbers on the Architecture page mean nothing
+SEARCH_LAYERS = 250             # deeper models are not searched for their smallest input (a dozen forwards;
+                                # DenseNet-121 has 195 layers, MobileNet V3 169)
 
 
 class LimitError(KnobError):
@@ -164,7 +166,10 @@ def check_probe_cost(cfg: Config) -> None:
     """Refuse, in one sentence, a model whose probe would be expensive: more than MAX_PROBE_MODULES layers
     (every shape check walks them all) or more than MAX_PROBE_PARAMS parameters. One build on the meta
     device, cached; a model that cannot be built at this input is left to the shape checks."""
-    counts = _counts(_key(cfg))
+    key = _key(cfg)
+    counts = _counts(key)
+    builds = counts is not None
+    counts = counts or _counts(key[:4] + (1024,))  # too small to build: count it at the largest input
     if counts is None:
         return
     params, weight_bytes, modules = counts
@@ -175,6 +180,12 @@ def check_probe_cost(cfg: Config) -> None:
         raise LimitError(f"{cfg.arch} with these knobs has {_count(params)} parameters "
                          f"({human_bytes(weight_bytes)} of weights); the most this instance shows is "
                          f"{_count(MAX_PROBE_PARAMS)}")
+    if modules > SEARCH_LAYERS and (not builds or _footprint(key).activation_bytes is None):
+        # one forward pass said no: the search for the smallest input would take a dozen more
+        book = cfg.spec.book_resolution
+        raise LimitError(f"{cfg.arch} with these knobs does not run on a {cfg.resolution}×{cfg.resolution} input, "
+                         f"and for a model of {modules:,} layers the smallest input is not searched for; "
+                         f"try {book}×{book} or more")
 
 
 def check_model(cfg: Config, *, batch: int = 1, budget: int | None = None) -> Footprint:

@@ -459,6 +459,15 @@ def test_a_probe_of_a_huge_densenet_is_refused_at_once():
     # the book's and the papers' models stay well inside the bound
     for knobs in ({}, {"block_config": "6,12,24,16"}, {"block_config": "6,12,48,32"}):
         resolve("densenet", knobs, resolution=224)
+    # a deep model (789 layers) at a too-small input: one forward pass, no search for the smallest input
+    t = time.perf_counter()
+    with pytest.raises(limits.LimitError) as ei:
+        resolve("densenet", {"block_config": "64,64,64,64", "growth_rate": 1}, resolution=3)
+    assert time.perf_counter() - t < 10  # the search took 25 s
+    assert "try 96×96 or more" in one_sentence(ei.value)
+    # a shallow one still gets the smallest resolution that works
+    with pytest.raises(KnobError, match="resolution must be at least"):
+        resolve("densenet", {"block_config": "6,12,24,16"}, resolution=3)
 
 
 # -- 9. numbers, lists, threads ------------------------------------------------------------------------------------
@@ -492,3 +501,18 @@ def test_a_huge_thread_count_is_capped_not_an_out_of_memory(monkeypatch):
     assert device.cpu_threads() == device.MAX_THREADS
     monkeypatch.setenv("CNNLAB_THREADS", "٤")
     assert device.cpu_threads() == max(1, device._TORCH_THREADS)
+
+
+def test_a_listing_is_bounded_and_a_traceback_kept_in_part(tmp_path):
+    for i in range(5):
+        make_run(tmp_path, name=f"2026010{i}-000000-lenet-{i}")
+    assert [r.run_id for r in ck.list_runs(str(tmp_path), limit=3)] == \
+        [ck.read_config(str(tmp_path / f"2026010{i}-000000-lenet-{i}"))["run_id"] for i in (4, 3, 2)]
+    from cnnlab.events import RunFailed
+    w = ck.RunWriter(str(tmp_path / "failed"))
+    w.write_config({"model": resolve("lenet").to_dict(), "status": "running"})
+    w.on_event(RunFailed(reason="error", message="boom", detail="Traceback\n" + "x" * 500_000 + "\nValueError: boom"),
+               torch.nn.Linear(1, 1))
+    cfg = ck.read_config(w.run_dir)  # readable: under the config cap
+    tb = cfg["failure"]["traceback"]
+    assert len(tb) < ck.MAX_TRACEBACK + 100 and tb.startswith("Traceback") and tb.endswith("ValueError: boom")

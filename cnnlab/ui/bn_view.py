@@ -56,14 +56,15 @@ def _read_bn(run_dir: str):
     return limits.CACHE.get_or_make(("bn", run_dir, _stamp(run_dir)), lambda: checkpoint.read_bn_history(run_dir))
 
 
-def sources() -> dict[str, str]:
-    """{source id: label}: live runs with snapshots first (newest first), then saved runs with a BN history."""
+def sources(saved: list | None = None) -> dict[str, str]:
+    """{source id: label}: live runs with snapshots first (newest first), then saved runs with a BN history
+    (`saved`: from saved_runs(), read again if not given)."""
     L = lang()
     out: dict[str, str] = {}
     for v in registry().jobs():
         if v.bn:
             out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {v.label} · {i18n.t('state.' + v.state, L)}"
-    for r in saved_runs()[0]:
+    for r in (saved_runs()[0] if saved is None else saved):
         acc = f" · test acc {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
         out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · {arch_title(r.arch, L)}{acc}")
     return out
@@ -94,9 +95,8 @@ def _thin(items: list, n: int) -> list:
     return [items[round(i * step)] for i in range(n)]
 
 
-def unreadable_runs() -> None:
+def unreadable_runs(bad: list) -> None:
     """The saved runs that cannot be read, each with its reason (as plain text), in a collapsed expander."""
-    bad = saved_runs()[1]
     if bad:
         with st.expander(i18n.t("bn.unreadable", lang(), n=len(bad))):
             for r in bad:
@@ -105,8 +105,9 @@ def unreadable_runs() -> None:
 
 def pick_source() -> str | None:
     L = lang()
-    src = sources()
-    unreadable_runs()
+    saved, bad = saved_runs()
+    src = sources(saved)
+    unreadable_runs(bad)
     if not src:
         st.info(i18n.t("bn.no_runs", L))
         return None
