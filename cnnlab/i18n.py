@@ -161,6 +161,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "bn.demo_differ": ("They differ by more than {tol:g}.", "两者之差超过 {tol:g}。"),
     "bn.saved": ("saved", "已保存"),
     "bn.live": ("live", "进行中"),
+    "bn.bad_history": ("The BN history of this run cannot be read: {msg}", "无法读取这次训练的批量规范化记录：{msg}"),
+    "bn.unreadable": ("Runs that cannot be read ({n})", "无法读取的训练（{n} 个）"),
 
     # runs page
     "runs.title": ("Saved runs", "已保存的训练"),
@@ -202,6 +204,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.col_epochs": ("epochs", "迭代周期"),
     "runs.col_created": ("created", "创建时间"),
     "runs.col_error": ("error", "错误"),
+    "runs.unreadable": ("{n} run folder(s) cannot be read; the error column says why. The other runs are shown.",
+                        "有 {n} 个训练文件夹无法读取，原因见“错误”一列；其他训练照常显示。"),
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),

@@ -129,6 +129,27 @@ class _Interrupts:
         return False
 
 
+def check_out_dir(out: str) -> None:
+    """--out must be a folder we can write in, or one we can create: raises KnobError (exit 2) before any
+    training starts, instead of a failed run (exit 1) after the data are loaded."""
+    import os
+
+    path = os.path.abspath(out)
+    probe = path
+    while not os.path.exists(probe):  # the nearest existing ancestor is where the folder would be made
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise KnobError(f"--out must be a folder, but {out!r} is a file")
+    if not os.path.isdir(probe):
+        raise KnobError(f"--out {out!r} cannot be created: {probe!r} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" ({probe!r} is not writable)"
+        raise KnobError(f"--out {out!r} is not a folder this user can write in{where}")
+
+
 def _in_process(tc, stop, out_dir):
     from .engine import run
     from .events import RunStart
@@ -172,6 +193,8 @@ def _through_executor(kind: str, tc, stop, out_dir):
 
 def cmd_train(args) -> int:
     tc = train_config_from_args(args)
+    if not args.no_save:
+        check_out_dir(args.out)
     if args.download:
         import os
         os.environ["CNNLAB_DOWNLOAD"] = "1"

@@ -3,14 +3,14 @@ import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
 from cnnlab.ui import arch_view, train_view, tr, widgets
-from cnnlab.ui.common import probe_config
+from cnnlab.ui.common import plain, probe_config
 
 st.title(tr("arch.title"))
 st.caption(tr("arch.intro"))
 
 initial, url_errors = widgets.restore("arch", st.query_params)
 for msg in url_errors:
-    st.warning(tr("arch.url_bad", msg=msg))
+    st.warning(tr("arch.url_bad", msg=plain(msg)))
 
 left, right = st.columns([1, 2], gap="large")
 with left:

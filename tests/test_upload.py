@@ -59,3 +59,28 @@ def test_three_channel_models_get_rgb_and_one_channel_models_grey():
 def test_not_an_image_is_one_sentence():
     with pytest.raises(ImageError, match="not an image"):
         prepare_upload(b"hello", size=4)
+
+
+def test_a_16_bit_png_is_scaled_by_its_bit_depth_not_clipped_to_white():
+    img = Image.new("I;16", (6, 6), 30000)          # 30000 / 65535 = 0.458
+    img.paste(Image.new("I;16", (3, 6), 60000), (0, 0))  # left half 60000 / 65535 = 0.916
+    assert Image.open(io.BytesIO(png(img))).mode.startswith("I")
+    x = prepare_upload(png(img), size=6, invert=False).tensor[0, 0]
+    assert x[:, 4:].mean().item() == pytest.approx(30000 / 65535, abs=0.01)
+    assert x[:, :2].mean().item() == pytest.approx(60000 / 65535, abs=0.01)
+    # and "auto" inversion decides on the real brightness: mean ≈ 0.69 is light, so it is inverted
+    assert prepare_upload(png(img), size=6).tensor[0, 0, :, 4:].mean().item() == pytest.approx(1 - 30000 / 65535,
+                                                                                               abs=0.01)
+
+
+def test_the_server_upload_limit_is_the_one_the_app_states():
+    import tomllib
+
+    from cnnlab.ui.analysis import MAX_UPLOAD_BYTES
+
+    root = __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+    with open(f"{root}/.streamlit/config.toml", "rb") as f:
+        conf = tomllib.load(f)
+    assert conf["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES
+    with pytest.raises(ImageError, match="limit is"):
+        prepare_upload(b"\x89PNG" + b"\0" * MAX_UPLOAD_BYTES, size=28)

@@ -64,10 +64,30 @@ def resolve_config(arch: str, knobs: Mapping[str, Any], **dims) -> Config:
     return probe_config(arch, knobs, **dims)[0]
 
 
-def show_error(exc: BaseException, key: str = "common.error") -> None:
-    """One readable line for people, never a traceback."""
+def plain(text: Any, limit: int = 300) -> str:
+    """Text that came from outside (a link, a run folder, an upload, an error quoting them) as a markdown
+    code span: shown literally, never as a link, an image or formatting; one line, at most `limit` characters."""
+    s = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    s = "".join(ch if ch.isprintable() else " " for ch in s)
+    if len(s) > limit:
+        s = s[:limit - 1] + "…"
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if not s or s[0] == "`" or s[-1] == "`" else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def safe_label(text: Any, limit: int = 120) -> str:
+    """Text from a run folder for a widget option or a chart legend: one line, no angle brackets (plotly
+    draws a little HTML, links included), at most `limit` characters."""
+    s = " ".join(str(text).split())
+    s = "".join(ch for ch in s if ch.isprintable()).replace("<", "‹").replace(">", "›")
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def show_error(exc: BaseException | str, key: str = "common.error") -> None:
+    """One readable line for people, never a traceback; the message is shown as plain text (see `plain`)."""
     msg = str(exc) or type(exc).__name__
-    st.error(tr(key, msg=msg))
+    st.error(tr(key, msg=plain(msg)))
 
 
 @st.cache_resource(show_spinner=False)
