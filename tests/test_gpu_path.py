@@ -289,3 +289,28 @@ def test_an_auto_run_on_the_cpu_carries_the_reason(tiny, tmp_path, monkeypatch):
     assert "535.104.05" in evs[0].device_note
     assert "535.104.05" in checkpoint.read_config(evs[-1].run_dir)["device_note"]
     assert json.loads(json.dumps(evs[0].to_dict()))["device_note"] == evs[0].device_note
+
+
+# -- the Train page says why not the GPU ---------------------------------------------------------------
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_train_page_shows_the_checked_device_and_the_reason(monkeypatch, tmp_path, gpu):
+    pytest.importorskip("streamlit")
+    from helpers import open_page
+    monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(tmp_path / "ckpt"))
+    if gpu:
+        rep = dp.DeviceReport(requested="auto", device="cuda:0", name="Tesla T4", capability="7.5", amp="fp16")
+    else:  # torch says a GPU is there, but the build has no kernels for it: the check says why not
+        rep = dp.DeviceReport(requested="auto", device="cpu", name="Tesla P100-PCIE-16GB", capability="6.0",
+                              reason="Tesla P100-PCIE-16GB has compute capability 6.0 (sm_60), but torch has "
+                                     "kernels only for sm_75 sm_80")
+    monkeypatch.setattr(dp, "_REPORTS", {"app": rep})
+    at = open_page("pages/train.py", 60)
+    captions = " ".join(c.value for c in at.caption)
+    device = at.selectbox(key="train_device")
+    if gpu:
+        assert "Tesla T4" in captions and device.options == ["cuda", "cpu"]
+    else:
+        assert "sm_60" in captions and "Why not the GPU" in captions and "Tesla P100" not in " ".join(
+            i.value for i in at.info)
+        assert device.options == ["cpu"]
