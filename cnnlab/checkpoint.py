@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .errors import one_line
-from .events import BNLayerStats, BNSnapshot, EpochEnd, Event, RunEnd, RunFailed, RunStart
+from .events import BNLayerStats, BNSnapshot, EpochEnd, EpochTrained, Event, RunEnd, RunFailed, RunStart
 from .registry import Config, KnobError
 
 FORMAT = "cnnlab-run"
@@ -206,8 +206,9 @@ class RunWriter:
     def on_event(self, ev: Event, model: nn.Module) -> Event:
         """Record one engine event in the run folder and return it as it should be passed on.
 
-        BN snapshots are gathered and written per epoch; at an EpochEnd the weights, the metrics line and
-        the epoch's BN history are written before the event goes on; RunEnd / RunFailed write the final
+        BN snapshots are gathered and written per epoch; at an EpochTrained the weights are saved (before
+        evaluation), at an EpochEnd the metrics line and the epoch's BN history are written before the event
+        goes on; RunEnd / RunFailed write the final
         status (a stop also keeps the weights at the moment of stopping; an error keeps the last epoch's and
         its traceback). RunStart, RunEnd and RunFailed come back with `run_dir` filled in.
         """
@@ -234,8 +235,12 @@ class RunWriter:
     def _record(self, ev: Event, model: nn.Module) -> None:
         if isinstance(ev, BNSnapshot):
             self.add_bn_snapshot(ev)
-        elif isinstance(ev, EpochEnd):
+        elif isinstance(ev, EpochTrained):  # before evaluating: an evaluation that fails keeps the epoch
             self.save_weights(model, ev.epoch)
+            self.epochs_done = ev.epoch
+        elif isinstance(ev, EpochEnd):
+            if self.epochs_done != ev.epoch:  # (a producer without EpochTrained)
+                self.save_weights(model, ev.epoch)
             self.epochs_done = ev.epoch
             self.append_metrics(ev.to_dict())
             self.flush_bn(ev.epoch)

@@ -88,6 +88,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "这里没有 GPU，训练在 CPU 上进行。LeNet 和 BN-LeNet 可以在几分钟内用全部数据训练完；"
                        "较大的网络请选择 CPU 预设（降低分辨率、使用子集、减少迭代周期）。"),
     "train.gpu_note": ("A GPU is available: {name}.", "可以使用 GPU：{name}。"),
+    "train.gpu_why_not": ("Why not the GPU: {reason}", "未使用 GPU 的原因：{reason}"),
     "train.start": ("Start", "开始训练"),
     "train.stop": ("Stop", "停止"),
     "train.started": ("Run {id} submitted.", "已提交训练 {id}。"),

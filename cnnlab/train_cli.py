@@ -35,6 +35,9 @@ def add_parsers(sub, add_model_args) -> None:
     p.add_argument("--log-every", type=int, default=20, help="steps between progress reports")
     p.add_argument("--bn-every", type=int, default=50, help="steps between BatchNorm snapshots")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (long GPU runs)")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                   help="mixed precision: auto = bf16 on GPUs of compute capability 8.0+, fp16 with a gradient "
+                        "scaler on 7.x, off below and on the CPU (default auto)")
     p.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false", default=None,
                    help="train with torch's own CPU kernels only (cnnlab.cpu_fast off; also CNNLAB_FAST_CPU=0)")
     p.add_argument("--download", action="store_true",
@@ -96,9 +99,10 @@ def train_config_from_args(args):
                      batch_size=args.batch_size, optimizer=args.optimizer, weight_decay=args.weight_decay,
                      train_size=args.train_size, test_size=args.test_size, device=args.device, seed=args.seed,
                      log_every=args.log_every, bn_every=args.bn_every, compile=args.compile,
-                     fast_cpu=args.fast_cpu).resolved()
+                     fast_cpu=args.fast_cpu, amp=args.amp).resolved()
     try:
-        resolve_device(tc.device)
+        from .device import choose_amp
+        choose_amp(resolve_device(tc.device), tc.amp)
     except (DeviceError, RuntimeError) as e:
         raise KnobError(str(e)) from None
     return tc
@@ -241,15 +245,23 @@ def _run_human(events, tc) -> int:
         for ev in events:
             if ev.kind == "run_start":
                 knobs = ", ".join(f"{k}={v}" for k, v in ev.knobs.items()) or "no knobs"
-                print(f"{ev.arch} ({knobs}) on {ev.device}: {ev.params:,} parameters; {ev.epochs} epochs of "
+                amp = f" ({ev.amp} autocast)" if ev.amp != "off" else ""
+                print(f"{ev.arch} ({knobs}) on {ev.device}{amp}: {ev.params:,} parameters; {ev.epochs} epochs of "
                       f"{ev.train_size:,} examples, batch {ev.batch_size}, {ev.optimizer} lr {ev.lr:g}"
                       + (f"; saving to {ev.run_dir}" if ev.run_dir else ""), flush=True)
+                if ev.device_note:
+                    print(f"not on the GPU: {ev.device_note}", flush=True)
                 bar = tqdm(total=ev.epochs * ev.steps_per_epoch, unit="step", dynamic_ncols=True, file=sys.stderr,
                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
             elif ev.kind == "step_end" and bar is not None:
                 bar.update(ev.step - bar.n)
                 bar.set_description(f"epoch {ev.epoch}", refresh=False)
                 bar.set_postfix_str(f"loss {ev.loss:.3f}, acc {ev.acc:.3f}, {ev.examples_per_s:,.0f} ex/s")
+            elif ev.kind == "compiling":
+                line = (f"compiled in {ev.wall_s:.1f} s" if ev.done else
+                        f"compiling the model (torch.compile, {ev.backend}{' ' + ev.mode if ev.mode else ''}); "
+                        "the first step can take minutes ...")
+                (bar.write(line, file=sys.stderr) if bar is not None else print(line, file=sys.stderr, flush=True))
             elif ev.kind == "epoch_end":
                 line = (f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.3f}, train acc {ev.train_acc:.3f}, "
                         f"test acc {ev.test_acc:.3f}, {ev.examples_per_s:,.0f} examples/s, {ev.wall_s:.1f} s")

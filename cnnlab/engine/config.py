@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..device import DEVICES
+from ..device import AMP_MODES, DEVICES
 from ..registry import Config, Knob, KnobError, get_spec, resolve
 
 OPTIMIZERS = ("sgd", "adam")
@@ -23,6 +23,7 @@ SIZE = Knob("size", "int", 60000, "number of examples", "样本数", lo=1, hi=10
 EVERY = Knob("every", "int", 20, "steps between reports", "报告间隔（步）", lo=1, hi=1_000_000)
 THREADS = Knob("threads", "int", 1, "CPU threads", "CPU 线程数", lo=1, hi=256)
 SEED = Knob("seed", "int", 0, "random seed", "随机种子", lo=0, hi=2**63 - 1)
+AMP = Knob("amp", "choice", "auto", "mixed precision (autocast dtype)", "混合精度", choices=AMP_MODES)
 
 
 def _check(knob: Knob, name: str, value: Any) -> Any:
@@ -62,8 +63,9 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 20             # steps between StepEnd events (and device read-backs)
     bn_every: int = 50              # steps between BNSnapshot events (plus one at every epoch end)
-    eval_batch_size: int | None = None  # None: 256 on CPU (measured fastest for LeNet), 1024 on CUDA
+    eval_batch_size: int | None = None  # None: 256 on CPU; on CUDA sized from the training batch and memory
     compile: bool = False           # torch.compile the model (pays off on long GPU runs only)
+    amp: str = "auto"               # auto | bf16 | fp16 | off (auto: bf16 on sm>=8.0, fp16 on 7.x, off below/CPU)
     init: str = "xavier"            # xavier (d2l's train_ch6) | keep (the weights as built or loaded)
     threads: int | None = None      # CPU intra-op threads (None: see cnnlab.device.cpu_threads)
     fast_cpu: bool | None = None    # cnnlab.cpu_fast on CPU (None: $CNNLAB_FAST_CPU, default on)
@@ -105,6 +107,7 @@ class TrainConfig:
             eval_batch_size=None if self.eval_batch_size is None
             else _check(BATCH, "eval_batch_size", self.eval_batch_size),
             fast_cpu=fast_cpu_default() if self.fast_cpu is None else bool(self.fast_cpu),
+            amp=_check(AMP, "amp", self.amp),
         )
         if self.threads is not None:
             _check(THREADS, "threads", self.threads)
@@ -120,4 +123,4 @@ class TrainConfig:
         return {k: getattr(self, k) for k in ("epochs", "lr", "batch_size", "optimizer", "weight_decay",
                                              "train_size", "test_size", "device", "seed", "log_every",
                                              "bn_every", "eval_batch_size", "compile", "init", "threads",
-                                             "fast_cpu")}
+                                             "fast_cpu", "amp")}

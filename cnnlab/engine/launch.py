@@ -47,6 +47,7 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
         if data.num_classes > cfg.num_classes:
             raise DataError(f"the data have {data.num_classes} classes but the model has only {cfg.num_classes} "
                             "outputs")
+        amp = devpolicy.choose_amp(data.device, tc.amp)
         if model is None:
             torch.manual_seed(tc.seed)
             model = cfg.build()
@@ -64,7 +65,8 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
         try:
             writer = ckpt.RunWriter.create(out_dir, cfg.arch)
             writer.write_config({
-                "model": cfg.to_dict(), "train": tc.hyper(), "device": str(data.device),
+                "model": cfg.to_dict(), "train": tc.hyper(), "device": str(data.device), "amp": amp,
+                "device_note": devpolicy.fallback_reason(tc.device, data.device),
                 "data": {"name": data.name, "train_size": data.num_train, "test_size": data.num_test,
                          "resolution": data.resolution},
                 "torch": torch.__version__, "params": count_params(model), "status": "running"})
@@ -96,4 +98,10 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
         if writer is not None and not writer.closed:  # the consumer abandoned the stream
             with contextlib.suppress(Exception):
                 writer.abandon("the run was abandoned")
-        devpolicy.release(data.device)
+        # give the GPU memory back: drop this run's model, optimizer and data first (the caller may still
+        # hold the data it passed in; then only the model and the optimizer go)
+        device = data.device
+        events.close()
+        del events, model, data
+        writer = None
+        devpolicy.release(device, compiled=tc.compile)

@@ -20,8 +20,9 @@ from torch.nn import functional as F
 
 from .. import device as devpolicy
 from ..data import TensorData
-from ..errors import log_failure, one_line
-from ..events import BNLayerStats, BNSnapshot, EpochEnd, Event, RunEnd, RunFailed, RunStart, StepEnd
+from ..errors import log, log_failure, one_line
+from ..events import (BNLayerStats, BNSnapshot, Compiling, EpochEnd, EpochTrained, Event, RunEnd, RunFailed,
+                      RunStart, StepEnd)
 from ..layers import AvgPool2d, BatchNorm, Conv2d, batch_stats, bn_layers
 from ..registry import KnobError
 from .config import TrainConfig
@@ -52,11 +53,16 @@ class _BNWatch:
     does not, so a forward pre-hook computes them from the layer's input — only when `capture` is on.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, lazy: bool = False):
         self.layers = bn_layers(model)
         self.capture = False
+        self.lazy = lazy  # hooks only while capturing (compiled runs: no hook ever enters the compiled graph)
         self.stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.handles = []
+        if not lazy:
+            self._attach()
+
+    def _attach(self):
         for name, m in self.layers:
             if not isinstance(m, BatchNorm):
                 self.handles.append(m.register_forward_pre_hook(self._hook(name)))
@@ -66,6 +72,17 @@ class _BNWatch:
             if self.capture and module.training:
                 self.stats[name] = batch_stats(args[0].detach().float())  # biased var, as BN normalises
         return hook
+
+    def begin(self):
+        """Capture the next training step's batch statistics."""
+        if self.lazy:
+            self._attach()
+        self.capture = True
+
+    def end(self):
+        self.capture = False
+        if self.lazy:
+            self.remove()
 
     def remove(self):
         for h in self.handles:
@@ -128,18 +145,41 @@ def _stopped(epoch: int, step: int) -> RunFailed:
                      epoch=epoch, step=step)
 
 
+def evaluate_retrying(model: nn.Module, data: TensorData, batch_size: int, **kw) -> tuple[float | None, int]:
+    """:func:`evaluate`, halving the batch and trying again whenever the device runs out of memory
+    (down to one example; then the error goes on). Returns (accuracy or None if stopped, the batch used)."""
+    while True:
+        try:
+            return evaluate(model, data, batch_size, **kw), batch_size
+        except Exception as e:  # noqa: BLE001
+            if not devpolicy.is_oom(e) or batch_size <= 1:
+                raise
+            log.warning("evaluation ran out of memory at batch %d; trying again at %d", batch_size,
+                        max(1, batch_size // 2))
+        # outside the except block: the traceback (and the tensors its frames hold) is gone
+        devpolicy.release(data.device)
+        batch_size = max(1, batch_size // 2)
+
+
 def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         stop: threading.Event | None = None) -> Iterator[Event]:
     """Train `model` on `data` (already on the training device) and yield events.
 
-    Order: RunStart; StepEnd every `log_every` steps; BNSnapshot every `bn_every` steps and at each
-    epoch end (only for models with BN layers); EpochEnd; ...; RunEnd — or RunFailed as the last
-    event (reason stopped | nan_loss | out_of_memory | error). Never raises for a training failure;
-    an exception is logged with its traceback, which the RunFailed event carries in `detail`.
+    Order: RunStart; Compiling (compiled runs: before and after the first compiled step); StepEnd every
+    `log_every` steps; BNSnapshot every `bn_every` steps and at each epoch end (only for models with BN
+    layers); EpochTrained (the weights are final for the epoch: evaluation is next); EpochEnd; ...; RunEnd
+    — or RunFailed as the last event (reason stopped | nan_loss | out_of_memory | error). Never raises for a
+    training failure; an exception is logged with its traceback, which the RunFailed event carries in `detail`.
+
+    On the GPU the steps run under autocast (bf16, or fp16 with a GradScaler; cnnlab.device.choose_amp) with
+    fused optimizers; the evaluation batch is sized from the training step's memory, and halved on an
+    out-of-memory. A compiled model runs only the full-size training steps: the smaller last batch, the BN
+    snapshot steps and evaluation run eagerly, so the graph compiles once.
     """
     epoch = step = 0
     watch = None
     device = data.device
+    compiled = False
     try:
         try:
             tc = config.resolved()
@@ -149,6 +189,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         cfg = tc.model_config()
         cuda = device.type == "cuda"
         devpolicy.prepare(device, tc.threads)
+        amp = devpolicy.choose_amp(device, tc.amp)
         if tc.init == "xavier":
             init_weights(model, seed=tc.seed)
         torch.manual_seed(tc.seed)  # dropout draws from the global generator
@@ -157,19 +198,27 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         if channels_last:
             model.to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(tc.seed)
+        fused = {"fused": True} if cuda else {}  # one kernel for the whole update; no host sync under a GradScaler
         if tc.optimizer == "sgd":
-            opt = torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+            opt = torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **fused)
         else:
-            opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        net = torch.compile(model) if tc.compile else model
-        autocast = devpolicy.autocast(device)
-        watch = _BNWatch(model)
+            opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, **fused)
+        scaler = devpolicy.grad_scaler(device, amp)
+        compile_opts = devpolicy.compile_options(device, small=cfg.input_hw <= 32) if tc.compile else None
+        net = torch.compile(model, **compile_opts) if compile_opts else model
+        compiled = compile_opts is not None
+        first_compiled = compiled
+        t_compile = None
+        autocast = devpolicy.autocast(device, amp)
+        watch = _BNWatch(model, lazy=compiled)
         bs = tc.batch_size
+        eval_bs = tc.eval_batch_size
         steps_per_epoch = data.num_batches("train", bs)
         total_steps = steps_per_epoch * tc.epochs
         yield RunStart(arch=cfg.arch, knobs=cfg.to_dict()["knobs"], device=str(device), epochs=tc.epochs,
                        steps_per_epoch=steps_per_epoch, train_size=data.num_train, test_size=data.num_test,
-                       lr=tc.lr, batch_size=bs, optimizer=tc.optimizer, params=count_params(model))
+                       lr=tc.lr, batch_size=bs, optimizer=tc.optimizer, params=count_params(model), amp=amp,
+                       device_note=devpolicy.fallback_reason(tc.device, device))
 
         t_run = time.perf_counter()
         train_time = 0.0   # seconds spent in training steps (for the ETA)
@@ -177,12 +226,15 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         test_acc = train_acc = 0.0
         for epoch in range(1, tc.epochs + 1):
             model.train()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+                mem_rest = torch.cuda.memory_allocated(device)
             t_epoch = t_log = time.perf_counter()
             ep_loss = ep_correct = 0.0
             ep_n = 0
             loss_acc = torch.zeros((), dtype=torch.float32, device=device)
             correct_acc = torch.zeros((), dtype=torch.int64, device=device)
-            n_acc = 0
+            n_acc = n_timed = 0
             last_snap_step = -1
             for i, (X, y) in enumerate(data.batches("train", bs, shuffle=True, generator=gen)):
                 if stop is not None and stop.is_set():
@@ -190,20 +242,44 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     return
                 step += 1
                 last_in_epoch = i == steps_per_epoch - 1
-                watch.capture = bool(watch.layers) and (step % tc.bn_every == 0 or last_in_epoch)
+                snap = bool(watch.layers) and (step % tc.bn_every == 0 or last_in_epoch)
+                if snap:
+                    watch.begin()
                 if channels_last and X.dim() == 4:
                     X = X.contiguous(memory_format=torch.channels_last)
+                # the compiled graph takes full batches without hooks; other steps run eagerly (same maths)
+                fwd = net if compiled and not snap and X.shape[0] == bs else model
+                if fwd is net and first_compiled:
+                    first_compiled = False
+                    t_pause = time.perf_counter()
+                    yield Compiling(step=step, backend=compile_opts["backend"], mode=compile_opts.get("mode", ""))
+                    t_compile = time.perf_counter()
+                    t_log += t_compile - t_pause
                 opt.zero_grad(set_to_none=True)
                 with autocast():
-                    out = net(X)
+                    out = fwd(X)
                     loss = F.cross_entropy(out, y)
-                loss.backward()
-                opt.step()
-                watch.capture = False
+                if scaler is None:
+                    loss.backward()
+                    opt.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                if snap:
+                    watch.end()
                 with torch.no_grad():
                     loss_acc += loss.detach().float() * y.shape[0]
                     correct_acc += (out.detach().argmax(dim=1) == y).sum()
                 n_acc += y.shape[0]
+                n_timed += y.shape[0]
+                if t_compile is not None:
+                    compile_s = time.perf_counter() - t_compile
+                    t_compile = None
+                    yield Compiling(step=step, backend=compile_opts["backend"], mode=compile_opts.get("mode", ""),
+                                    done=True, wall_s=compile_s)
+                    t_log = time.perf_counter()  # the compiling step counts in neither examples/s nor the ETA
+                    n_timed = 0
 
                 if step % tc.log_every == 0 or last_in_epoch:
                     l_sum, c_sum = torch.stack([loss_acc, correct_acc.float()]).tolist()  # the one read-back
@@ -222,22 +298,31 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     evals_left = tc.epochs - epoch + 1
                     eta = steps_left * train_time / step + evals_left * eval_time
                     yield StepEnd(step=step, total_steps=total_steps, epoch=epoch, loss=l_sum / n_acc,
-                                  acc=c_sum / n_acc, examples_per_s=n_acc / max(now - t_log, 1e-9), eta_s=eta)
+                                  acc=c_sum / n_acc, examples_per_s=n_timed / max(now - t_log, 1e-9), eta_s=eta)
                     loss_acc.zero_()
                     correct_acc.zero_()
-                    n_acc = 0
+                    n_acc = n_timed = 0
                     t_log = time.perf_counter()  # the consumer's time with the event is not training time
 
-                if watch.layers and (step % tc.bn_every == 0 or last_in_epoch) and last_snap_step != step:
+                if snap and last_snap_step != step:
                     last_snap_step = step
-                    snap = watch.snapshot(epoch, step)
+                    snapshot = watch.snapshot(epoch, step)
                     t_pause = time.perf_counter()
-                    yield snap
+                    yield snapshot
                     t_log += time.perf_counter() - t_pause
             epoch_train_s = time.perf_counter() - t_epoch
+            yield EpochTrained(epoch=epoch, step=step)  # the run folder saves the weights before evaluating
             t_eval = time.perf_counter()
-            acc = evaluate(net, data, tc.eval_batch_size or (1024 if cuda else 256), stop=stop,
-                           channels_last=channels_last, autocast=autocast() if cuda else None)
+            if eval_bs is None:
+                step_bytes = available = None
+                if cuda:
+                    allocated, available = devpolicy.cuda_memory_state(device)
+                    step_bytes = torch.cuda.max_memory_allocated(device) - mem_rest
+                eval_bs = devpolicy.eval_batch_size(device, bs, step_bytes=step_bytes, available_bytes=available)
+            # evaluation runs eagerly (a compiled model would compile again for eval mode and the batch size)
+            acc, eval_bs = evaluate_retrying(model if compiled else net, data, eval_bs, stop=stop,
+                                             channels_last=channels_last,
+                                             autocast=autocast() if amp != "off" else None)
             if acc is None:
                 yield _stopped(epoch, step)
                 return
@@ -245,7 +330,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
             test_acc, train_acc = acc, ep_correct / max(ep_n, 1)
             yield EpochEnd(epoch=epoch, epochs=tc.epochs, train_loss=ep_loss / max(ep_n, 1), train_acc=train_acc,
                            test_acc=test_acc, wall_s=time.perf_counter() - t_run,
-                           examples_per_s=ep_n / max(epoch_train_s, 1e-9))
+                           examples_per_s=ep_n / max(epoch_train_s, 1e-9), eval_batch_size=eval_bs)
         yield RunEnd(run_dir=None, test_acc=test_acc, train_acc=train_acc, epochs=tc.epochs,
                      wall_s=time.perf_counter() - t_run)
     except Exception as e:  # noqa: BLE001 — the stream ends with an event, never a traceback

@@ -201,15 +201,6 @@ def registry() -> MyRuns:
     return MyRuns(executor(), owner_id())
 
 
-def cuda_name() -> str | None:
-    try:
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # pragma: no cover - a broken driver is "no GPU" for the app
-        return None
-
-
 def fmt_seconds(s: float | None) -> str:
     if s is None or s != s or s < 0:
         return "—"

@@ -13,10 +13,11 @@ import math
 import streamlit as st
 
 from .. import i18n
+from ..device import app_report
 from ..registry import KnobError, get_spec
 from ..runs import QUEUED, RUNNING, RunRefused
 from . import figures, presets, widgets
-from .common import (arch_title, checkpoint_root, cuda_name, executor, fmt_seconds, lang, owner_id, registry,
+from .common import (arch_title, checkpoint_root, executor, fmt_seconds, lang, owner_id, registry,
                      remember_owner, resolve_config)
 
 POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
@@ -172,18 +173,20 @@ def show_estimate(s: dict) -> None:
 
 
 def _devices() -> list[str]:
-    return ["cuda", "cpu"] if cuda_name() else ["cpu"]
+    return ["cuda", "cpu"] if app_report().is_cuda else ["cpu"]
 
 
 def settings() -> dict:
     """Draw the settings and the Start button; return the settings (raw, validated on Start) and
     whether Start was pressed (under "start")."""
     L = lang()
-    gpu = cuda_name()
+    gpu = app_report().name if app_report().is_cuda else None  # checked: driver, capability, a test kernel
     if gpu:
         st.caption(i18n.t("train.gpu_note", L, name=gpu))
     else:
         st.info(i18n.t("train.cpu_note", L))
+        if app_report().reason:
+            st.caption(i18n.t("train.gpu_why_not", L, reason=app_report().reason))
     plist = presets.for_device(bool(gpu))
     if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
         st.session_state[K_PRESET] = plist[0].id
