@@ -32,7 +32,9 @@ from torch.nn import functional as F
 
 from .data import DataError, TensorData, load_fashion_mnist, resolve_device
 from .events import BNLayerStats, BNSnapshot, EpochEnd, Event, RunEnd, RunFailed, RunStart, StepEnd
-from .layers import AvgPool2d, BatchNorm, Conv2d, batch_stats, bn_layers
+from . import cpu_fast
+from .cpu_fast import batch_stats
+from .layers import BatchNorm, bn_layers
 from .registry import Config, Knob, KnobError, get_spec, resolve
 
 OPTIMIZERS = ("sgd", "adam")
@@ -333,13 +335,9 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
             init_weights(model, seed=tc.seed)
         torch.manual_seed(tc.seed)  # dropout draws from the global generator
         model.to(device)
-        # channels_last: on CUDA always. On CPU it measured faster for AlexNet/VGG/NiN, but slower with
-        # BatchNorm layers (BN-LeNet, ResNet) and, since cnnlab's own CPU pooling and convolution paths
-        # (layers.AvgPool2d / layers.Conv2d), for LeNet too (~10 % per step): CPU uses it for the rest.
-        channels_last = cuda or not (bn_layers(model) or any(isinstance(m, (AvgPool2d, Conv2d))
-                                                             for m in model.modules()))
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
+        # CPU fast paths (switchable: CNNLAB_FAST_CPU=0) and the memory layout, both decided by cpu_fast.
+        fast = cpu_fast.apply(model, device=device)
+        channels_last = fast["channels_last"]
         gen = torch.Generator().manual_seed(tc.seed)
         if tc.optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -447,6 +445,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
     finally:
         if watch is not None:
             watch.remove()
+        cpu_fast.revert(model)  # the caller gets torch's classes back (same parameters and state_dict)
 
 
 # -- run: model + data + checkpoint folder ---------------------------------------------------
