@@ -28,6 +28,7 @@ of a timing, so two processes with the same seed, device and thread count comput
 """
 from __future__ import annotations
 
+import copy
 import os
 
 import torch
@@ -181,8 +182,7 @@ class FastBatchNorm2d(nn.BatchNorm2d):
 
 # -- convolution with a batch-as-channels weight gradient ------------------------------------------
 
-CONV_MAX_MACS = 1e8       # above this (per step) torch's backward is used whatever the rule says
-CONV_MAX_OUT_PIXELS = 144  # an output map above 12×12 pixels: torch's backward
+CONV_MAX_OUT_PIXELS = 64  # an output map above 8×8 pixels: torch's backward (the only shape measured faster)
 
 
 def conv_backward(g, x, weight, padding, mask, batch_as_channels: bool):
@@ -232,11 +232,12 @@ def batch_as_channels_rule(m: nn.Module) -> bool:
     """Whether a convolution gets the batch-as-channels weight gradient: a fixed rule, not a timing.
 
     Measured on 2 cores (median of alternated runs), the batch-as-channels weight gradient was faster
-    than torch's backward only for LeNet's second convolution (6 -> 16 channels, 5×5, on 12×12 or 14×14
-    maps: about 1.1 ms against 1.8 ms for BN-LeNet's), and 1.0-7× slower for the first convolution (one
-    input channel), for 3×3 convolutions and for every AlexNet-, VGG- or ResNet-sized shape. So: stride 1,
-    one group, no dilation, zero padding, 2 ≤ in_channels, in_channels·out_channels ≤ 96, kernel ≥ 5.
-    At run time the output map must also be at most 12×12 pixels and the step under 1e8 multiply-adds.
+    than torch's backward only for BN-LeNet's second convolution (6 -> 16 channels, 5×5, 12×12 -> 8×8
+    maps: about 1.1 ms against 1.8 ms), not reliably for plain LeNet's (14×14 -> 10×10), and 1.0-7×
+    slower for the first convolution (one input channel), for 3×3 convolutions and for every AlexNet-,
+    VGG- or ResNet-sized shape. So this rule on the module: stride 1, one group, no dilation, zero padding,
+    2 ≤ in_channels, in_channels·out_channels ≤ 96, kernel ≥ 5; and on the shape (`apply(input_shape=)`
+    and again at run time): an output map of at most CONV_MAX_OUT_PIXELS (8×8) pixels.
     """
     return (type(m) is nn.Conv2d and _conv_supported(m)
             and 2 <= m.in_channels and m.in_channels * m.out_channels <= 96 and min(m.kernel_size) >= 5)
@@ -246,7 +247,7 @@ class BatchAsChannelsConv2d(nn.Conv2d):
     """nn.Conv2d whose CPU float32 training backward computes the weight gradient as a convolution with
     the batch in place of the channels (see `batch_as_channels_rule` for where that measured faster).
     Torch's own forward/backward everywhere else: eval, no grad, autocast, other dtypes or devices, and
-    output maps above CONV_MAX_OUT_PIXELS or steps above CONV_MAX_MACS (a function of the shape only)."""
+    output maps above CONV_MAX_OUT_PIXELS (a function of the shape only, never of a timing)."""
 
     def forward(self, x):
         if (self.training and torch.is_grad_enabled() and self.weight.requires_grad and x.device.type == "cpu"
@@ -256,11 +257,9 @@ class BatchAsChannelsConv2d(nn.Conv2d):
         return super().forward(x)
 
     def _small_enough(self, x) -> bool:
-        n, c, h, w = x.shape
         (k_h, k_w), (p_h, p_w) = self.kernel_size, self.padding
-        h_out, w_out = h + 2 * p_h - k_h + 1, w + 2 * p_w - k_w + 1
-        return (1 <= h_out and 1 <= w_out and h_out * w_out <= CONV_MAX_OUT_PIXELS
-                and n * self.out_channels * h_out * w_out * c * k_h * k_w <= CONV_MAX_MACS)
+        h_out, w_out = x.shape[2] + 2 * p_h - k_h + 1, x.shape[3] + 2 * p_w - k_w + 1
+        return 1 <= h_out and 1 <= w_out and h_out * w_out <= CONV_MAX_OUT_PIXELS
 
 
 # -- apply / revert ------------------------------------------------------------------------------------
@@ -279,11 +278,26 @@ def channels_last_rule(model: nn.Module, device: torch.device | str, swapped: in
     return not (bn_layers(model) or swapped)
 
 
-def apply(model: nn.Module, *, device: torch.device | str, enabled: bool | None = None) -> dict:
+def _conv_out_pixels(model: nn.Module, names: list[str], input_shape) -> dict[str, int]:
+    """Output pixels (H·W) of the named convolutions for one input of `input_shape`, on the meta device."""
+    shadow = copy.deepcopy(model).to("meta").eval()
+    mods = dict(shadow.named_modules())
+    out: dict[str, int] = {}
+    for n in names:
+        mods[n].register_forward_hook(lambda m, a, o, n=n: out.__setitem__(n, o.shape[-2] * o.shape[-1]))
+    with torch.no_grad():
+        shadow(torch.empty(1, *input_shape, device="meta"))
+    return out
+
+
+def apply(model: nn.Module, *, device: torch.device | str, enabled: bool | None = None,
+          input_shape: tuple[int, ...] | None = None) -> dict:
     """Switch the model's eligible modules to their CPU fast classes (in place) and set its memory layout.
 
-    Only on a CPU device and when `enabled` (None: $CNNLAB_FAST_CPU, default on). Moves the model to
-    channels_last when `channels_last_rule` says so; the caller converts its inputs the same way.
+    Only on a CPU device and when `enabled` (None: $CNNLAB_FAST_CPU, default on). With `input_shape`
+    (C, H, W) a convolution is switched only where its output map fits the rule at that size (else the
+    module rule alone decides, and the size is checked at run time). Moves the model to channels_last
+    when `channels_last_rule` says so; the caller converts its inputs the same way.
     Returns what was chosen, as plain JSON::
 
         {"enabled": true, "device": "cpu", "channels_last": false,
@@ -299,8 +313,14 @@ def apply(model: nn.Module, *, device: torch.device | str, enabled: bool | None 
     swapped: dict[str, int] = {}
     conv_choice: dict[str, str] = {}
     if on:
+        convs = [n for n, m in model.named_modules() if batch_as_channels_rule(m)]
+        if convs and input_shape is not None:
+            pixels = _conv_out_pixels(model, convs, input_shape)
+            convs = [n for n in convs if pixels.get(n, 0) <= CONV_MAX_OUT_PIXELS]
         for name, m in model.named_modules():
             base = type(m)
+            if base is nn.Conv2d and name not in convs:
+                continue
             if base in FAST_OF and _ELIGIBLE[base](m):
                 m.__class__ = FAST_OF[base]
                 swapped[base.__name__] = swapped.get(base.__name__, 0) + 1

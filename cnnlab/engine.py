@@ -336,7 +336,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         torch.manual_seed(tc.seed)  # dropout draws from the global generator
         model.to(device)
         # CPU fast paths (switchable: CNNLAB_FAST_CPU=0) and the memory layout, both decided by cpu_fast.
-        fast = cpu_fast.apply(model, device=device)
+        fast = cpu_fast.apply(model, device=device, input_shape=cfg.input_shape)
         channels_last = fast["channels_last"]
         gen = torch.Generator().manual_seed(tc.seed)
         if tc.optimizer == "sgd":

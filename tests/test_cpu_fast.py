@@ -97,9 +97,9 @@ def test_batch_stats_is_exact_for_a_large_mean():
 
 
 @pytest.mark.parametrize("shape,out,k,pad,bias,input_grad,layout,fast", [
-    ((16, 6, 12, 12), 16, 5, 0, True, True, "nchw", True), ((8, 1, 10, 10), 6, 5, 2, True, False, "nchw", True),
+    ((16, 6, 12, 12), 16, 5, 0, True, True, "nchw", True), ((8, 1, 8, 8), 6, 5, 2, True, False, "nchw", True),
     ((4, 3, 9, 7), 5, 3, 1, False, True, "nhwc", True),
-    ((2, 6, 20, 20), 16, 5, 0, True, True, "nchw", False)])   # 16×16 output map: torch's backward
+    ((2, 6, 14, 14), 16, 5, 0, True, True, "nchw", False)])   # 10×10 output map: torch's backward
 def test_batch_as_channels_conv_equals_torch(shape, out, k, pad, bias, input_grad, layout, fast):
     """BatchAsChannelsConv2d gives nn.Conv2d's output and gradients (on its own path or on torch's)."""
     torch.manual_seed(0)
@@ -181,6 +181,18 @@ def test_apply_swaps_in_place_and_revert_restores(arch, knobs):
         assert rec["swapped"] == {} and rec["channels_last"] is True
     assert cpu_fast.revert(model) == len(fast)
     assert [type(m) for m in model.modules()] == types and cpu_fast.fast_modules(model) == []
+
+
+def test_apply_with_the_input_shape_picks_only_the_measured_conv_shape():
+    """With the input size known, only BN-LeNet's 12×12 -> 8×8 convolution gets the batch-as-channels path;
+    plain LeNet's 14×14 -> 10×10 keeps torch's, and the record says so."""
+    lenet, bn = resolve("lenet").build(), resolve("lenet", {"batchnorm": "nn"}).build()
+    assert cpu_fast.apply(lenet, device="cpu", enabled=True, input_shape=(1, 28, 28))["conv_weight_grad"] == {}
+    assert type(lenet[3]) is nn.Conv2d and cpu_fast.fast_modules(lenet)   # the pools are still switched
+    rec = cpu_fast.apply(bn, device="cpu", enabled=True, input_shape=(1, 28, 28))
+    assert rec["conv_weight_grad"] == {"4": "batch_as_channels"} and rec["swapped"]["Conv2d"] == 1
+    bigger = resolve("lenet", {"batchnorm": "nn"}, resolution=32).build()   # a 10×10 map again
+    assert cpu_fast.apply(bigger, device="cpu", enabled=True, input_shape=(1, 32, 32))["conv_weight_grad"] == {}
 
 
 def test_apply_is_switchable_and_cpu_only(monkeypatch):
@@ -284,7 +296,7 @@ for name, knobs in json.loads(sys.argv[1]).items():
     torch.manual_seed(0)
     model = resolve("lenet", knobs).build()
     engine.init_weights(model, seed=0)
-    rec = cpu_fast.apply(model, device="cpu", enabled=True)
+    rec = cpu_fast.apply(model, device="cpu", enabled=True, input_shape=(1, 28, 28))
     opt = torch.optim.SGD(model.parameters(), lr=0.9)
     gen = torch.Generator().manual_seed(0)
     losses = []
@@ -312,9 +324,10 @@ def test_two_processes_give_the_same_losses():
                            text=True, cwd=ROOT, env=env, timeout=240)
         assert p.returncode == 0, p.stderr[-2000:]
         runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert runs[0]["bn_lenet"]["record"]["conv_weight_grad"] == {"4": "batch_as_channels"}
     for name in nets:
         rec = runs[0][name]["record"]
-        assert rec["conv_weight_grad"] and rec["swapped"]["AvgPool2d"] == 2
+        assert rec["swapped"]["AvgPool2d"] == 2
         assert len(runs[0][name]["losses"]) == 4
         assert runs[0][name] == runs[1][name], name
     assert runs[0]["lenet"]["losses"] != runs[0]["bn_lenet"]["losses"]
