@@ -233,7 +233,9 @@ class RunWriter:
             pass
 
     def _record(self, ev: Event, model: nn.Module) -> None:
-        if isinstance(ev, BNSnapshot):
+        if isinstance(ev, RunStart):
+            self.update_config(fast_cpu=ev.fast_cpu)  # what the CPU fast paths chose, for the record
+        elif isinstance(ev, BNSnapshot):
             self.add_bn_snapshot(ev)
         elif isinstance(ev, EpochTrained):  # before evaluating: an evaluation that fails keeps the epoch
             self.save_weights(model, ev.epoch)

@@ -5,7 +5,7 @@ JSON line the CLI writes with --json (``{"event": "epoch_end", ...}``).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 
@@ -37,6 +37,7 @@ class RunStart(Event):
     run_dir: str | None = None
     amp: str = "off"          # the autocast dtype the steps run in: bf16 | fp16 | off
     device_note: str = ""     # why "auto" chose the CPU (the GPU that is not usable, and why); "" otherwise
+    fast_cpu: dict = field(default_factory=dict)  # what cnnlab.cpu_fast chose (swapped modules, layout)
 
 
 @dataclass(frozen=True)

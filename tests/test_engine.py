@@ -243,3 +243,22 @@ def test_real_one_epoch_bn_lenet_on_a_fashion_mnist_subset(tmp_path):
     assert loaded.config["data"] == {"name": "fashion-mnist", "train_size": 2048, "test_size": 512, "resolution": 28}
     d = data.load_fashion_mnist(28, train_size=10, test_size=512, seed=0)
     assert engine.evaluate(loaded.model, d) == pytest.approx(end.test_acc)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_what_the_cpu_fast_paths_chose_is_in_run_start_and_config_json(tiny, tmp_path, fast):
+    evs = list(engine.run(_tc(epochs=1, fast_cpu=fast), out_dir=str(tmp_path), data=tiny))
+    start, end = evs[0], evs[-1]
+    assert start.kind == "run_start" and end.kind == "run_end", end
+    assert start.fast_cpu["enabled"] is fast
+    assert (sum(start.fast_cpu["swapped"].values()) > 0) is fast   # BN-LeNet: avg pools and BN layers
+    cfg = checkpoint.read_config(end.run_dir)
+    assert cfg["fast_cpu"] == json.loads(json.dumps(start.fast_cpu)) and cfg["train"]["fast_cpu"] is fast
+
+
+def test_cnnlab_fast_cpu_0_turns_the_fast_paths_off(monkeypatch):
+    monkeypatch.setenv("CNNLAB_FAST_CPU", "0")
+    assert _tc().resolved().fast_cpu is False
+    monkeypatch.setenv("CNNLAB_FAST_CPU", "1")
+    assert _tc().resolved().fast_cpu is True
+    assert _tc(fast_cpu=False).resolved().fast_cpu is False   # the config (CLI --no-fast-cpu) wins

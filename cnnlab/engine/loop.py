@@ -23,7 +23,9 @@ from ..data import TensorData
 from ..errors import log, log_failure, one_line
 from ..events import (BNLayerStats, BNSnapshot, Compiling, EpochEnd, EpochTrained, Event, RunEnd, RunFailed,
                       RunStart, StepEnd)
-from ..layers import AvgPool2d, BatchNorm, Conv2d, batch_stats, bn_layers
+from .. import cpu_fast
+from ..cpu_fast import batch_stats
+from ..layers import BatchNorm, bn_layers
 from ..registry import KnobError
 from .config import TrainConfig
 
@@ -133,13 +135,6 @@ def evaluate(model: nn.Module, data: TensorData, batch_size: int = 256, split: s
     return correct.item() / max(n, 1)
 
 
-def _channels_last(model: nn.Module, device: torch.device) -> bool:
-    """channels_last: on CUDA always. On CPU it measured faster for AlexNet/VGG/NiN, but slower with
-    BatchNorm layers (BN-LeNet, ResNet) and with cnnlab's own CPU pooling/convolution paths (LeNet)."""
-    return device.type == "cuda" or not (bn_layers(model) or any(isinstance(m, (AvgPool2d, Conv2d))
-                                                                 for m in model.modules()))
-
-
 def _stopped(epoch: int, step: int) -> RunFailed:
     return RunFailed(reason="stopped", message=f"stopped at step {step} (epoch {epoch}) on request",
                      epoch=epoch, step=step)
@@ -194,9 +189,10 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
             init_weights(model, seed=tc.seed)
         torch.manual_seed(tc.seed)  # dropout draws from the global generator
         model.to(device)
-        channels_last = _channels_last(model, device)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
+        # CPU fast paths (switchable: TrainConfig.fast_cpu, CNNLAB_FAST_CPU=0) and the memory layout, both
+        # decided by cnnlab.cpu_fast; what it chose goes into RunStart and the run's config.json.
+        fast = cpu_fast.apply(model, device=device, enabled=tc.fast_cpu, input_shape=cfg.input_shape)
+        channels_last = fast["channels_last"]
         gen = torch.Generator().manual_seed(tc.seed)
         fused = {"fused": True} if cuda else {}  # one kernel for the whole update; no host sync under a GradScaler
         if tc.optimizer == "sgd":
@@ -218,7 +214,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         yield RunStart(arch=cfg.arch, knobs=cfg.to_dict()["knobs"], device=str(device), epochs=tc.epochs,
                        steps_per_epoch=steps_per_epoch, train_size=data.num_train, test_size=data.num_test,
                        lr=tc.lr, batch_size=bs, optimizer=tc.optimizer, params=count_params(model), amp=amp,
-                       device_note=devpolicy.fallback_reason(tc.device, device))
+                       device_note=devpolicy.fallback_reason(tc.device, device), fast_cpu=fast)
 
         t_run = time.perf_counter()
         train_time = 0.0   # seconds spent in training steps (for the ETA)
@@ -346,3 +342,4 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
     finally:
         if watch is not None:
             watch.remove()
+        cpu_fast.revert(model)  # the caller gets torch's classes back (same parameters and state_dict)
