@@ -263,6 +263,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.status.failed": ("failed", "失败"),
     "runs.status.interrupted": ("interrupted (server restarted)", "已中断（服务器重启）"),
     "runs.status.unreadable": ("unreadable", "无法读取"),
+    # where runs are saved (Saved runs page; the hosted image picks /data or a temp folder)
+    "runs.where": ("Runs are saved in `{root}`.", "训练记录保存在 `{root}`。"),
+    "runs.where_persistent": ("Runs are saved in `{root}` (persistent storage: they survive a restart).",
+                              "训练记录保存在 `{root}`（持久存储：重启后仍在）。"),
+    "runs.where_temp": ("No persistent storage (/data): runs are saved in the temporary folder `{root}` and are "
+                        "lost when the app restarts.",
+                        "没有持久存储（/data）：训练记录保存在临时文件夹 `{root}`，应用重启后会丢失。"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

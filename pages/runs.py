@@ -2,8 +2,10 @@
 import streamlit as st
 
 from cnnlab.ui import checkpoint_root, runs_view, show_error, tr
+from cnnlab.ui.common import checkpoint_note
 
 st.title(tr("runs.title"))
+st.caption(checkpoint_note())
 try:
     runs = runs_view.list_runs()
 except Exception as e:  # an unreadable checkpoints folder must not break the page

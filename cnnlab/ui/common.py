@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -34,10 +35,47 @@ def arch_title(arch: str, language: str | None = None) -> str:
     return spec.title_zh if (language or lang()) == "zh" else spec.title_en
 
 
-def checkpoint_root() -> Path:
-    """Where runs are saved: $CNNLAB_CHECKPOINTS, else checkpoints/ next to app.py."""
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def checkpoint_where() -> tuple[Path, str]:
+    """Where runs are saved, and which case it is (for the note on the Saved runs page):
+
+    - ``default``: checkpoints/ next to app.py ($CNNLAB_CHECKPOINTS unset);
+    - ``set``: $CNNLAB_CHECKPOINTS, taken as given;
+    - ``persistent`` / ``temp``: with $CNNLAB_CHECKPOINTS_FALLBACK set too (the Space image sets
+      /data/cnnlab-runs and /tmp/cnnlab-runs): $CNNLAB_CHECKPOINTS when it can be created and written
+      (the Space has persistent storage at /data), else the fallback folder (an empty value means
+      <temp dir>/cnnlab-runs), whose runs are lost when the container restarts.
+    """
     env = os.environ.get("CNNLAB_CHECKPOINTS")
-    return Path(env) if env else ROOT / "checkpoints"
+    if not env:
+        return ROOT / "checkpoints", "default"
+    if "CNNLAB_CHECKPOINTS_FALLBACK" not in os.environ:
+        return Path(env), "set"
+    if _writable_dir(Path(env)):
+        return Path(env), "persistent"
+    fallback = os.environ["CNNLAB_CHECKPOINTS_FALLBACK"]
+    root = Path(fallback) if fallback else Path(tempfile.gettempdir()) / "cnnlab-runs"
+    _writable_dir(root)  # a failure shows up where runs are listed or saved, as one line
+    return root, "temp"
+
+
+def checkpoint_root() -> Path:
+    """Where runs are saved: see checkpoint_where()."""
+    return checkpoint_where()[0]
+
+
+def checkpoint_note() -> str:
+    """One line for people: where runs are saved, and whether they outlive a restart."""
+    root, kind = checkpoint_where()
+    return tr({"persistent": "runs.where_persistent", "temp": "runs.where_temp"}.get(kind, "runs.where"),
+              root=root)
 
 
 def freeze(knobs: Mapping[str, Any]) -> tuple:
