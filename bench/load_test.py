@@ -95,15 +95,15 @@ class Stuck(Exception):
 
 # -- measuring the server -----------------------------------------------------------------
 
-def _read_stat(pid: int) -> tuple[int, float] | None:
-    """(ppid, utime+stime in seconds) from /proc/<pid>/stat, or None if it is gone."""
+def _read_stat(pid: int) -> tuple[int, int, float] | None:
+    """(ppid, session id, utime+stime in seconds) from /proc/<pid>/stat, or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read().decode("utf-8", "replace")
     except OSError:
         return None
     rest = raw[raw.rfind(")") + 2:].split()  # fields after "(comm)": state is rest[0] (field 3)
-    return int(rest[1]), (int(rest[11]) + int(rest[12])) / _CLK_TCK
+    return int(rest[1]), int(rest[3]), (int(rest[11]) + int(rest[12])) / _CLK_TCK
 
 
 def _read_rss(pid: int) -> int:
@@ -122,7 +122,9 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class ProcSampler(threading.Thread):
-    """Samples the server's RSS and CPU time, and its descendants' (the training workers), every `every` s."""
+    """Samples the server's RSS and CPU time, and its workers', every `every` s. Workers are the processes
+    descended from the server or in its session (the server leads a session of its own, so a worker that
+    was re-parented to init still counts)."""
 
     def __init__(self, pid: int, every: float = 0.5):
         super().__init__(daemon=True, name="proc-sampler")
@@ -137,18 +139,22 @@ class ProcSampler(threading.Thread):
         self.worker_pids: set[int] = set()
         self.samples = 0
 
-    def _descendants(self) -> list[int]:
+    def _workers(self) -> set[int]:
         children: dict[int, list[int]] = {}
+        out: set[int] = set()
         for name in os.listdir("/proc"):
             if name.isdigit():
                 st = _read_stat(int(name))
                 if st is not None:
                     children.setdefault(st[0], []).append(int(name))
-        out, todo = [], [self.pid]
+                    if st[1] == self.pid:
+                        out.add(int(name))
+        todo = [self.pid]
         while todo:
             for c in children.get(todo.pop(), []):
-                out.append(c)
+                out.add(c)
                 todo.append(c)
+        out.discard(self.pid)
         return out
 
     def sample(self) -> None:
@@ -157,18 +163,18 @@ class ProcSampler(threading.Thread):
             return
         self.samples += 1
         if self.server_cpu0 is None:
-            self.server_cpu0 = st[1]
-        self.server_cpu_last = st[1]
+            self.server_cpu0 = st[2]
+        self.server_cpu_last = st[2]
         self.server_rss_peak = max(self.server_rss_peak, _read_rss(self.pid))
         total = 0
-        for pid in self._descendants():
+        for pid in self._workers():
             wst = _read_stat(pid)
             if wst is None:
                 continue
             rss = _read_rss(pid)
             total += rss
             self.worker_rss_peak_one = max(self.worker_rss_peak_one, rss)
-            self.worker_cpu[pid] = wst[1]
+            self.worker_cpu[pid] = wst[2]
             self.worker_pids.add(pid)
         self.workers_rss_peak = max(self.workers_rss_peak, total)
 
