@@ -79,7 +79,7 @@ JS_TEXT_CHANGED = """([sel, old]) => { const e = document.querySelector(sel);
     return !!e && e.innerText.trim() !== '' && e.innerText !== old; }"""
 # A run's end as its session's Train page shows it: the Stop button disabled and a success / warning box.
 JS_RUN_END = """() => { const b = document.querySelector('.st-key-train_stop button');
-    if (!b || !b.disabled) return null;
+    if (b && !b.disabled) return null;
     const ok = document.querySelector('[data-testid="stAlertContentSuccess"]');
     if (ok) return ['finished', ok.innerText];
     const w = document.querySelector('[data-testid="stAlertContentWarning"]');
@@ -87,6 +87,10 @@ JS_RUN_END = """() => { const b = document.querySelector('.st-key-train_stop but
     const e = document.querySelector('[data-testid="stAlertContentError"]');
     if (e) return ['failed', e.innerText];
     return null; }"""
+# Boxes a refusal to start a run may use (an error or a warning sentence), counted before and after Start.
+JS_ALERTS = """() => Array.from(document.querySelectorAll(
+    '[data-testid="stAlertContentError"], [data-testid="stAlertContentWarning"]')).map(e => e.innerText.trim())"""
+JS_RUN_ACTIVE = """() => { const b = document.querySelector('.st-key-train_stop button'); return !!b && !b.disabled; }"""
 
 
 class Stuck(Exception):
@@ -208,7 +212,8 @@ def free_port() -> int:
 class Server:
     """`streamlit run app.py` on loopback in its own process group, runs saved under `ckpt_dir`."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, app_dir: Path = ROOT):
+        self.app_dir = Path(app_dir)
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ckpt_dir = workdir / "checkpoints"
@@ -218,14 +223,14 @@ class Server:
         self.log_offset_at_end: int | None = None
 
     def start(self, timeout_s: float = 90) -> None:
-        env = {**os.environ, "CNNLAB_CHECKPOINTS": str(self.ckpt_dir), "PYTHONPATH": str(ROOT),
+        env = {**os.environ, "CNNLAB_CHECKPOINTS": str(self.ckpt_dir), "PYTHONPATH": str(self.app_dir),
                "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
              "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=self.app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout_s
         while True:
@@ -352,6 +357,7 @@ class Config:
     verbose: bool = False
     warmup: bool = True
     artifacts: str | None = None    # screenshots of stuck sessions go here
+    app_dir: str | None = None      # the checkout whose app.py is served (default: this one)
 
 
 class Driver:
@@ -499,18 +505,25 @@ class Driver:
             s.notes.append(f"train settings reverted after they were set (attempt {attempt + 1}): {wrong}")
         else:
             raise Stuck(f"the Train settings would not stay: {wrong}")
-        before = await page.locator('[data-testid="stAlertContentError"]').count()
+        before = await page.evaluate(JS_ALERTS)
         n0 = await page.evaluate(JS_RUNS_DONE)
         await page.locator(".st-key-train_start button").click(timeout=self.timeout() * 1000)
         await self.rerun_done(page, n0, "start a run")
         await self.check(page, s, "start a run")
-        errs = page.locator('[data-testid="stAlertContentError"]')
-        if await errs.count() > before:
-            s.run_refused = (await errs.last.inner_text()).strip()[:200]
+        new_boxes = [t for t in await page.evaluate(JS_ALERTS) if t not in before]
+        if new_boxes:
+            s.run_refused = new_boxes[-1][:200]
             self.log(f"session {s.index}: run refused: {s.run_refused}")
+            return
+        s.run_started = True  # Start clicked and no refusal shown
+        limit = time.monotonic() + min(10.0, self.timeout())
+        while time.monotonic() < limit:  # the run panel shows it as queued / training, or already ended
+            if await page.evaluate(JS_RUN_ACTIVE) or await page.evaluate(JS_RUN_END):
+                break
+            await asyncio.sleep(0.2)
         else:
-            s.run_started = True
-            self.log(f"session {s.index}: run started (seed {s.seed})")
+            s.notes.append("after Start the Train page showed neither a refusal nor an active run for 10 s")
+        self.log(f"session {s.index}: run started (seed {s.seed})")
 
     async def wait_run_end(self, page, s: Session, stop_at: float) -> None:
         """On the Train page: wait for this session's run to end; at `stop_at` press Stop and wait for it."""
@@ -680,11 +693,13 @@ def run_load(cfg: Config) -> dict:
         raise ValueError(f"max-seconds must be in 30..1800, got {cfg.max_seconds:g}")
     if not (os.path.isfile(cfg.chromium) and os.access(cfg.chromium, os.X_OK)):
         raise RuntimeError(f"no chromium at {cfg.chromium}")
+    if not (Path(cfg.app_dir or ROOT) / "app.py").is_file():
+        raise ValueError(f"no app.py in {cfg.app_dir}")
     t_start = time.monotonic()
     deadline = t_start + cfg.max_seconds - 20  # keep 20 s to tear down
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="cnnlab-load-"))
-    server = Server(workdir, cfg.port)
+    server = Server(workdir, cfg.port, Path(cfg.app_dir or ROOT))
     sampler = None
     # the runners are spread over the class (and so over the start ramp), starting with session 0
     runner_ids = {k * cfg.sessions // cfg.runs for k in range(cfg.runs)} if cfg.runs else set()
@@ -818,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-rss-gb", type=float, default=2.0, help="goal for the server's peak RSS (default 2 GB)")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="do not open the app once before the sessions (its first imports then count)")
+    ap.add_argument("--app", metavar="DIR", help="serve the app.py in DIR (another checkout; default this one)")
     ap.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every stuck session in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, run folders)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each session's steps to stderr")
@@ -826,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
                  rounds=a.rounds, browsers=a.browsers, ramp_seconds=a.ramp_seconds, think_seconds=a.think_seconds,
                  step_timeout=a.step_timeout, run_train_size=a.run_train_size, run_epochs=a.run_epochs,
                  seed=a.seed, port=a.port, chromium=a.chromium, keep=a.keep, verbose=a.verbose,
-                 warmup=a.warmup, artifacts=a.artifacts)
+                 warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app)
     try:
         r = run_load(cfg)
     except ValueError as e:
