@@ -149,8 +149,8 @@ class Knob:
                     value = False
                 else:
                     raise ValueError
-            elif self.kind == "choice":
-                value = s
+            elif self.kind == "choice":  # the choice written as people write it ("18" for 18, "on" for True)
+                value = next((c for c in self.choices if format_value(c) == s), s)
             else:
                 parts = s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")
                 if any(p.strip() == "" for p in parts):
@@ -170,8 +170,12 @@ class Knob:
                 return self.parse(value)
             raise self._bad(value)
         if k == "choice":
-            if value in self.choices:
-                return value
+            if value in self.choices and not (isinstance(value, bool) and not any(c is value for c in self.choices)):
+                return next(c for c in self.choices if c == value)
+            if isinstance(value, str):
+                parsed = next((c for c in self.choices if format_value(c) == value.strip()), None)
+                if parsed is not None:
+                    return parsed
             raise self._bad(value)
         if k == "ints":
             if isinstance(value, str):

@@ -70,7 +70,7 @@ def test_knob_extremes_build(arch, knob, value):
 
 def _expected_knob_changes():
     return [("vgg", {"ratio": 4}, -1), ("densenet", {"growth_rate": 12}, -1), ("mobilenet_v1", {"alpha": 0.5}, -1),
-            ("resnet", {"depth": "34"}, +1), ("mobilenet_v3", {"size": "small"}, -1), ("googlenet", {"ratio": 2}, -1),
+            ("resnet", {"depth": 34}, +1), ("mobilenet_v3", {"size": "small"}, -1), ("googlenet", {"ratio": 2}, -1),
             ("densenet", {"bottleneck": True}, +1), ("mobilenet_v2", {"expansion": 3}, -1)]
 
 
@@ -416,3 +416,13 @@ def test_mobilenet_v3_batchnorm_matches_torchvision(size):
     # V1 and V2 keep torch's defaults, as torchvision's mobilenet_v2 does
     with torch.device("meta"):
         assert _bn_settings(resolve("mobilenet_v2").build()) == _bn_settings(tvm.mobilenet_v2()) == [(1e-5, 0.1)]
+
+
+def test_resnet_depth_is_an_int_choice_and_its_written_form_parses():
+    from cnnlab.registry import KnobError, resolve
+    assert resolve("resnet", {"depth": 34}).knobs["depth"] == 34
+    assert resolve("resnet", {"depth": "34"}) == resolve("resnet", {"depth": 34})   # a URL / CLI value, or an old config
+    with pytest.raises(KnobError, match="depth must be one of 18 | 34"):
+        resolve("resnet", {"depth": 50})
+    with pytest.raises(KnobError, match="depth"):
+        resolve("resnet", {"depth": True})

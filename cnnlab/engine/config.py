@@ -22,7 +22,7 @@ WD = Knob("weight_decay", "float", 0.0, "weight decay (L2)", "权重衰减", lo=
 SIZE = Knob("size", "int", 60000, "number of examples", "样本数", lo=1, hi=10_000_000)
 EVERY = Knob("every", "int", 20, "steps between reports", "报告间隔（步）", lo=1, hi=1_000_000)
 THREADS = Knob("threads", "int", 1, "CPU threads", "CPU 线程数", lo=1, hi=256)
-SEED = Knob("seed", "int", 0, "random seed", "随机种子", lo=0, hi=2**63 - 1)
+SEED = Knob("seed", "int", 0, "random seed", "随机种子", lo=0, hi=2**53 - 1)  # the browser's largest exact integer
 AMP = Knob("amp", "choice", "auto", "mixed precision (autocast dtype)", "混合精度", choices=AMP_MODES)
 
 

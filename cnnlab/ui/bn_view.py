@@ -8,7 +8,7 @@ import streamlit as st
 
 from .. import i18n, limits
 from . import analysis, figures
-from .common import arch_title, checkpoint_root, lang, plain, registry, safe_label
+from .common import arch_title, checkpoint_root, lang, plain, my_runs, safe_label
 
 MAX_COLUMNS = 60  # snapshots drawn in the heat map (evenly thinned beyond this)
 K_SOURCE, K_LAYER = "bn_source", "bn_layer"
@@ -61,7 +61,7 @@ def sources(saved: list | None = None) -> dict[str, str]:
     (`saved`: from saved_runs(), read again if not given)."""
     L = lang()
     out: dict[str, str] = {}
-    for v in registry().jobs():
+    for v in my_runs().jobs():
         if v.bn:
             out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {v.label} · {i18n.t('state.' + v.state, L)}"
     for r in (saved_runs()[0] if saved is None else saved):
@@ -83,7 +83,7 @@ def snapshots(source: str) -> tuple[list, bool]:
     cannot be read."""
     kind, _, ref = source.partition(":")
     if kind == "live":
-        v = registry().view(ref)
+        v = my_runs().view(ref)
         return (list(v.bn), v.active) if v else ([], False)
     return list(_read_bn(ref)), False
 

@@ -234,7 +234,7 @@ class MyRuns:
         return None if s is None or s.position is None else max(0, s.position - 1)
 
 
-def registry() -> MyRuns:
+def my_runs() -> MyRuns:
     """This browser's runs in the server's executor."""
     return MyRuns(executor(), owner_id())
 
