@@ -210,6 +210,7 @@ STRINGS: dict[str, tuple[str, str]] = {
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
+    "common.details": ("Details (the full traceback, for a bug report)", "详细信息（完整的错误栈，用于报告问题）"),
 
     # architecture page: layer arithmetic (kernel / stride / padding, receptive field, input too small)
     "col.num": ("#", "#"),
