@@ -1,6 +1,5 @@
 """AppTest of the Architecture page: knobs change params and trace, bad knobs show st.error, the URL round-trips."""
 import json
-import time
 
 import pytest
 
@@ -131,19 +130,23 @@ def test_state_survives_a_page_switch():
 
 @pytest.mark.parametrize("arch", ["lenet", "alexnet", "vgg", "nin", "googlenet", "resnet", "densenet",
                                   "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"])
-def test_every_arch_updates_fast(arch):
-    """Each book model renders; a knob update (uncached probe + redraw) stays well under a second on CPU."""
+def test_every_arch_renders_from_cold_caches_with_the_librarys_figures(arch):
+    """Each book model renders with every cache cold (the page's probe cache and the registry's fit check), and the
+    ledger shows the figures the library computes for it. (Speed is measured by bench/bench_probe.py, not here.)"""
+    from cnnlab import registry
+    from cnnlab.probe import human, probe
     from cnnlab.ui.common import _probe_cached
 
     at = _app(arch=arch)
     _ok(at)
     _probe_cached.clear()
-    t = time.perf_counter()
+    registry._fits_cached.cache_clear()
     at.run()
-    elapsed = time.perf_counter() - t
     _ok(at)
-    assert at.metric
-    assert elapsed < 1.5, f"{arch}: {elapsed:.2f} s"  # target 0.3 s; slack for a busy 2-core CI box
+    assert registry._fits_cached.cache_info().misses > 0   # the page really probed again
+    cost = probe(registry.resolve(arch)).cost
+    shown = [m.value for m in at.metric][:3]
+    assert shown == [human(cost.params), human(cost.macs), human(cost.activation_bytes, "B")], shown
 
 
 def test_reset_restores_the_defaults():
