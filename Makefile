@@ -17,11 +17,13 @@ setup: $(STAMP)
 
 # The venv and its 5.5 GB of torch are installed once, again only when a requirements file changes.
 # requirements.txt is what the app needs (the Space image installs only it); requirements-dev.txt adds the
-# test-only packages (pytest, playwright) and includes requirements.txt.
-$(STAMP): requirements.txt requirements-dev.txt
+# test-only packages (pytest, playwright, hypothesis) and includes requirements.txt; requirements-ray.txt is
+# the optional Ray executor, installed for the tests (the Ray tests never skip in CI).
+$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-ray.txt
 	touch $(STAMP)
 
 # Fashion-MNIST, offline: $$CNNLAB_DATA, ./data, then Debian's dataset-fashion-mnist package.

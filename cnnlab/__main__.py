@@ -1,15 +1,15 @@
-"""CLI: python -m cnnlab archs | trace | train.
+"""CLI: python -m cnnlab archs | trace | train | bench | devices.
 
 Bad input exits 2 with one line on stderr (never a traceback).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
+from . import train_cli
 from .registry import KnobError, format_value, parse_sets
 
 
@@ -55,9 +55,65 @@ def cmd_archs(args) -> int:
 
 
 
+def _window_text(r) -> str:
+    """'11/4/1' (kernel/stride/padding), with ' d2' for a dilation and ' g32' for groups when not 1."""
+    if r.kernel_size is None:
+        return ""
+    def f(v):
+        return "×".join(map(str, v)) if isinstance(v, list) else str(v)
+    s = f"{f(r.kernel_size)}/{f(r.stride)}/{f(r.padding)}"
+    if r.dilation not in (None, 1):
+        s += f" d{f(r.dilation)}"
+    if r.groups not in (None, 1):
+        s += f" g{r.groups}"
+    return s
+
+
+def _print_rows(rows) -> None:
+    w = max([len("  " * (r.depth - 1) + r.name) for r in rows] + [5]) + 2
+    print(f"{'layer':<{w}} {'type':<20} {'output shape':<16} {'k/s/p':<12} {'RF':>5} {'params':>12} {'MACs':>14}")
+    for r in rows:
+        name = "  " * (r.depth - 1) + r.name
+        shape = "×".join(map(str, r.output_shape)) if r.output_shape is not None else "—"
+        rf = r.receptive_field
+        rf = "" if rf is None else ("×".join(map(str, rf)) if isinstance(rf, list) else str(rf))
+        macs = "" if r.macs is None else f"{r.macs:,}"
+        print(f"{name:<{w}} {r.type:<20} {shape:<16} {_window_text(r):<12} {rf:>5} {r.params:>12,} {macs:>14}")
+
+
 def cmd_trace(args) -> int:
-    from .probe import human, probe
-    cfg = config_from_args(args)
+    """Layer table with each layer's arithmetic (kernel/stride/padding, receptive field), and the cost.
+
+    When the input gets too small inside the network, the trace up to that layer goes to stdout (text, or
+    JSON with "error" and "too_small"), the one-line error to stderr, and the exit status is 2.
+    """
+    from .probe import human, output_size_formula, probe, rows_from_steps
+    from .registry import InputTooSmall, resolve
+
+    try:
+        cfg = config_from_args(args)
+    except InputTooSmall as e:
+        loose = resolve(args.arch, parse_sets(args.sets), in_channels=args.in_channels,
+                        num_classes=args.num_classes, resolution=args.resolution, check_shapes=False)
+        rows = rows_from_steps(e.steps or [])
+        if args.json:
+            print(json.dumps({"arch": loose.arch, "knobs": loose.to_dict()["knobs"], "input": list(loose.input_shape),
+                              "error": str(e), "too_small": {"layer": e.layer, "type": e.layer_type,
+                                                             "input_hw": list(e.input_hw or []),
+                                                             "formula": e.formula},
+                              "layers": [r.to_dict() for r in rows]}, ensure_ascii=False))
+        else:
+            print(f"{loose.arch} on input {'×'.join(map(str, loose.input_shape))}: the trace up to where the "
+                  "input gets too small")
+            if rows:
+                _print_rows(rows)
+                last = rows[-1]
+                formula = output_size_formula(last)
+                if formula:
+                    print(f"{last.name} ({last.type}): {formula}")
+            sys.stdout.flush()
+        sys.stderr.write(f"error: {e}\n")
+        return 2
     p = probe(cfg)
     if args.json:
         out = {"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "input": list(cfg.input_shape),
@@ -66,15 +122,38 @@ def cmd_trace(args) -> int:
         return 0
     knobs = ", ".join(f"{k}={format_value(v)}" for k, v in cfg.knobs.items()) or "no knobs"
     print(f"{cfg.arch} ({knobs}) on input {'×'.join(map(str, cfg.input_shape))}")
-    w = max(len("  " * (r.depth - 1) + r.name) for r in p.layers) + 2
-    print(f"{'layer':<{w}} {'type':<20} {'output shape':<18} {'params':>12} {'MACs':>14}")
-    for r in p.layers:
-        name = "  " * (r.depth - 1) + r.name
-        shape = "×".join(map(str, r.output_shape))
-        print(f"{name:<{w}} {r.type:<20} {shape:<18} {r.params:>12,} {r.macs:>14,}")
+    _print_rows(p.layers)
     c = p.cost
     print(f"params {c.params:,} ({human(c.params)}), trainable {c.trainable_params:,}; "
           f"MACs {c.macs:,} ({human(c.macs)}); activations {human(c.activation_bytes, 'B')} per sample")
+    print("k/s/p: kernel/stride/padding (d: dilation, g: groups); RF: receptive field in input pixels, "
+          "r_out = r_in + (k − 1)·d·j_in")
+    return 0
+
+
+def _gib(n) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def cmd_devices(args) -> int:
+    from .device import DEVICES, probe
+    d = args.device
+    if d not in DEVICES and not (d.startswith("cuda:") and d[5:].isascii() and d[5:].isdigit()):
+        raise KnobError(f"device must be one of auto | cpu | cuda | cuda:N, got {d!r}")
+    rep = probe(d)
+    if args.json:
+        print(json.dumps(rep.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{args.device} -> {rep.device}" + (f" ({rep.name})" if rep.name else ""))
+    if rep.is_cuda:
+        print(f"  compute capability {rep.capability}; memory {_gib(rep.memory_free)} free of {_gib(rep.memory_total)}")
+        print(f"  autocast (--amp auto): {rep.amp}")
+    for g in rep.gpus:
+        print(f"  cuda:{g['index']}: {g['name']}, capability {g['capability']}, {_gib(g['memory_total'])}")
+    print(f"  torch {rep.torch}, built for CUDA {rep.torch_cuda or '-'}; kernels for {' '.join(rep.arch_list) or '-'}")
+    print(f"  NVIDIA driver {rep.driver or '-'} (supports CUDA up to {rep.driver_cuda or '-'})")
+    if rep.reason:
+        print(f"  not the GPU: {rep.reason}")
     return 0
 
 
@@ -84,18 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("archs", help="list architectures and their knobs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_archs)
-    p = sub.add_parser("trace", help="layer table, shape trace and cost of a model")
+    p = sub.add_parser("trace", help="layer table (shapes, kernel/stride/padding, receptive field) and cost")
     add_model_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
-    try:
-        train_cli = importlib.import_module(f"{__package__}.train_cli")
-    except ModuleNotFoundError as e:  # the engine is optional for archs/trace
-        if e.name != f"{__package__}.train_cli":
-            raise
-        train_cli = None
-    if train_cli is not None:
-        train_cli.add_parsers(sub, add_model_args)
+    train_cli.add_parsers(sub, add_model_args)
+    p = sub.add_parser("devices", help="the training device 'auto' picks here, and why not the GPU if not",
+                       description="Checks the torch build, the NVIDIA driver, CUDA_VISIBLE_DEVICES, the GPU's compute "
+                                   "capability against torch's kernels, and runs a test kernel; prints what a run "
+                                   "with --device auto would use, its autocast dtype, and the reason for a CPU fallback.")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Look inside a model before any data flows: layer table, shape trace, cost ledger.
+"""Look inside a model before any data flows: layer table (with each layer's arithmetic), cost ledger.
 
 Built on torchinfo (its mult-adds match torchvision's published figures). By default the probe
 builds the model on the *meta* device, so no weights are allocated or initialised and no real
@@ -13,23 +13,102 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .registry import Config
+from .arithmetic import Step, field_formula, size_formula, squash, walk
+from .registry import Config, InputTooSmall, too_small_error
 
 
 @dataclass(frozen=True)
 class LayerRow:
-    name: str                 # qualified module name ("" for the whole model is never listed)
+    """One module call in forward order, with its layer arithmetic.
+
+    Window numbers (kernel_size, stride, padding, dilation) are ints when height and width agree, else
+    [h, w]; None for layers without a window. An adaptive pool shows the window it uses on this input
+    (pooling to 1×1: the whole map). receptive_field is the output's field in input pixels (None before
+    the first conv/pool and after a flatten; see cnnlab.arithmetic); jump is the stride of the output
+    grid in input pixels. receptive_field_in / jump_in are the input's (the numbers of the RF step).
+    """
+
+    name: str                 # qualified module name, as torch names it (the model itself is never listed)
     type: str                 # class name, e.g. Conv2d, Residual
     depth: int                # 1 = a top-level block
-    output_shape: list[int]   # without the batch dimension: [C, H, W] or [F]
+    output_shape: list[int] | None  # without the batch dimension: [C, H, W] or [F]; None: never finished
     params: int               # parameters of this module and its children
-    macs: int                 # multiply-accumulates for one sample, this module and its children
+    macs: int | None          # multiply-accumulates for one sample, this module and its children (None: unknown)
     is_leaf: bool
+    input_shape: list[int] | None = None
+    kernel_size: int | list[int] | None = None
+    stride: int | list[int] | None = None
+    padding: int | list[int] | None = None
+    dilation: int | list[int] | None = None
+    groups: int | None = None
+    receptive_field: int | list[int] | None = None
+    jump: int | list[int] | None = None
+    receptive_field_in: int | list[int] | None = None
+    jump_in: int | list[int] | None = None
+    ceil_mode: bool = False
+    too_small: bool = False   # this layer's output would be smaller than one pixel
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("is_leaf")
+        for k in ("is_leaf", "ceil_mode", "too_small"):
+            d.pop(k)
         return d
+
+    @property
+    def has_window(self) -> bool:
+        return self.kernel_size is not None
+
+
+def _pairs(v) -> tuple[int, int]:
+    return (v[0], v[1]) if isinstance(v, list) else (v, v)
+
+
+def output_size_formula(row: LayerRow, latex: bool = False) -> str | None:
+    """The row's output size worked out with its own numbers: '⌊(224 − 11 + 2·1)/4⌋ + 1 = 54' (height and
+    width each when they differ); None for a layer without a window."""
+    if not row.has_window or not row.input_shape or len(row.input_shape) != 3:
+        return None
+    n, k, s, p, d = (_pairs(v) for v in (row.input_shape[1:], row.kernel_size, row.stride, row.padding,
+                                         row.dilation or 1))
+    parts = [size_formula(n[i], k[i], s[i], p[i], d[i], row.ceil_mode, latex=latex) for i in range(2)]
+    if parts[0] == parts[1]:
+        return parts[0]
+    return (r" \quad " if latex else "; ").join(f"{'H' if i == 0 else 'W'}: {parts[i]}" for i in range(2))
+
+
+def receptive_field_formula(row: LayerRow, latex: bool = False) -> str | None:
+    """The row's receptive-field step with its own numbers: 'r = 1 + (11 − 1)·1 = 11, j = 1·4 = 4';
+    None for a layer without a window or without a spatial input."""
+    if not row.has_window or row.receptive_field_in is None:
+        return None
+    r, j, k, s, d = (_pairs(v) for v in (row.receptive_field_in, row.jump_in, row.kernel_size, row.stride,
+                                         row.dilation or 1))
+    parts = [field_formula(r[i], j[i], k[i], s[i], d[i], latex=latex) for i in range(2)]
+    if parts[0] == parts[1]:
+        return parts[0]
+    return (r" \quad " if latex else "; ").join(f"{'H' if i == 0 else 'W'}: {parts[i]}" for i in range(2))
+
+
+def _row(st: Step, params: int, macs: int | None) -> LayerRow:
+    w, f, fi = st.window, st.field, st.field_in
+    return LayerRow(
+        name=st.name, type=st.type, depth=st.depth,
+        output_shape=list(st.output_shape) if st.output_shape is not None else None,
+        params=int(params), macs=None if macs is None else int(macs), is_leaf=st.is_leaf,
+        input_shape=list(st.input_shape) if st.input_shape is not None else None,
+        kernel_size=squash(w.kernel) if w else None, stride=squash(w.stride) if w else None,
+        padding=squash(w.padding) if w else None, dilation=squash(w.dilation) if w else None,
+        groups=w.groups if w else None,
+        receptive_field=squash(f.r) if f is not None and f.started else None,
+        jump=squash(f.j) if f is not None and f.started else None,
+        receptive_field_in=squash(fi.r) if fi is not None else None,
+        jump_in=squash(fi.j) if fi is not None else None,
+        ceil_mode=bool(w.ceil_mode) if w else False, too_small=st.too_small)
+
+
+def rows_from_steps(steps: Sequence[Step]) -> list[LayerRow]:
+    """Layer rows from a walk that stopped early (the input got too small): params counted, MACs unknown."""
+    return [_row(s, s.params, None) for s in steps]
 
 
 @dataclass(frozen=True)
@@ -49,47 +128,41 @@ class Probe:
     layers: tuple[LayerRow, ...]
     cost: Cost
 
-    def shape_trace(self) -> list[LayerRow]:
-        return shape_trace(self.layers)
+    def blocks_and_leaves(self) -> list[LayerRow]:
+        """The rows of every top-level block and every leaf layer, in forward order."""
+        return [r for r in self.layers if r.depth == 1 or r.is_leaf]
 
 
-def _summary(model: nn.Module, input_shape: Sequence[int], device: str):
+def _summary(model: nn.Module, x: torch.Tensor, device: str):
     import torchinfo  # imported here so the core stays importable with torch alone
 
-    was_training = model.training
-    model.eval()  # one-sample probe: BatchNorm1d cannot train on a batch of 1
-    try:
-        return torchinfo.summary(model, input_size=(1, *input_shape), verbose=0, depth=100, device=device,
-                                 col_names=("output_size", "num_params", "mult_adds"))
-    finally:
-        model.train(was_training)
+    return torchinfo.summary(model, input_data=x, verbose=0, depth=100, device=device,
+                             col_names=("output_size", "num_params", "mult_adds"))
 
 
 def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None = None) -> Probe:
-    """Layer table and cost of an existing model for one input of `input_shape` (C, H, W)."""
+    """Layer table and cost of an existing model for one input of `input_shape` (C, H, W).
+
+    One forward pass: cnnlab.arithmetic.walk records shapes and layer arithmetic while torchinfo counts
+    params and MACs. Raises registry.InputTooSmall (with the steps up to there) when the input gets too
+    small inside.
+    """
     if device is None:
         device = str(next(model.parameters()).device) if any(True for _ in model.parameters()) else "cpu"
-    stats = _summary(model, input_shape, device)
+    steps, stats = walk(model, input_shape, device=device, forward=lambda m, x: _summary(m, x, device))
     names = {id(m): n for n, m in model.named_modules()}
-    infos = [li for li in stats.summary_list if li.depth >= 1]
-    # aggregate leaf MACs and params up the tree (torchinfo counts MACs on leaves only)
-    named = [(names.get(id(li.module), li.var_name), li) for li in infos]
+    named = [(names.get(id(li.module), li.var_name), li) for li in stats.summary_list if li.depth >= 1]
     macs_of: dict[str, int] = {}
+    params_of: dict[str, int] = {}
     for name, li in named:  # add each leaf's MACs to itself and every enclosing block (by qualified name)
+        params_of.setdefault(name, int(li.num_params))
         if li.is_leaf_layer:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):
                 key = ".".join(parts[:i])
                 macs_of[key] = macs_of.get(key, 0) + li.macs
-    rows, act_bytes = [], 0
-    for name, li in named:
-        if not li.output_size:  # a container the forward never called as a whole (DenseBlock's `net`)
-            continue
-        shape = list(li.output_size[1:])
-        if li.is_leaf_layer:
-            act_bytes += math.prod(shape) * 4
-        rows.append(LayerRow(name=name, type=li.class_name, depth=li.depth, output_shape=shape,
-                             params=int(li.num_params), macs=int(macs_of.get(name, 0)), is_leaf=li.is_leaf_layer))
+    rows = [_row(s, params_of.get(s.name, s.params), macs_of.get(s.name, 0)) for s in steps]
+    act_bytes = sum(math.prod(r.output_shape) * 4 for r in rows if r.is_leaf and r.output_shape)
     cost = Cost(params=int(stats.total_params), trainable_params=int(stats.trainable_params),
                 macs=int(stats.total_mult_adds), activation_bytes=act_bytes)
     return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost)
@@ -102,21 +175,13 @@ def probe(cfg: Config) -> Probe:
     return probe_model(model, cfg.input_shape, device="meta")
 
 
-def layer_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerRow]:
-    """Every module in forward order: name, type, depth, output shape, params, MACs (torchinfo)."""
-    return list(probe_model(model, input_shape).layers)
-
-
-def shape_trace(rows: Sequence[LayerRow] | nn.Module, input_shape: Sequence[int] | None = None) -> list[LayerRow]:
-    """The output shape after every top-level block and every leaf layer, in forward order."""
-    if isinstance(rows, nn.Module):
-        rows = layer_table(rows, input_shape)
-    return [r for r in rows if r.depth == 1 or r.is_leaf]
-
-
-def cost(model: nn.Module, input_shape: Sequence[int]) -> Cost:
-    """Total and trainable params, MACs and activation memory (bytes) for one sample."""
-    return probe_model(model, input_shape).cost
+def too_small_trace(cfg: Config) -> tuple[list[LayerRow], InputTooSmall | None]:
+    """The layer rows up to and including the layer where `cfg`'s input gets too small, and that error
+    (([], None) when it fits). Use with a Config resolved with check_shapes=False."""
+    err = too_small_error(cfg)
+    if err is None:
+        return [], None
+    return rows_from_steps(err.steps or []), err
 
 
 def human(n: float, unit: str = "") -> str:

@@ -23,8 +23,38 @@ class KnobError(ValueError):
     """A knob, architecture or input size that cannot be used; the message is one line for people."""
 
 
+class InputTooSmall(KnobError):
+    """The input's height or width shrinks below one pixel inside the network.
+
+    ``layer`` / ``layer_type`` name the layer where it happens (as the layer table names it), ``input_hw`` is
+    the size that layer gets and ``formula`` its output size worked out (⌊(2 − 3 + 2·0)/2⌋ + 1 = 0).
+    ``steps`` (set by :func:`cnnlab.arithmetic.walk`) are the module calls up to and including that layer.
+    Only this error means "does not fit": any other error while building or running a model is a bug.
+    """
+
+    def __init__(self, message: str, *, layer: str = "", layer_type: str = "", input_hw=None, formula: str = "",
+                 steps=None):
+        super().__init__(message)
+        self.layer, self.layer_type, self.input_hw, self.formula = layer, layer_type, input_hw, formula
+        self.steps = steps
+
+    def __reduce__(self):  # pickles across processes with its fields (not its steps)
+        return _too_small, (str(self), self.layer, self.layer_type, self.input_hw, self.formula)
+
+
+def _too_small(message, layer, layer_type, input_hw, formula):
+    return InputTooSmall(message, layer=layer, layer_type=layer_type, input_hw=input_hw, formula=formula)
+
+
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"0", "false", "off", "no", "n"}
+ECHO_LIMIT = 60  # characters of a rejected value echoed back in an error
+
+
+def _echo(value: Any) -> str:
+    """A rejected input as an error quotes it: repr'd, never more than ECHO_LIMIT characters."""
+    text = repr(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
 
 
 def format_value(x: Any) -> str:
@@ -94,13 +124,16 @@ class Knob:
         return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
 
     def _bad(self, got: Any) -> KnobError:
-        return KnobError(f"{self.name} must be {self.range_text()}, got {format_value(got) if not isinstance(got, str) else got!r}")
+        return KnobError(f"{self.name} must be {self.range_text()}, got "
+                         f"{_echo(got if isinstance(got, str) else format_value(got))}")
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
         """Parse a string from the CLI or the URL, then validate it."""
         s = str(raw).strip()
         try:
+            if self.kind in ("int", "float", "ints") and (not s.isascii() or "_" in s):
+                raise ValueError  # ASCII digits only: no '٤', '４' or '1_0' (which int() and float() accept)
             if self.kind == "int":
                 f = float(s)
                 if not f.is_integer():
@@ -116,11 +149,13 @@ class Knob:
                     value = False
                 else:
                     raise ValueError
-            elif self.kind == "choice":
-                value = s
+            elif self.kind == "choice":  # the choice written as people write it ("18" for 18, "on" for True)
+                value = next((c for c in self.choices if format_value(c) == s), s)
             else:
-                parts = [p for p in s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")]
-                value = tuple(int(p.strip()) for p in parts if p.strip() != "")
+                parts = s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")
+                if any(p.strip() == "" for p in parts):
+                    raise ValueError  # '4,,4' is a typo, not 4,4
+                value = tuple(int(p.strip()) for p in parts)
         except ValueError:
             raise self._bad(s) from None
         return self.validate(value)
@@ -135,8 +170,12 @@ class Knob:
                 return self.parse(value)
             raise self._bad(value)
         if k == "choice":
-            if value in self.choices:
-                return value
+            if value in self.choices and not (isinstance(value, bool) and not any(c is value for c in self.choices)):
+                return next(c for c in self.choices if c == value)
+            if isinstance(value, str):
+                parsed = next((c for c in self.choices if format_value(c) == value.strip()), None)
+                if parsed is not None:
+                    return parsed
             raise self._bad(value)
         if k == "ints":
             if isinstance(value, str):
@@ -200,6 +239,18 @@ class BookTraining:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A model's training recipe with its knobs merged in (``ArchSpec.recipe``)."""
+
+    knobs: Mapping[str, Any]
+    lr: float
+    batch_size: int
+    resolution: int
+    epochs: int
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     name: str
     title_en: str
@@ -217,13 +268,24 @@ class ArchSpec:
             if k.name == name:
                 return k
         names = ", ".join(k.name for k in self.knobs) or "none"
-        raise KnobError(f"unknown knob {name!r} for {self.name}; its knobs are: {names}")
+        raise KnobError(f"unknown knob {_echo(name)} for {self.name}; its knobs are: {names}")
 
     def defaults(self) -> dict:
         return {k.name: k.default for k in self.knobs}
 
     def book_lr(self, knobs: Mapping[str, Any]) -> float:
         return self.lr_for(knobs) if self.lr_for else self.training.lr
+
+    def recipe(self, knobs: Mapping[str, Any] | None = None) -> "Recipe":
+        """The book's training recipe for this model: the knobs it trains with (the knob defaults, then the
+        book's training knobs, then `knobs`), and the lr, batch size, resolution and epochs for them.
+
+        The one place the recipe is merged: the engine, the presets, the Train page and the CLI call this.
+        """
+        merged = {**self.defaults(), **dict(self.training.knobs), **dict(knobs or {})}
+        t = self.training
+        return Recipe(knobs=merged, lr=float(self.book_lr(merged)), batch_size=t.batch_size,
+                      resolution=t.resolution, epochs=t.epochs, accuracy=t.accuracy)
 
 
 ARCHS: dict[str, ArchSpec] = {}
@@ -239,8 +301,8 @@ def get_spec(arch: str) -> ArchSpec:
     _load_models()
     try:
         return ARCHS[arch]
-    except KeyError:
-        raise KnobError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}") from None
+    except (KeyError, TypeError):  # TypeError: a list or a dict from a JSON file
+        raise KnobError(f"unknown architecture {_echo(arch)}; choose one of: {', '.join(ARCHS)}") from None
 
 
 def arch_names() -> list[str]:
@@ -309,6 +371,8 @@ def resolve(arch: str, knobs: Mapping[str, Any] | None = None, *, in_channels: i
                  num_classes=_NUM_CLASSES.validate(num_classes),
                  resolution=_RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
     if check_shapes:
+        from .limits import check_probe_cost  # a bound on the probe's cost before the shape checks run it
+        check_probe_cost(cfg)
         _check_fits(cfg)
     return cfg
 
@@ -322,20 +386,31 @@ def build(arch: str, *, in_channels: int = 1, num_classes: int = 10, resolution:
 # -- input size checks -----------------------------------------------------------
 
 def _fits(cfg: Config, resolution: int) -> bool:
+    return _fit_error(cfg, resolution) is None
+
+
+def _fit_error(cfg: Config, resolution: int) -> InputTooSmall | None:
     return _fits_cached(cfg.arch, tuple(sorted(cfg.knobs.items())), cfg.in_channels, cfg.num_classes, resolution)
 
 
 @functools.lru_cache(maxsize=512)
-def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int) -> bool:
+def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int
+                 ) -> InputTooSmall | None:
+    """None when the model builds and runs at `resolution` (shapes only, on the meta device), else the
+    InputTooSmall that says where. Only InputTooSmall is caught: any other error is a bug and propagates."""
+    from .arithmetic import walk
+
     c = Config(arch, dict(knobs), in_channels, num_classes, resolution)
     try:
         with torch.device("meta"):
             model = c.build()
-            model.eval()
-            out = model(torch.empty(1, *c.input_shape))
-        return tuple(out.shape) == (1, c.num_classes)
-    except (RuntimeError, ValueError, ZeroDivisionError, IndexError):
-        return False
+        _, out = walk(model, c.input_shape, device="meta")
+    except InputTooSmall as e:
+        e.steps = None
+        return e.with_traceback(None)
+    if tuple(out.shape) != (1, c.num_classes):
+        raise RuntimeError(f"{arch} builds an output of shape {tuple(out.shape)}, not (1, {c.num_classes})")
+    return None
 
 
 def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
@@ -352,13 +427,42 @@ def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
     return lo_r
 
 
+def too_small_error(cfg: Config) -> InputTooSmall | None:
+    """Where the input of `cfg` gets too small, with the steps up to there (None when it fits).
+
+    A builder that sizes its head with ``layers.flat_features`` fails while building; then the model is built
+    at the smallest resolution that fits and run at `cfg`'s, so the layer names are the model's own.
+    """
+    from .arithmetic import walk
+
+    if _fits(cfg, cfg.resolution):
+        return None
+    with torch.device("meta"):
+        try:
+            model = cfg.build()
+        except InputTooSmall as e:
+            need = min_resolution(cfg)
+            if need is None:
+                return e
+            model = Config(cfg.arch, cfg.knobs, cfg.in_channels, cfg.num_classes, need).build()
+    try:
+        walk(model, cfg.input_shape, device="meta")
+    except InputTooSmall as e:
+        return e
+    raise RuntimeError(f"{cfg.arch} does not fit at {cfg.resolution} but runs")  # pragma: no cover - a bug
+
+
 def _check_fits(cfg: Config) -> None:
     if _fits(cfg, cfg.resolution):
         return
+    err = too_small_error(cfg)
     need = min_resolution(cfg)
     if need is None:
-        raise KnobError(f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024")
-    raise KnobError(f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}")
+        tail = f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024"
+    else:
+        tail = f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}"
+    raise InputTooSmall(f"{err}; {tail}", layer=err.layer, layer_type=err.layer_type, input_hw=err.input_hw,
+                        formula=err.formula, steps=err.steps)
 
 
 _LOADED = False
@@ -370,3 +474,6 @@ def _load_models() -> None:
     if not _LOADED:
         _LOADED = True
         from . import models  # noqa: F401  (registers every family)
+
+
+_load_models()  # `from cnnlab.registry import ARCHS` sees every architecture

@@ -1,27 +1,33 @@
-"""Architecture explorer: pick a network and its knobs → layer table, shape trace, cost ledger."""
+"""Architecture explorer: pick a network and its knobs → cost ledger, shape trace, layer table, layer arithmetic."""
 import streamlit as st
 
-from cnnlab.registry import KnobError
-from cnnlab.ui import arch_view, tr, widgets
-from cnnlab.ui.common import probe_config
+from cnnlab.registry import InputTooSmall, KnobError
+from cnnlab.ui import arch_view, train_view, tr, widgets
+from cnnlab.ui.common import plain, probe_config
 
 st.title(tr("arch.title"))
 st.caption(tr("arch.intro"))
 
 initial, url_errors = widgets.restore("arch", st.query_params)
 for msg in url_errors:
-    st.warning(tr("arch.url_bad", msg=msg))
+    st.warning(tr("arch.url_bad", msg=plain(msg)))
 
 left, right = st.columns([1, 2], gap="large")
 with left:
     choice = widgets.model_picker("arch", initial)
     st.button(tr("arch.reset"), key="arch_reset", on_click=widgets.reset_model, args=("arch", choice["arch"]))
+    # "Train this": the Train page with the same model and knobs (its settings come from the link)
+    st.page_link("pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
+                 query_params=train_view.link_params(choice))
 widgets.remember("arch", choice)
 
 with right:
     try:
         cfg, pr = probe_config(choice["arch"], choice["knobs"], in_channels=choice["in_channels"],
                                num_classes=choice["num_classes"], resolution=choice["resolution"])
+    except InputTooSmall as e:  # show the trace up to the layer where the size reaches zero
+        arch_view.too_small(e)
+        st.stop()
     except KnobError as e:
         st.error(tr("arch.invalid", msg=e))
         st.stop()
@@ -34,7 +40,13 @@ with right:
     arch_view.cost_ledger(pr, base)
     arch_view.book_note(cfg)
     st.subheader(tr("arch.trace"))
-    arch_view.shape_trace(pr)
+    arch_view.draw_shape_trace(pr.layers, pr.input_shape)
 
 st.subheader(tr("arch.table"))
-arch_view.layer_table(pr)
+arch_view.layer_table(pr.layers)
+st.subheader(tr("arch.arith"))
+explain, chart = st.columns([1, 1], gap="large")
+with explain:
+    arch_view.explain_layer(pr.layers)
+with chart:
+    arch_view.draw_receptive_field(pr.layers, pr.input_shape)

@@ -27,7 +27,7 @@ if run_dir is None:
 try:
     run = runs_view.load(run_dir)
     cfg = run.model_config
-    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, runs_view.VIEW_IMAGES)
+    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, runs_view.view_images(cfg))
 except Exception as e:  # CheckpointError, DataError: one line, no traceback
     show_error(e, "runs.load_failed")
     st.stop()

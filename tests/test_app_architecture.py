@@ -1,6 +1,5 @@
 """AppTest of the Architecture page: knobs change params and trace, bad knobs show st.error, the URL round-trips."""
 import json
-import time
 
 import pytest
 
@@ -131,19 +130,23 @@ def test_state_survives_a_page_switch():
 
 @pytest.mark.parametrize("arch", ["lenet", "alexnet", "vgg", "nin", "googlenet", "resnet", "densenet",
                                   "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"])
-def test_every_arch_updates_fast(arch):
-    """Each book model renders; a knob update (uncached probe + redraw) stays well under a second on CPU."""
+def test_every_arch_renders_from_cold_caches_with_the_librarys_figures(arch):
+    """Each book model renders with every cache cold (the page's probe cache and the registry's fit check), and the
+    ledger shows the figures the library computes for it. (Speed is measured by bench/bench_probe.py, not here.)"""
+    from cnnlab import registry
+    from cnnlab.probe import human, probe
     from cnnlab.ui.common import _probe_cached
 
     at = _app(arch=arch)
     _ok(at)
     _probe_cached.clear()
-    t = time.perf_counter()
+    registry._fits_cached.cache_clear()
     at.run()
-    elapsed = time.perf_counter() - t
     _ok(at)
-    assert at.metric
-    assert elapsed < 1.5, f"{arch}: {elapsed:.2f} s"  # target 0.3 s; slack for a busy 2-core CI box
+    assert registry._fits_cached.cache_info().misses > 0   # the page really probed again
+    cost = probe(registry.resolve(arch)).cost
+    shown = [m.value for m in at.metric][:3]
+    assert shown == [human(cost.params), human(cost.macs), human(cost.activation_bytes, "B")], shown
 
 
 def test_reset_restores_the_defaults():
@@ -154,3 +157,95 @@ def test_reset_restores_the_defaults():
     assert at.slider(key="arch_k_vgg_ratio").value == 1
     assert at.number_input(key="arch_res_vgg").value == 224
     assert "ratio" not in at.query_params and at.query_params["arch"] == "vgg"
+
+
+# -- layer arithmetic (issue #14 §1) ---------------------------------------------------------------------
+
+def _table(at):
+    return at.dataframe[0].value
+
+
+def test_layer_table_has_the_window_numbers_and_receptive_field():
+    """LeNet (d2l 7.6): conv 5/1/2 → RF 5; pool 2/2 → 5 + 1·1 = 6; conv 5/1/0 → 6 + 4·2 = 14; pool → 14 + 1·2 = 16
+    (worked by hand); layers without a window have none, the flattened head no field."""
+    at = _app()
+    _ok(at)
+    df = _table(at)
+    cols = ["#", "layer", "type", "output shape", "kernel", "stride", "padding", "groups", "receptive field (px)"]
+    assert list(df.columns[:len(cols)]) == cols and "dilation" not in df.columns
+    windows = df[df["kernel"] != ""]
+    assert windows[["layer", "kernel", "stride", "padding", "receptive field (px)"]].values.tolist() == [
+        ["0", "5", "1", "2", "5"], ["2", "2", "2", "0", "6"], ["3", "5", "1", "0", "14"], ["5", "2", "2", "0", "16"]]
+    assert df[df["type"] == "Linear"]["receptive field (px)"].tolist() == ["", "", ""]
+    assert df["#"].tolist() == list(range(1, len(df) + 1))
+
+
+def test_explain_a_layer_works_out_its_own_numbers():
+    """AlexNet at 224 (d2l 8.1): conv 11/4/1 gives ⌊(224 − 11 + 2·1)/4⌋ + 1 = 54 (the book prints 54×54);
+    the 3×3 max-pool with stride 2 then gives ⌊(54 − 3 + 0)/2⌋ + 1 = 26, field 11 + 2·4 = 19."""
+    at = _app(arch="alexnet")
+    _ok(at)
+    box = at.selectbox(key="arch_explain")
+    assert box.value == 1 and box.format_func(1) == "#1 · 0 (Conv2d)"
+    texts = [t.value for t in at.text]
+    assert "⌊(224 − 11 + 2·1)/4⌋ + 1 = 54" in texts and "r = 1 + (11 − 1)·1 = 11, j = 1·4 = 4" in texts
+    assert any(r"\frac{224 - 11 + 2 \cdot 1}{4}" in x.value and x.value.strip("$\n").endswith("= 54") for x in at.latex)
+    box.set_value(3).run()
+    _ok(at)
+    texts = [t.value for t in at.text]
+    assert "#3 · 2 (MaxPool2d)" in texts
+    assert "⌊(54 − 3 + 2·0)/2⌋ + 1 = 26" in texts and "r = 11 + (3 − 1)·4 = 19, j = 4·2 = 8" in texts
+    assert [o for o in at.selectbox(key="arch_explain").options] == [
+        "#1 · 0 (Conv2d)", "#3 · 2 (MaxPool2d)", "#4 · 3 (Conv2d)", "#6 · 5 (MaxPool2d)", "#7 · 6 (Conv2d)",
+        "#9 · 8 (Conv2d)", "#11 · 10 (Conv2d)", "#13 · 12 (MaxPool2d)"]
+
+
+def test_receptive_field_chart_against_the_input_size():
+    at = _app()  # LeNet at 28: 5, 6, 14, 16 (worked by hand above)
+    _ok(at)
+    spec = json.loads(at.get_by_key("arch_rf_fig").proto.spec)
+    rf, size = spec["data"]
+    assert rf["x"] == ["#1", "#3", "#4", "#6"] and rf["y"] == [5, 6, 14, 16]
+    assert size["y"] == [28] * 4
+
+
+def test_trace_bars_carry_the_table_numbers_and_names():
+    """Each bar of the shape trace is labelled '#n' with the table's number n and hovers the table's name."""
+    at = _app(arch="googlenet")
+    at.radio(key="arch_trace_detail").set_value("layers").run()
+    _ok(at)
+    df = _table(at)
+    data = _trace(at)["data"][0]
+    for x, hover in list(zip(data["x"], data["hovertext"]))[1:]:
+        n = int(x.lstrip("#"))
+        row = df[df["#"] == n].iloc[0]
+        assert hover.startswith(f"#{n} · {row['layer'].strip()} ({row['type']})<br>C×H×W = {row['output shape']}")
+    assert data["x"][0] == "input"
+    assert any("2.0.b1_1" in h for h in data["hovertext"])  # a leaf inside an Inception block, by its table name
+    at.radio(key="arch_trace_detail").set_value("blocks").run()
+    blocks = _trace(at)["data"][0]["x"][1:]
+    assert blocks == [f"#{n}" for n, d in zip(df["#"], df["layer"]) if not d.startswith("\u2003")]
+
+
+def test_input_too_small_shows_the_trace_up_to_that_layer():
+    """AlexNet at 32 px: 32 → ⌊(32 − 11 + 2)/4⌋ + 1 = 6 → pool 2 → conv 2 → the 3×3 pool gets 2×2 and would give
+    ⌊(2 − 3 + 0)/2⌋ + 1 = 0. The page says "input too small", lists those six layers and that formula."""
+    at = _app(arch="alexnet", res="32")
+    _ok(at)
+    assert len(at.error) == 1 and not at.metric
+    assert "Input too small for this network: input too small: layer 5 (MaxPool2d) gets 2×2" in at.error[0].value
+    assert "cannot be built" not in at.error[0].value
+    df = _table(at)
+    assert df["layer"].tolist() == ["0", "1", "2", "3", "4", "5"]
+    assert df["output shape"].tolist() == ["96×6×6", "96×6×6", "96×2×2", "256×2×2", "256×2×2", "256×0×0"]
+    texts = [t.value for t in at.text]
+    assert "#6 · 5 (MaxPool2d)" in texts and "⌊(2 − 3 + 2·0)/2⌋ + 1 = 0" in texts
+
+
+def test_layer_arithmetic_in_chinese():
+    at = _app(arch="resnet")
+    at.radio(key="lang").set_value("zh").run()
+    _ok(at)
+    cols = list(_table(at).columns)
+    assert {"卷积核", "步幅", "填充", "分组数", "感受野（像素）"} <= set(cols)
+    assert at.selectbox(key="arch_explain").label == "讲解一层"

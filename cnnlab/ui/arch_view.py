@@ -1,10 +1,11 @@
-"""Architecture page pieces: cost ledger, shape trace figure, layer table."""
+"""Architecture page pieces: cost ledger, shape trace, layer table with each layer's arithmetic, the
+"explain a layer" panel, the receptive-field chart and the "input too small" view."""
 from __future__ import annotations
 
 import streamlit as st
 
 from .. import i18n
-from ..probe import human
+from ..probe import human, output_size_formula, receptive_field_formula, rows_from_steps
 from . import figures
 from .common import lang
 
@@ -35,37 +36,115 @@ def cost_ledger(probe, base_probe=None, key: str = "arch_cost") -> None:
         st.caption(i18n.t("arch.cost_note", L, c=ch, h=h, w=w))
 
 
-def trace_rows(probe, detail: str):
-    """'blocks' = the top-level blocks; 'layers' = every leaf layer (the shape trace)."""
-    if detail == "blocks":
-        return [r for r in probe.layers if r.depth == 1]
-    return [r for r in probe.layers if r.is_leaf]
+def numbered(rows) -> list[tuple[int, object]]:
+    """(number, row) pairs: a row's number is its 1-based position in the layer table, shown in the
+    table's '#' column and on every chart bar, so the two always agree."""
+    return list(enumerate(rows, start=1))
 
 
-def shape_trace(probe, key: str = "arch_trace_fig", detail_key: str = "arch_trace_detail") -> None:
+def chart_rows(rows, detail: str) -> list[tuple[int, object]]:
+    """'blocks' = the top-level blocks; 'layers' = every leaf layer; each with its table number."""
+    keep = (lambda r: r.depth == 1) if detail == "blocks" else (lambda r: r.is_leaf)
+    return [(n, r) for n, r in numbered(rows) if keep(r)]
+
+
+def draw_shape_trace(rows, input_shape, key: str = "arch_trace_fig", detail_key: str = "arch_trace_detail") -> None:
     L = lang()
     if detail_key not in st.session_state:
         st.session_state[detail_key] = "blocks"
     detail = st.radio(i18n.t("arch.trace_detail", L), ["blocks", "layers"], key=detail_key, horizontal=True,
                       format_func=lambda d: i18n.t("arch.detail_blocks" if d == "blocks" else "arch.detail_layers", L))
     st.caption(i18n.t("arch.trace_note", L))
-    fig = figures.shape_trace(trace_rows(probe, detail), probe.input_shape, L)
+    fig = figures.shape_trace_figure(chart_rows(rows, detail), input_shape, L)
     st.plotly_chart(fig, key=key, width="stretch")
 
 
-def layer_rows(probe, L: str) -> list[dict]:
-    return [{i18n.t("col.layer", L): ("\u2003" * (r.depth - 1)) + (r.name or "—"),
+def _num(v) -> str:
+    """A window number for the table: 3, '3×5' (height × width), or '' for a layer without it."""
+    if v is None:
+        return ""
+    return "×".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def layer_rows(rows, L: str) -> list[dict]:
+    """The layer table as records; dilation gets a column only when some layer dilates."""
+    dilated = any(r.dilation not in (None, 1) for r in rows)
+    out = []
+    for n, r in numbered(rows):
+        d = {i18n.t("col.num", L): n,
+             i18n.t("col.layer", L): ("\u2003" * (r.depth - 1)) + (r.name or "—"),
              i18n.t("col.type", L): r.type,
-             i18n.t("col.shape", L): figures.shape_str(r.output_shape),
-             i18n.t("col.params", L): r.params,
-             i18n.t("col.macs", L): r.macs} for r in probe.layers]
+             i18n.t("col.shape", L): figures.shape_str(r.output_shape) if r.output_shape is not None else "—",
+             i18n.t("col.kernel", L): _num(r.kernel_size),
+             i18n.t("col.stride", L): _num(r.stride),
+             i18n.t("col.padding", L): _num(r.padding),
+             i18n.t("col.groups", L): _num(r.groups)}
+        if dilated:
+            d[i18n.t("col.dilation", L)] = _num(r.dilation)
+        d[i18n.t("col.rf", L)] = _num(r.receptive_field)
+        d[i18n.t("col.params", L)] = r.params
+        d[i18n.t("col.macs", L)] = r.macs
+        out.append(d)
+    return out
 
 
-def layer_table(probe, key: str = "arch_table") -> None:
+def layer_table(rows, key: str = "arch_table") -> None:
     L = lang()
-    st.dataframe(layer_rows(probe, L), key=key, hide_index=True, width="stretch", height=420,
+    st.dataframe(layer_rows(rows, L), key=key, hide_index=True, width="stretch", height=420,
                  column_config={i18n.t("col.params", L): st.column_config.NumberColumn(format="localized"),
                                 i18n.t("col.macs", L): st.column_config.NumberColumn(format="localized")})
+    st.caption(i18n.t("arch.table_note", L))
+
+
+def _explain_row(n: int, r, L: str) -> None:
+    """One layer's output size and receptive-field step, each with its own numbers (from cnnlab.probe)."""
+    st.text(figures.row_label(n, r))
+    size = output_size_formula(r)
+    if size is not None:
+        st.caption(i18n.t("arch.explain_size", L))
+        st.latex(output_size_formula(r, latex=True))
+        st.text(size)
+    rf = receptive_field_formula(r)
+    if rf is not None:
+        st.caption(i18n.t("arch.explain_rf", L))
+        st.latex(receptive_field_formula(r, latex=True))
+        st.text(rf)
+
+
+def explain_layer(rows, key: str = "arch_explain") -> None:
+    """A selectbox of the conv/pool layers; the chosen one's formulas, worked out with its own numbers."""
+    L = lang()
+    choices = [(n, r) for n, r in numbered(rows) if r.has_window]
+    if not choices:
+        st.caption(i18n.t("arch.explain_none", L))
+        return
+    labels = {n: figures.row_label(n, r) for n, r in choices}
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = choices[0][0]
+    n = st.selectbox(i18n.t("arch.explain", L), list(labels), key=key, format_func=labels.get)
+    _explain_row(n, rows[n - 1], L)
+
+
+def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig") -> None:
+    L = lang()
+    st.caption(i18n.t("arch.rf_note", L))
+    pts = [(n, r) for n, r in numbered(rows) if r.has_window]
+    st.plotly_chart(figures.receptive_field_figure(pts, int(input_shape[-2]), L), key=key, width="stretch")
+
+
+def too_small(err) -> None:
+    """'Input too small': the error, the trace up to the layer where the size reaches zero, and that
+    layer's formula with its own numbers."""
+    L = lang()
+    st.error(i18n.t("arch.too_small", L, msg=err))
+    rows = rows_from_steps(err.steps or [])
+    if not rows:
+        return
+    st.caption(i18n.t("arch.too_small_trace", L))
+    layer_table(rows, key="arch_table_too_small")
+    last = len(rows)
+    with st.container(key="arch_too_small_layer"):
+        _explain_row(last, rows[-1], L)
 
 
 def book_note(cfg) -> None:

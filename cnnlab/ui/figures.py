@@ -44,18 +44,22 @@ def _chw(shape: Sequence[int]) -> tuple[int, int, int]:
     return 1, 1, 1
 
 
-def shape_trace(rows, input_shape: Sequence[int], lang: str = "en") -> go.Figure:
-    """Two stacked bar charts over the layer index: top H×W (log), bottom channels C (log).
+def row_label(number: int, row) -> str:
+    """The label a layer carries everywhere on the Architecture page: '#7 · 2.0.b1_1 (Conv2d)', where 7 is
+    the row's number in the layer table (its 1-based position in forward order)."""
+    return f"#{number} · {row.name} ({row.type})"
 
-    `rows` are probe LayerRows (name, type, output_shape); the input is drawn as layer 0.
+
+def shape_trace_figure(numbered_rows, input_shape: Sequence[int], lang: str = "en") -> go.Figure:
+    """Two stacked bar charts, one bar per layer: top H×W (log), bottom channels C (log).
+
+    `numbered_rows` are (table number, LayerRow) pairs: each bar is labelled with the number and name the
+    layer has in the layer table (x = '#7'); the input comes first (x = 'input').
     """
-    names = [t("fig.layer", lang) + " 0 · input"]
-    shapes = [list(input_shape)]
-    for i, r in enumerate(rows, start=1):
-        names.append(f"{i} · {r.name} ({r.type})")
-        shapes.append(list(r.output_shape))
+    x = [t("fig.input", lang)] + [f"#{n}" for n, _ in numbered_rows]
+    names = [t("fig.input", lang)] + [row_label(n, r) for n, r in numbered_rows]
+    shapes = [list(input_shape)] + [list(r.output_shape or []) for _, r in numbered_rows]
     chw = [_chw(s) for s in shapes]
-    x = list(range(len(chw)))
     hover = [f"{n}<br>C×H×W = {c}×{h}×{w}" for n, (c, h, w) in zip(names, chw)]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.5, 0.5])
     fig.add_trace(go.Bar(x=x, y=[h * w for _, h, w in chw], name=t("fig.hw", lang), marker_color=COLORS[0],
@@ -66,10 +70,34 @@ def shape_trace(rows, input_shape: Sequence[int], lang: str = "en") -> go.Figure
                          textposition="outside", cliponaxis=False), row=2, col=1)
     fig.update_yaxes(type="log", title_text=t("fig.hw", lang), row=1, col=1)
     fig.update_yaxes(type="log", title_text=t("fig.channels", lang), row=2, col=1)
-    fig.update_xaxes(title_text=t("fig.layer", lang), row=2, col=1)
+    fig.update_xaxes(type="category", row=1, col=1)
+    fig.update_xaxes(type="category", title_text=t("fig.layer", lang), row=2, col=1)
     if len(x) > 40:  # too many labels to read: keep the hover text, drop the bar labels
         fig.update_traces(text=None)
     return _layout(fig, height=520, showlegend=True, bargap=0.15)
+
+
+def receptive_field_figure(numbered_rows, input_size: int, lang: str = "en") -> go.Figure:
+    """The receptive field (input pixels) after each conv/pool layer against the input's size.
+
+    `numbered_rows` are (table number, LayerRow) pairs of layers with a receptive field; x = '#7' as in the
+    layer table. A dashed line marks the input size: above it, part of the field falls on the padding.
+    """
+    def one(v):
+        return max(v) if isinstance(v, list) else v
+
+    pts = [(n, r) for n, r in numbered_rows if r.receptive_field is not None]
+    x = [f"#{n}" for n, _ in pts]
+    rf = [one(r.receptive_field) for _, r in pts]
+    hover = [f"{row_label(n, r)}<br>RF = {one(r.receptive_field)} px, j = {one(r.jump)} px" for n, r in pts]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=rf, mode="lines+markers", name=t("fig.rf", lang), line=dict(color=COLORS[2]),
+                             hovertext=hover, hoverinfo="text"))
+    fig.add_trace(go.Scatter(x=x, y=[input_size] * len(x), mode="lines", name=t("fig.input_size", lang),
+                             line=dict(color=COLORS[7], dash="dash"), hoverinfo="skip"))
+    fig.update_xaxes(type="category", title_text=t("fig.layer", lang))
+    fig.update_yaxes(title_text=t("fig.rf", lang), rangemode="tozero")
+    return _layout(fig, height=380)
 
 
 def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en", test_acc_label: str | None = None
