@@ -11,7 +11,7 @@ import torch
 
 from cnnlab import checkpoint as ck
 from cnnlab import limits
-from cnnlab.registry import Config, KnobError, get_spec, resolve
+from cnnlab.registry import Config, KnobError, resolve
 
 MB = 1 << 20
 

@@ -193,7 +193,7 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
             try:
                 v = k.parse(params[k.name])
                 if not _fits_widget(k, v):
-                    raise KnobError(f"{k.name} must be {k.range_text()}, got {params[k.name]!r}")
+                    raise k._bad(params[k.name])  # (cuts a long value, as every knob error does)
                 out["knobs"][k.name] = v
             except KnobError as e:
                 errors.append(str(e))
@@ -201,14 +201,10 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
     for short, name in URL_DIMS.items():
         if short in params:
             lo, hi = bounds[name]
-            try:
-                raw = str(params[short]).strip()
-                v = int(raw) if raw.isascii() and "_" not in raw else None  # int() takes '٤' and '1_0'
-                if v is None or not lo <= v <= hi:
-                    raise ValueError
-                out[name] = v
-            except ValueError:
-                errors.append(f"{name} must be an integer in {lo}..{hi}, got {params[short]!r}")
+            try:  # parsed as a knob: ASCII digits only, and a long value is not echoed in full
+                out[name] = Knob(name, "int", lo, "", "", lo=lo, hi=hi).parse(params[short])
+            except KnobError as e:
+                errors.append(str(e))
     return out, errors
 
 
