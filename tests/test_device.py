@@ -314,3 +314,13 @@ def test_app_report_with_a_gpu_checks_in_a_child_process(monkeypatch):
         cmd, 0, stdout=json.dumps(child.to_dict()) + "\n", stderr=""))
     r = dp.app_report()
     assert r == child and not r.is_cuda
+
+
+def test_compile_options(monkeypatch):
+    monkeypatch.delenv("CNNLAB_COMPILE_BACKEND", raising=False)
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert dp.compile_options(cuda, small=True) == {"backend": "inductor", "dynamic": False, "mode": "reduce-overhead"}
+    assert dp.compile_options(cuda, small=False) == {"backend": "inductor", "dynamic": False}
+    assert dp.compile_options(cpu, small=True) == {"backend": "inductor", "dynamic": False}
+    monkeypatch.setenv("CNNLAB_COMPILE_BACKEND", "aot_eager")
+    assert dp.compile_options(cuda, small=True) == {"backend": "aot_eager", "dynamic": False}

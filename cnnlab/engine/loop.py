@@ -203,6 +203,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         compile_opts = devpolicy.compile_options(device, small=cfg.input_hw <= 32) if tc.compile else None
         net = torch.compile(model, **compile_opts) if compile_opts else model
         compiled = compile_opts is not None
+        cudagraphs = compiled and compile_opts.get("mode") == "reduce-overhead"
         first_compiled = compiled
         t_compile = None
         autocast = devpolicy.autocast(device, amp)
@@ -252,6 +253,8 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     t_compile = time.perf_counter()
                     t_log += t_compile - t_pause
                 opt.zero_grad(set_to_none=True)
+                if cudagraphs and fwd is net:  # a new training step: the last replay's outputs may be reused
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast():
                     out = fwd(X)
                     loss = F.cross_entropy(out, y)
