@@ -177,7 +177,8 @@ class RunWriter:
         atomic_write_json(self.path(CONFIG), self.config)
 
     def save_weights(self, model: nn.Module, epoch: int) -> None:
-        sd = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        # contiguous: a model trained in channels_last saves weights in the default layout, as a CPU model holds them
+        sd = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
         atomic_torch_save(self.path(WEIGHTS), {"format": WEIGHTS_FORMAT, "version": VERSION, "epoch": int(epoch),
                                                "arch": self.config.get("model", {}).get("arch"), "state_dict": sd})
 
@@ -631,7 +632,7 @@ def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
         if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a buffer not in the state_dict
             model = model_config.build()
             model.load_state_dict(saved["state_dict"], strict=True)
-        model.to(device).eval()
+        model.to(device, memory_format=torch.contiguous_format).eval()  # (older files kept channels_last strides)
     except (RuntimeError, ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"the weights in {run_dir} do not match the model in its {CONFIG} "
                               f"({one_line(e, 160)})") from None

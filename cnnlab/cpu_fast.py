@@ -281,6 +281,9 @@ def channels_last_rule(model: nn.Module, device: torch.device | str, swapped: in
 def _conv_out_pixels(model: nn.Module, names: list[str], input_shape) -> dict[str, int]:
     """Output pixels (H·W) of the named convolutions for one input of `input_shape`, on the meta device."""
     shadow = copy.deepcopy(model).to("meta").eval()
+    for m in shadow.modules():  # the copy must not run the caller's hooks (they belong to the real model)
+        m._forward_pre_hooks.clear()
+        m._forward_hooks.clear()
     mods = dict(shadow.named_modules())
     out: dict[str, int] = {}
     for n in names:

@@ -36,35 +36,13 @@ def _fit(tc, d, model=None):
 
 # -- AMP -----------------------------------------------------------------------------------------------
 
-class _Choice(dict):
-    """cnnlab.layers.Conv2d's per-shape choice of its CPU backward, fixed instead of timed."""
-
-    def __init__(self, use):
-        super().__init__()
-        self.use = use
-
-    def get(self, key, default=None):
-        return self.use
-
-
-@pytest.fixture(autouse=True)
-def torch_conv_backward(monkeypatch):
-    """Autocast on the CPU with torch's own convolution backward: cnnlab.layers.Conv2d's batch-as-channels
-    backward is fp32-only (see test_cpu_autocast_and_the_fast_conv_backward)."""
-    from cnnlab import layers
-    monkeypatch.setattr(layers, "_CONV_CHOICE", _Choice(False))
-
-
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="cnnlab.layers.Conv2d's _ConvBatchGrad runs under CPU autocast, then mixes fp32 and fp16 "
-                          "in its backward; its guard needs `not torch.is_autocast_enabled('cpu')` (layers.py / "
-                          "cpu_fast: not this branch's files)")
-def test_cpu_autocast_and_the_fast_conv_backward(tiny, monkeypatch):
-    from cnnlab import layers
-    monkeypatch.setattr(layers, "_CONV_CHOICE", _Choice(True))
-    _, evs = _fit(_tc(amp="fp16", epochs=1), tiny)
-    if isinstance(evs[-1], RunFailed):
-        raise RuntimeError(evs[-1].message)
+def test_cpu_autocast_with_the_cpu_fast_paths_on(tiny):
+    """Autocast on the CPU while cnnlab.cpu_fast has swapped in its modules (BN-LeNet's second convolution takes
+    the batch-as-channels weight gradient): they fall back to torch's kernels under autocast, so the run ends."""
+    _, evs = _fit(_tc(amp="fp16", epochs=1, fast_cpu=True), tiny)
+    start = evs[0]
+    assert start.kind == "run_start" and start.fast_cpu["swapped"].get("Conv2d") == 1, start.fast_cpu
+    assert evs[-1].kind == "run_end", evs[-1]
 
 
 class CountingScaler(torch.amp.GradScaler):
@@ -150,7 +128,8 @@ def test_amp_recorded_in_config_json(tiny, tmp_path):
 def test_checkpoint_trained_under_autocast_and_channels_last_loads_identically_on_cpu(tiny, tmp_path, monkeypatch):
     """GPU runs train in channels_last under autocast; their checkpoint is plain fp32 weights that give the
     same logits in a model built on the CPU in the default memory format."""
-    monkeypatch.setattr(loop, "_channels_last", lambda model, device: True)
+    from cnnlab import cpu_fast
+    monkeypatch.setattr(cpu_fast, "channels_last_rule", lambda model, device, swapped: True)
     tc = _tc(knobs={"batchnorm": "off"}, amp="bf16", epochs=1)
     model = tc.model_config().build()
     evs = list(engine.run(tc, out_dir=str(tmp_path), data=tiny, model=model))
