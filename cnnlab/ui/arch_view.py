@@ -125,10 +125,11 @@ def explain_layer(rows, key: str = "arch_explain") -> None:
     _explain_row(n, rows[n - 1], L)
 
 
-def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig") -> None:
+def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig", detail_key: str = "arch_trace_detail") -> None:
+    """Receptive field per block or per layer (the shape trace's detail), against the input size."""
     L = lang()
     st.caption(i18n.t("arch.rf_note", L))
-    pts = [(n, r) for n, r in numbered(rows) if r.has_window]
+    pts = chart_rows(rows, st.session_state.get(detail_key, "blocks"))
     st.plotly_chart(figures.receptive_field_figure(pts, int(input_shape[-2]), L), key=key, width="stretch")
 
 
