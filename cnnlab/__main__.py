@@ -1,15 +1,15 @@
-"""CLI: python -m cnnlab archs | trace | train.
+"""CLI: python -m cnnlab archs | trace | train | bench | devices.
 
 Bad input exits 2 with one line on stderr (never a traceback).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
+from . import train_cli
 from .registry import KnobError, format_value, parse_sets
 
 
@@ -131,6 +131,32 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def _gib(n) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def cmd_devices(args) -> int:
+    from .device import DEVICES, probe
+    d = args.device
+    if d not in DEVICES and not (d.startswith("cuda:") and d[5:].isascii() and d[5:].isdigit()):
+        raise KnobError(f"device must be one of auto | cpu | cuda | cuda:N, got {d!r}")
+    rep = probe(d)
+    if args.json:
+        print(json.dumps(rep.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{args.device} -> {rep.device}" + (f" ({rep.name})" if rep.name else ""))
+    if rep.is_cuda:
+        print(f"  compute capability {rep.capability}; memory {_gib(rep.memory_free)} free of {_gib(rep.memory_total)}")
+        print(f"  autocast (--amp auto): {rep.amp}")
+    for g in rep.gpus:
+        print(f"  cuda:{g['index']}: {g['name']}, capability {g['capability']}, {_gib(g['memory_total'])}")
+    print(f"  torch {rep.torch}, built for CUDA {rep.torch_cuda or '-'}; kernels for {' '.join(rep.arch_list) or '-'}")
+    print(f"  NVIDIA driver {rep.driver or '-'} (supports CUDA up to {rep.driver_cuda or '-'})")
+    if rep.reason:
+        print(f"  not the GPU: {rep.reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m cnnlab", description="CNN Lab: d2l's modern CNNs as data.")
     sub = parser.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
@@ -141,14 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
-    try:
-        train_cli = importlib.import_module(f"{__package__}.train_cli")
-    except ModuleNotFoundError as e:  # the engine is optional for archs/trace
-        if e.name != f"{__package__}.train_cli":
-            raise
-        train_cli = None
-    if train_cli is not None:
-        train_cli.add_parsers(sub, add_model_args)
+    train_cli.add_parsers(sub, add_model_args)
+    p = sub.add_parser("devices", help="the training device 'auto' picks here, and why not the GPU if not",
+                       description="Checks the torch build, the NVIDIA driver, CUDA_VISIBLE_DEVICES, the GPU's compute "
+                                   "capability against torch's kernels, and runs a test kernel; prints what a run "
+                                   "with --device auto would use, its autocast dtype, and the reason for a CPU fallback.")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
     return parser
 
 

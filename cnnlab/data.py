@@ -1,8 +1,9 @@
 """Fashion-MNIST as tensors resident on the training device (no DataLoader, no per-sample transforms).
 
 Lookup order: ``$CNNLAB_DATA``, ``./data``, ``/usr/share/datasets/fashion-mnist`` (Debian's
-``dataset-fashion-mnist``: four ``*-ubyte.gz`` files), then torchvision's download, which fails
-offline with a :class:`DataError` naming the apt command. A folder of ``.gz`` files is decompressed
+``dataset-fashion-mnist``: four ``*-ubyte.gz`` files). Nothing is downloaded unless asked for
+(``--download`` in the CLI or ``CNNLAB_DOWNLOAD=1``): then torchvision's download is tried, which
+fails offline. Not found → a :class:`DataError` naming the apt command. A folder of ``.gz`` files is decompressed
 once into a cache folder (``$CNNLAB_CACHE`` or ``~/.cache/cnnlab``), not on every run.
 
 The whole set is 47 MB of uint8. :func:`load_fashion_mnist` takes an optional seeded, stratified
@@ -22,6 +23,8 @@ from typing import Iterator
 
 import torch
 from torch.nn import functional as F
+
+from .device import resolve_device
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
@@ -108,10 +111,17 @@ def _prepare(files: dict[str, str]) -> str:
                     "set CNNLAB_CACHE to a writable folder")
 
 
-def find_fashion_mnist(download: bool = True) -> str:
+def download_allowed() -> bool:
+    """Whether torchvision's download may be tried: only when asked for ($CNNLAB_DOWNLOAD=1, or the CLI's
+    --download, which sets it)."""
+    return os.environ.get("CNNLAB_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def find_fashion_mnist(download: bool | None = None) -> str:
     """Return a folder that torchvision's FashionMNIST(root=...) reads without downloading.
 
-    Raises DataError (one sentence with the apt command) when the files are nowhere and cannot be downloaded.
+    download: try torchvision's download when the files are nowhere (None: :func:`download_allowed`).
+    Raises DataError (one sentence with the apt command) when the files are nowhere and were not downloaded.
     """
     for folder in candidate_dirs():
         if not os.path.isdir(folder):
@@ -121,18 +131,26 @@ def find_fashion_mnist(download: bool = True) -> str:
         files = _source_files(folder)
         if files:
             return _prepare(files)
-    if download:
-        from torchvision.datasets import FashionMNIST
-        root = os.path.abspath("data")
-        try:
-            FashionMNIST(root, train=True, download=True)
-            FashionMNIST(root, train=False, download=True)
-            if _has_raw(root):
-                return root
-        except Exception:  # offline: URLError, RuntimeError("Error downloading ..."), ...
-            pass
     where = ", ".join(candidate_dirs())
-    raise DataError(f"Fashion-MNIST was not found in {where} and could not be downloaded; "
+    if download is None:
+        download = download_allowed()
+    if not download:
+        raise DataError(f"Fashion-MNIST was not found in {where}; install it with `{APT_HINT}` or set CNNLAB_DATA "
+                        "to a folder with the four *-ubyte.gz files (nothing is downloaded unless you pass "
+                        "--download or set CNNLAB_DOWNLOAD=1)")
+    from torchvision.datasets import FashionMNIST
+    root = os.path.abspath("data")
+    try:
+        FashionMNIST(root, train=True, download=True)
+        FashionMNIST(root, train=False, download=True)
+        if _has_raw(root):
+            return root
+        why = "the files did not arrive"
+    except Exception as e:  # noqa: BLE001 — offline: URLError, RuntimeError("Error downloading ..."), ...
+        from .errors import log_failure, one_line
+        log_failure("downloading Fashion-MNIST failed", e)
+        why = one_line(e, with_type=True)
+    raise DataError(f"Fashion-MNIST was not found in {where} and the download failed ({why}); "
                     f"install it with `{APT_HINT}` or set CNNLAB_DATA to a folder with the four *-ubyte.gz files")
 
 
@@ -226,7 +244,7 @@ class TensorData:
 
     def num_batches(self, split: str, batch_size: int) -> int:
         n = self.num_train if split == "train" else self.num_test
-        return -(-n // batch_size)
+        return len(batch_bounds(n, batch_size))
 
     def prepare(self, X: torch.Tensor) -> torch.Tensor:
         """A stored batch -> float32 in [0, 1] with `in_channels` channels."""
@@ -238,42 +256,34 @@ class TensorData:
 
     def batches(self, split: str = "train", batch_size: int = 256, *, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (X, y) batches of the split; the last batch may be smaller (as d2l's DataLoader)."""
+        """Yield (X, y) batches of the split; the last batch may be smaller (as d2l's DataLoader), except that
+        a last batch of ONE example is merged into the one before (BatchNorm cannot train on one value
+        per channel): see :func:`batch_bounds`."""
         X, y = (self.X_train, self.y_train) if split == "train" else (self.X_test, self.y_test)
-        n = X.shape[0]
+        bounds = batch_bounds(X.shape[0], batch_size)
         if shuffle:
-            perm = torch.randperm(n, generator=generator)
+            perm = torch.randperm(X.shape[0], generator=generator)
             if perm.device != X.device:
                 perm = perm.to(X.device, non_blocking=True)
-            for i in range(0, n, batch_size):
-                idx = perm[i:i + batch_size]
+            for a, b in bounds:
+                idx = perm[a:b]
                 yield self.prepare(X.index_select(0, idx)), y.index_select(0, idx)
         else:
-            for i in range(0, n, batch_size):
-                yield self.prepare(X[i:i + batch_size]), y[i:i + batch_size]
-
-    def sample(self, n: int = 8, split: str = "test", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """A few examples (e.g. to show predictions)."""
-        X, y = (self.X_train, self.y_train) if split == "train" else (self.X_test, self.y_test)
-        idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))[:n].to(X.device)
-        return self.prepare(X.index_select(0, idx)), y.index_select(0, idx)
+            for a, b in bounds:
+                yield self.prepare(X[a:b]), y[a:b]
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu. Raises DataError for a device that is not there."""
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DataError("device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return dev
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """[(start, end), ...] of the batches of `n` examples; a last batch of one example joins the previous batch."""
+    bounds = [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 def load_fashion_mnist(resolution: int = 28, *, device: str | torch.device = "cpu", train_size: int | None = None,
                        test_size: int | None = None, seed: int = 0, in_channels: int = 1,
-                       download: bool = True) -> TensorData:
+                       download: bool | None = None) -> TensorData:
     """Fashion-MNIST on `device`, resized to `resolution` once, optionally a seeded stratified subset.
 
     Raises DataError (one sentence) when the data cannot be found.

@@ -5,7 +5,7 @@ JSON line the CLI writes with --json (``{"event": "epoch_end", ...}``).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 
@@ -35,6 +35,9 @@ class RunStart(Event):
     optimizer: str
     params: int
     run_dir: str | None = None
+    amp: str = "off"          # the autocast dtype the steps run in: bf16 | fp16 | off
+    device_note: str = ""     # why "auto" chose the CPU (the GPU that is not usable, and why); "" otherwise
+    fast_cpu: dict = field(default_factory=dict)  # what cnnlab.cpu_fast chose (swapped modules, layout)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,27 @@ class StepEnd(Event):
 
 
 @dataclass(frozen=True)
+class Compiling(Event):
+    """torch.compile at work: `done` False before the first compiled step (which can take minutes with no
+    other event), True after it with the seconds it took (excluded from examples/s and the ETA)."""
+    kind: ClassVar[str] = "compiling"
+    step: int
+    backend: str
+    mode: str = ""
+    done: bool = False
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EpochTrained(Event):
+    """An epoch's training steps are done and evaluation is next: the run folder saves the weights now,
+    so an evaluation that fails (out of memory) does not lose the epoch."""
+    kind: ClassVar[str] = "epoch_trained"
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
 class EpochEnd(Event):
     kind: ClassVar[str] = "epoch_end"
     epoch: int
@@ -60,6 +84,7 @@ class EpochEnd(Event):
     test_acc: float
     wall_s: float         # since the run started
     examples_per_s: float  # training examples/s in this epoch
+    eval_batch_size: int = 0  # the batch the test accuracy was computed with (halved after an out-of-memory)
 
 
 @dataclass(frozen=True)
@@ -99,13 +124,12 @@ class RunEnd(Event):
 
 @dataclass(frozen=True)
 class RunFailed(Event):
-    """reason: 'stopped' | 'out_of_memory' | 'nan_loss' | 'error'; message is one sentence for people."""
+    """reason: 'stopped' | 'out_of_memory' | 'nan_loss' | 'error' | ...; `message` is one sentence for people,
+    `detail` the full traceback when the run ended on an exception ("" otherwise)."""
     kind: ClassVar[str] = "run_failed"
     reason: str
     message: str
     run_dir: str | None = None
     epoch: int = 0
     step: int = 0
-
-
-EVENT_TYPES = {cls.kind: cls for cls in (RunStart, StepEnd, EpochEnd, BNSnapshot, RunEnd, RunFailed)}
+    detail: str = ""

@@ -35,13 +35,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "arch.reset": ("Reset to the book's defaults", "恢复书中的默认值"),
     "arch.range": ("range", "范围"),
     "arch.presets": ("presets", "预设"),
-    "arch.preset_custom": ("(custom)", "（自定义）"),
     "arch.cost": ("Cost ledger", "计算代价"),
     "arch.params": ("parameters", "参数量"),
     "arch.macs": ("multiply-adds (MACs)", "乘加运算（MACs）"),
     "arch.act_mem": ("activation memory / sample", "每个样本的激活内存"),
     "arch.vs_default": ("× the default", "× 默认值"),
-    "arch.same_as_default": ("default knobs", "默认超参数"),
     "arch.cost_note": ("For one {c}×{h}×{w} input; the change is against the default knobs at the same input size.",
                        "针对一个 {c}×{h}×{w} 的输入；变化量相对于同一输入尺寸下的默认超参数。"),
     "arch.trace": ("Shape trace", "形状变化"),
@@ -90,14 +88,13 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "这里没有 GPU，训练在 CPU 上进行。LeNet 和 BN-LeNet 可以在几分钟内用全部数据训练完；"
                        "较大的网络请选择 CPU 预设（降低分辨率、使用子集、减少迭代周期）。"),
     "train.gpu_note": ("A GPU is available: {name}.", "可以使用 GPU：{name}。"),
+    "train.gpu_why_not": ("Why not the GPU: {reason}", "未使用 GPU 的原因：{reason}"),
     "train.start": ("Start", "开始训练"),
     "train.stop": ("Stop", "停止"),
     "train.started": ("Run {id} submitted.", "已提交训练 {id}。"),
     "train.no_engine": ("The training engine is not available: {msg}", "训练引擎不可用：{msg}"),
     "train.run": ("Run", "训练"),
     "train.no_runs": ("No run yet: choose the settings and press Start.", "还没有训练：设置好参数后点击“开始训练”。"),
-    "train.queued": ("Waiting in the queue: position {pos} (one run per device at a time).",
-                     "正在排队：第 {pos} 位（每个设备同时只训练一个模型）。"),
     "train.state": ("state", "状态"),
     "state.queued": ("queued", "排队中"),
     "state.running": ("running", "训练中"),
@@ -165,6 +162,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "bn.demo_differ": ("They differ by more than {tol:g}.", "两者之差超过 {tol:g}。"),
     "bn.saved": ("saved", "已保存"),
     "bn.live": ("live", "进行中"),
+    "bn.bad_history": ("The BN history of this run cannot be read: {msg}", "无法读取这次训练的批量规范化记录：{msg}"),
+    "bn.unreadable": ("Runs that cannot be read ({n})", "无法读取的训练（{n} 个）"),
 
     # runs page
     "runs.title": ("Saved runs", "已保存的训练"),
@@ -206,7 +205,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.col_epochs": ("epochs", "迭代周期"),
     "runs.col_created": ("created", "创建时间"),
     "runs.col_error": ("error", "错误"),
-    "runs.no_data": ("The Fashion-MNIST test set is not available: {msg}", "无法读取 Fashion-MNIST 测试集：{msg}"),
+    "runs.unreadable": ("{n} run folder(s) cannot be read; the error column says why. The other runs are shown.",
+                        "有 {n} 个训练文件夹无法读取，原因见“错误”一列；其他训练照常显示。"),
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
@@ -245,6 +245,33 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fig.input": ("input", "输入"),
     "fig.rf": ("receptive field (px)", "感受野（像素）"),
     "fig.input_size": ("input size", "输入尺寸"),
+    # runs: owned runs, the queue, admission (cnnlab.runs)
+    "state.interrupted": ("interrupted", "已中断"),
+    "train.queued_ahead": ("Waiting in the queue: position {pos}, {ahead} run(s) ahead of yours.",
+                           "正在排队：第 {pos} 位，前面还有 {ahead} 个训练。"),
+    "train.others": ("Other people: {running} training, {queued} waiting (their settings stay private).",
+                     "其他人：{running} 个正在训练，{queued} 个在排队（他们的设置不公开）。"),
+    "train.my_runs": ("Only your own runs are listed here; only you can stop them.",
+                      "这里只列出你自己的训练，也只有你能停止它们。"),
+    "train.estimate": ("Estimate before Start: {text}.", "开始前的估计：{text}。"),
+    "train.estimate_wall": ("Runs longer than {min} min are stopped (the checkpoint is kept).",
+                            "超过 {min} 分钟的训练会被停止（检查点会保留）。"),
+    "train.time_limit": ("Stopped at the time limit: {msg}. The checkpoint is kept in {dir}.",
+                         "达到时间上限而停止：{msg}。检查点保存在 {dir}。"),
+    "arch.train_this": ("Train this", "训练这个模型"),
+    "runs.status.running": ("running", "训练中"),
+    "runs.status.finished": ("finished", "已完成"),
+    "runs.status.stopped": ("stopped", "已停止"),
+    "runs.status.failed": ("failed", "失败"),
+    "runs.status.interrupted": ("interrupted (server restarted)", "已中断（服务器重启）"),
+    "runs.status.unreadable": ("unreadable", "无法读取"),
+    # where runs are saved (Saved runs page; the hosted image picks /data or a temp folder)
+    "runs.where": ("Runs are saved in `{root}`.", "训练记录保存在 `{root}`。"),
+    "runs.where_persistent": ("Runs are saved in `{root}` (persistent storage: they survive a restart).",
+                              "训练记录保存在 `{root}`（持久存储：重启后仍在）。"),
+    "runs.where_temp": ("No persistent storage (/data): runs are saved in the temporary folder `{root}` and are "
+                        "lost when the app restarts.",
+                        "没有持久存储（/data）：训练记录保存在临时文件夹 `{root}`，应用重启后会丢失。"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

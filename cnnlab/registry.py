@@ -48,6 +48,13 @@ def _too_small(message, layer, layer_type, input_hw, formula):
 
 _TRUE = {"1", "true", "on", "yes", "y"}
 _FALSE = {"0", "false", "off", "no", "n"}
+ECHO_LIMIT = 60  # characters of a rejected value echoed back in an error
+
+
+def _echo(value: Any) -> str:
+    """A rejected input as an error quotes it: repr'd, never more than ECHO_LIMIT characters."""
+    text = repr(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
 
 
 def format_value(x: Any) -> str:
@@ -117,13 +124,16 @@ class Knob:
         return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
 
     def _bad(self, got: Any) -> KnobError:
-        return KnobError(f"{self.name} must be {self.range_text()}, got {format_value(got) if not isinstance(got, str) else got!r}")
+        return KnobError(f"{self.name} must be {self.range_text()}, got "
+                         f"{_echo(got if isinstance(got, str) else format_value(got))}")
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
         """Parse a string from the CLI or the URL, then validate it."""
         s = str(raw).strip()
         try:
+            if self.kind in ("int", "float", "ints") and (not s.isascii() or "_" in s):
+                raise ValueError  # ASCII digits only: no '٤', '４' or '1_0' (which int() and float() accept)
             if self.kind == "int":
                 f = float(s)
                 if not f.is_integer():
@@ -142,8 +152,10 @@ class Knob:
             elif self.kind == "choice":
                 value = s
             else:
-                parts = [p for p in s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")]
-                value = tuple(int(p.strip()) for p in parts if p.strip() != "")
+                parts = s.replace("[", "").replace("]", "").replace("(", "").replace(")", "").split(",")
+                if any(p.strip() == "" for p in parts):
+                    raise ValueError  # '4,,4' is a typo, not 4,4
+                value = tuple(int(p.strip()) for p in parts)
         except ValueError:
             raise self._bad(s) from None
         return self.validate(value)
@@ -223,6 +235,18 @@ class BookTraining:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A model's training recipe with its knobs merged in (``ArchSpec.recipe``)."""
+
+    knobs: Mapping[str, Any]
+    lr: float
+    batch_size: int
+    resolution: int
+    epochs: int
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     name: str
     title_en: str
@@ -240,13 +264,24 @@ class ArchSpec:
             if k.name == name:
                 return k
         names = ", ".join(k.name for k in self.knobs) or "none"
-        raise KnobError(f"unknown knob {name!r} for {self.name}; its knobs are: {names}")
+        raise KnobError(f"unknown knob {_echo(name)} for {self.name}; its knobs are: {names}")
 
     def defaults(self) -> dict:
         return {k.name: k.default for k in self.knobs}
 
     def book_lr(self, knobs: Mapping[str, Any]) -> float:
         return self.lr_for(knobs) if self.lr_for else self.training.lr
+
+    def recipe(self, knobs: Mapping[str, Any] | None = None) -> "Recipe":
+        """The book's training recipe for this model: the knobs it trains with (the knob defaults, then the
+        book's training knobs, then `knobs`), and the lr, batch size, resolution and epochs for them.
+
+        The one place the recipe is merged: the engine, the presets, the Train page and the CLI call this.
+        """
+        merged = {**self.defaults(), **dict(self.training.knobs), **dict(knobs or {})}
+        t = self.training
+        return Recipe(knobs=merged, lr=float(self.book_lr(merged)), batch_size=t.batch_size,
+                      resolution=t.resolution, epochs=t.epochs, accuracy=t.accuracy)
 
 
 ARCHS: dict[str, ArchSpec] = {}
@@ -262,8 +297,8 @@ def get_spec(arch: str) -> ArchSpec:
     _load_models()
     try:
         return ARCHS[arch]
-    except KeyError:
-        raise KnobError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)}") from None
+    except (KeyError, TypeError):  # TypeError: a list or a dict from a JSON file
+        raise KnobError(f"unknown architecture {_echo(arch)}; choose one of: {', '.join(ARCHS)}") from None
 
 
 def arch_names() -> list[str]:
@@ -332,6 +367,8 @@ def resolve(arch: str, knobs: Mapping[str, Any] | None = None, *, in_channels: i
                  num_classes=_NUM_CLASSES.validate(num_classes),
                  resolution=_RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
     if check_shapes:
+        from .limits import check_probe_cost  # a bound on the probe's cost before the shape checks run it
+        check_probe_cost(cfg)
         _check_fits(cfg)
     return cfg
 
@@ -433,3 +470,6 @@ def _load_models() -> None:
     if not _LOADED:
         _LOADED = True
         from . import models  # noqa: F401  (registers every family)
+
+
+_load_models()  # `from cnnlab.registry import ARCHS` sees every architecture

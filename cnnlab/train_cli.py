@@ -8,7 +8,6 @@ engine to stop at the next step, a second one interrupts at once).
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 import threading
@@ -36,9 +35,19 @@ def add_parsers(sub, add_model_args) -> None:
     p.add_argument("--log-every", type=int, default=20, help="steps between progress reports")
     p.add_argument("--bn-every", type=int, default=50, help="steps between BatchNorm snapshots")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (long GPU runs)")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto",
+                   help="mixed precision: auto = bf16 on GPUs of compute capability 8.0+, fp16 with a gradient "
+                        "scaler on 7.x, off below and on the CPU (default auto)")
+    p.add_argument("--no-fast-cpu", dest="fast_cpu", action="store_false", default=None,
+                   help="train with torch's own CPU kernels only (cnnlab.cpu_fast off; also CNNLAB_FAST_CPU=0)")
+    p.add_argument("--download", action="store_true",
+                   help="if Fashion-MNIST is not installed, try torchvision's download (also CNNLAB_DOWNLOAD=1)")
     p.add_argument("--out", default="checkpoints", help="folder for run folders (default checkpoints)")
     p.add_argument("--no-save", action="store_true", help="do not write a run folder")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="train in a worker process of the local executor, or on Ray (CNNLAB_RAY_ADDRESS); "
+                        "default: in this process")
     p.set_defaults(func=cmd_train)
 
     b = sub.add_parser("bench", help="d2l's train_ch6 vs this engine, side by side (needs bench/setup_peer.sh)",
@@ -79,33 +88,24 @@ def cmd_bench(args) -> int:
 
 def train_config_from_args(args):
     """The resolved TrainConfig for parsed `train` arguments (raises KnobError with one line)."""
-    from .data import DataError, resolve_device
+    from .device import DeviceError, resolve_device
     from .engine import TrainConfig
     from .registry import get_spec
 
-    spec = get_spec(args.arch)
+    recipe = get_spec(args.arch).recipe()
     tc = TrainConfig(model=args.arch, knobs=parse_sets(args.sets), in_channels=args.in_channels,
                      num_classes=args.num_classes, resolution=args.resolution,
-                     epochs=spec.training.epochs if args.epochs is None else args.epochs, lr=args.lr,
+                     epochs=recipe.epochs if args.epochs is None else args.epochs, lr=args.lr,
                      batch_size=args.batch_size, optimizer=args.optimizer, weight_decay=args.weight_decay,
                      train_size=args.train_size, test_size=args.test_size, device=args.device, seed=args.seed,
-                     log_every=args.log_every, bn_every=args.bn_every, compile=args.compile).resolved()
+                     log_every=args.log_every, bn_every=args.bn_every, compile=args.compile,
+                     fast_cpu=args.fast_cpu, amp=args.amp).resolved()
     try:
-        resolve_device(tc.device)
-    except (DataError, RuntimeError) as e:
+        from .device import choose_amp
+        choose_amp(resolve_device(tc.device), tc.amp)
+    except (DeviceError, RuntimeError) as e:
         raise KnobError(str(e)) from None
     return tc
-
-
-def _finite(obj):
-    """JSON has no NaN/Infinity: write null instead."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 class _Interrupts:
@@ -133,19 +133,88 @@ class _Interrupts:
         return False
 
 
-def cmd_train(args) -> int:
-    from .engine import run
+def check_out_dir(out: str) -> None:
+    """--out must be a folder we can write in, or one we can create: raises KnobError (exit 2) before any
+    training starts, instead of a failed run (exit 1) after the data are loaded."""
+    import os
 
+    path = os.path.abspath(out)
+    probe = path
+    while not os.path.exists(probe):  # the nearest existing ancestor is where the folder would be made
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise KnobError(f"--out must be a folder, but {out!r} is a file")
+    if not os.path.isdir(probe):
+        raise KnobError(f"--out {out!r} cannot be created: {probe!r} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == path else f" ({probe!r} is not writable)"
+        raise KnobError(f"--out {out!r} is not a folder this user can write in{where}")
+
+
+def _in_process(tc, stop, out_dir):
+    from .engine import run
+    from .events import RunStart
+    from .runs.recovery import mark_alive
+
+    for ev in run(tc, stop, out_dir):
+        if isinstance(ev, RunStart):
+            mark_alive(ev.run_dir)  # so a server starting meanwhile does not mark this run interrupted
+        yield ev
+
+
+def _through_executor(kind: str, tc, stop, out_dir):
+    """Submit to a LocalExecutor / RayExecutor and yield its events as they arrive (Ctrl-C: stop the run)."""
+    import os
+    import secrets
+    import time
+
+    from .runs import RunRefused, get_executor
+
+    owner = f"cli-{os.getpid()}-{secrets.token_hex(4)}"
+    ex = get_executor(kind, out_dir=out_dir)
+    try:
+        try:
+            h = ex.submit(tc, owner, label=f"{tc.model.arch} (CLI)")
+        except RunRefused as e:
+            raise KnobError(str(e)) from None
+        since, asked = 0, False
+        while True:
+            if stop.is_set() and not asked:
+                ex.stop(h, owner)
+                asked = True
+            evs = ex.events(h, since)
+            since += len(evs)
+            yield from evs
+            if any(e.kind in ("run_end", "run_failed") for e in evs):
+                return
+            time.sleep(0.05)
+    finally:
+        ex.shutdown()
+
+
+def cmd_train(args) -> int:
     tc = train_config_from_args(args)
+    if not args.no_save:
+        check_out_dir(args.out)
+    if args.download:
+        import os
+        os.environ["CNNLAB_DOWNLOAD"] = "1"
     stop = threading.Event()
     out_dir = None if args.no_save else args.out
+    if args.executor and out_dir is None:
+        raise KnobError("--no-save works only in-process (without --executor): executors always keep run folders")
     code = EXIT_FAILED
     with _Interrupts(stop) as interrupts:
         try:
+            events = _through_executor(args.executor, tc, stop, out_dir) if args.executor \
+                else _in_process(tc, stop, out_dir)
             if args.json:
-                code = _run_json(run(tc, stop, out_dir))
+                code = _run_json(events)
             else:
-                code = _run_human(run(tc, stop, out_dir), tc)
+                code = _run_human(events, tc)
         except KeyboardInterrupt:
             return EXIT_STOPPED
     if code == EXIT_FAILED and interrupts.count:
@@ -154,9 +223,11 @@ def cmd_train(args) -> int:
 
 
 def _run_json(events) -> int:
+    from .checkpoint import json_safe
+
     code = EXIT_FAILED
     for ev in events:
-        sys.stdout.write(json.dumps(_finite(ev.to_dict()), ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(json_safe(ev.to_dict(), digits=None), ensure_ascii=False) + "\n")
         sys.stdout.flush()
         if ev.kind == "run_end":
             code = 0
@@ -174,15 +245,23 @@ def _run_human(events, tc) -> int:
         for ev in events:
             if ev.kind == "run_start":
                 knobs = ", ".join(f"{k}={v}" for k, v in ev.knobs.items()) or "no knobs"
-                print(f"{ev.arch} ({knobs}) on {ev.device}: {ev.params:,} parameters; {ev.epochs} epochs of "
+                amp = f" ({ev.amp} autocast)" if ev.amp != "off" else ""
+                print(f"{ev.arch} ({knobs}) on {ev.device}{amp}: {ev.params:,} parameters; {ev.epochs} epochs of "
                       f"{ev.train_size:,} examples, batch {ev.batch_size}, {ev.optimizer} lr {ev.lr:g}"
                       + (f"; saving to {ev.run_dir}" if ev.run_dir else ""), flush=True)
+                if ev.device_note:
+                    print(f"not on the GPU: {ev.device_note}", flush=True)
                 bar = tqdm(total=ev.epochs * ev.steps_per_epoch, unit="step", dynamic_ncols=True, file=sys.stderr,
                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
             elif ev.kind == "step_end" and bar is not None:
                 bar.update(ev.step - bar.n)
                 bar.set_description(f"epoch {ev.epoch}", refresh=False)
                 bar.set_postfix_str(f"loss {ev.loss:.3f}, acc {ev.acc:.3f}, {ev.examples_per_s:,.0f} ex/s")
+            elif ev.kind == "compiling":
+                line = (f"compiled in {ev.wall_s:.1f} s" if ev.done else
+                        f"compiling the model (torch.compile, {ev.backend}{' ' + ev.mode if ev.mode else ''}); "
+                        "the first step can take minutes ...")
+                (bar.write(line, file=sys.stderr) if bar is not None else print(line, file=sys.stderr, flush=True))
             elif ev.kind == "epoch_end":
                 line = (f"epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.3f}, train acc {ev.train_acc:.3f}, "
                         f"test acc {ev.test_acc:.3f}, {ev.examples_per_s:,.0f} examples/s, {ev.wall_s:.1f} s")

@@ -2,20 +2,23 @@
 import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
-from cnnlab.ui import arch_view, tr, widgets
-from cnnlab.ui.common import probe_config
+from cnnlab.ui import arch_view, train_view, tr, widgets
+from cnnlab.ui.common import plain, probe_config
 
 st.title(tr("arch.title"))
 st.caption(tr("arch.intro"))
 
 initial, url_errors = widgets.restore("arch", st.query_params)
 for msg in url_errors:
-    st.warning(tr("arch.url_bad", msg=msg))
+    st.warning(tr("arch.url_bad", msg=plain(msg)))
 
 left, right = st.columns([1, 2], gap="large")
 with left:
     choice = widgets.model_picker("arch", initial)
     st.button(tr("arch.reset"), key="arch_reset", on_click=widgets.reset_model, args=("arch", choice["arch"]))
+    # "Train this": the Train page with the same model and knobs (its settings come from the link)
+    st.page_link("pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
+                 query_params=train_view.link_params(choice))
 widgets.remember("arch", choice)
 
 with right:

@@ -2,8 +2,10 @@
 import streamlit as st
 
 from cnnlab.ui import checkpoint_root, runs_view, show_error, tr
+from cnnlab.ui.common import checkpoint_note
 
 st.title(tr("runs.title"))
+st.caption(checkpoint_note())
 try:
     runs = runs_view.list_runs()
 except Exception as e:  # an unreadable checkpoints folder must not break the page
@@ -25,7 +27,7 @@ if run_dir is None:
 try:
     run = runs_view.load(run_dir)
     cfg = run.model_config
-    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, runs_view.VIEW_IMAGES)
+    data = runs_view.test_set(cfg.input_hw, cfg.in_channels, runs_view.view_images(cfg))
 except Exception as e:  # CheckpointError, DataError: one line, no traceback
     show_error(e, "runs.load_failed")
     st.stop()

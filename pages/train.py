@@ -1,9 +1,12 @@
-"""Train: settings and presets → a background run (cnnlab.jobs) with streaming curves, progress, stop."""
+"""Train: settings and presets (kept in the URL) → a run in the server's executor (cnnlab.runs), owned by this
+browser, with streaming curves, progress, queue position and stop."""
 import streamlit as st
 
 from cnnlab.ui import train_view, tr
 
 st.title(tr("train.title"))
+for msg in train_view.restore_url():
+    st.warning(tr("arch.url_bad", msg=msg))
 left, right = st.columns([2, 3], gap="large")
 with left:
     settings = train_view.settings()

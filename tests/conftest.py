@@ -29,3 +29,30 @@ def pytest_sessionfinish(session, exitstatus):
         for s in _bad_skips:
             print("  " + s)
         session.exitstatus = 1
+
+
+# -- Ray (helper H4b): a real local Ray, started once per session, for the Ray and contract tests ------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster of 2 CPUs (GPUs as detected), started by this test session, shut down after."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": ROOT}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_executor(ray_cluster, tmp_path):
+    """A RayExecutor on the session's local Ray (default per-owner limits), run folders under tmp_path."""
+    from cnnlab.runs.base import Limits
+    from cnnlab.runs.ray_executor import RayExecutor
+
+    ex = RayExecutor(limits=Limits(), out_dir=str(tmp_path / "ray-checkpoints"))
+    yield ex
+    ex.shutdown()

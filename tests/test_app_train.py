@@ -1,6 +1,7 @@
-"""AppTest of the Train page: presets, validation, a tiny real run that completes and plots, stop, queue.
+"""AppTest of the Train page: presets, validation, a tiny real run in the executor's worker process that
+completes and plots, stop, queue, ownership between two sessions, settings in the URL, "Train this".
 
-Runs are real (cnnlab.engine on Fashion-MNIST) but tiny: LeNet on 256 training / 128 test images.
+Runs are real (cnnlab.engine on Fashion-MNIST, in the server's LocalExecutor) but tiny.
 """
 import json
 import os
@@ -10,11 +11,13 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
-from helpers import assert_no_exception, open_page  # noqa: E402
+from helpers import APP, assert_no_exception, needs_fmnist, open_page  # noqa: E402
 
 engine = pytest.importorskip("cnnlab.engine")
 
-from cnnlab.ui.common import registry  # noqa: E402
+from cnnlab.runs import NotOwner  # noqa: E402
+from cnnlab.runs.view import view  # noqa: E402
+from cnnlab.ui.common import MyRuns, executor  # noqa: E402
 
 TIMEOUT = 60
 
@@ -23,7 +26,12 @@ TIMEOUT = 60
 def ckpt_root(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(tmp_path / "ckpt"))
     yield tmp_path / "ckpt"
-    registry().stop_all(timeout=10)  # the registry is process-wide: leave nothing running
+    ex = executor()  # one executor per server process: leave nothing running for the next test
+    for s in ex.list():
+        if s.active:
+            ex.stop(s.id, s.owner)
+    for s in ex.list():
+        ex.wait(s.id, 30)
 
 
 def _train_page() -> AppTest:
@@ -40,15 +48,22 @@ def _tiny(at, n_train=256, n_test=128, epochs=1):
     return at
 
 
-def _job(at):
-    return registry().get(at.session_state["train_job_pick"])
+def _long(at):
+    _tiny(at, n_train=4096, n_test=128, epochs=50)
+    at.number_input(key="train_bs").set_value(32)
+    return at
 
 
-def _wait_steps(job, timeout=30):
+def _run_id(at):
+    return at.session_state["train_job_pick"]
+
+
+def _wait_steps(run_id, timeout=60):
+    ex = executor()
     t = time.time()
-    while not job.view().steps:
-        assert time.time() - t < timeout, "no step within the timeout"
-        assert job.view().state in ("queued", "running"), job.view().message
+    while not view(ex, run_id).steps:
+        assert time.time() - t < timeout, f"no step within the timeout: {ex.status(run_id)} {ex.workers()}"
+        assert ex.status(run_id).active, ex.status(run_id).message
         time.sleep(0.05)
 
 
@@ -59,6 +74,7 @@ def test_page_renders_with_cpu_note_and_lenet_preset():
     assert at.number_input(key="train_lr").value == pytest.approx(0.9)
     assert at.number_input(key="train_bs").value == 256
     assert any("CPU" in i.value for i in at.info)  # this machine has no GPU
+    assert any("Estimate before Start: ≈ " in c.value and "on this CPU" in c.value for c in at.caption)
 
 
 def test_presets_and_arch_change_fill_book_values():
@@ -75,6 +91,13 @@ def test_presets_and_arch_change_fill_book_values():
     assert at.number_input(key="train_res_vgg").value == 224
     assert at.number_input(key="train_lr").value == pytest.approx(0.05)
     assert at.selectbox(key="train_preset").value == "custom"
+    # the book's VGG on all the data does not fit this CPU: the estimate says so before Start, Start refuses
+    assert any("VGG at 224×224 on 10,000 images needs about" in w.value and "preset" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+    at.button(key="train_start").click().run()
+    _ok(at)
+    assert any("needs about" in e.value for e in at.error)
+    assert executor().list(at.session_state["_owner"]) == []
 
 
 def test_invalid_settings_show_error():
@@ -83,16 +106,17 @@ def test_invalid_settings_show_error():
     at.button(key="train_start").click().run()
     _ok(at)
     assert any("resolution must be at least 12" in e.value for e in at.error)
-    assert "train_job_pick" not in at.session_state or not registry().get(at.session_state["train_job_pick"]) \
-        or registry().get(at.session_state["train_job_pick"]).view().meta.get("resolution") != 8
+    assert executor().list(at.session_state["_owner"]) == []
 
 
+@needs_fmnist
 def test_tiny_run_completes_plots_and_saves(ckpt_root):
     at = _tiny(_train_page())
     at.button(key="train_start").click().run()
     _ok(at)
-    job = _job(at)
-    assert job is not None and job.wait(60), "the tiny run did not finish in 60 s"
+    ex = executor()
+    rid = _run_id(at)
+    assert ex.wait(rid, 90), "the tiny run did not finish in 90 s"
     at.run()
     _ok(at)
     assert at.success, [e.value for e in at.error]
@@ -101,29 +125,32 @@ def test_tiny_run_completes_plots_and_saves(ckpt_root):
     assert "train loss" in names and "test acc" in names
     test_acc = [d for d in fig["data"] if d["name"] == "test acc"][0]
     assert len(test_acc["y"]) == 1 and 0.0 <= test_acc["y"][0] <= 1.0
-    v = job.view()
+    v = view(ex, rid)
     assert v.state == "done" and v.run_dir and os.path.isdir(v.run_dir)
     assert os.path.dirname(v.run_dir) == str(ckpt_root)
     assert os.path.isfile(os.path.join(v.run_dir, "model.pt"))
-    assert not at.button(key="train_stop").proto.disabled is False  # stop is disabled once finished
+    assert ex.status(rid).owner == at.session_state["_owner"]
+    assert at.button(key="train_stop").proto.disabled is True  # stop is disabled once finished
 
 
+@needs_fmnist
 def test_stop_ends_run_quickly_and_keeps_checkpoint():
-    at = _tiny(_train_page(), n_train=4096, n_test=128, epochs=50)
-    at.number_input(key="train_bs").set_value(32)
+    at = _long(_train_page())
     at.button(key="train_start").click().run()
     _ok(at)
-    job = _job(at)
-    _wait_steps(job)
+    ex = executor()
+    rid = _run_id(at)
+    _wait_steps(rid)
     at.run()
     assert at.button(key="train_stop").proto.disabled is False
+    t = time.time()
     at.button(key="train_stop").click().run()
-    assert job.wait(5)
-    took = job.finished - job.stop_requested
-    assert 0 <= took < 1.0, f"the run ended {took:.2f} s after the stop request"
+    assert ex.wait(rid, 10)
+    took = ex.status(rid).finished - t
+    assert took < 2.0, f"the run ended {took:.2f} s after the stop request"
     at.run()
     _ok(at)
-    v = job.view()
+    v = view(ex, rid)
     assert v.state == "stopped", v.state
     assert any("Stopped" in w.value for w in at.warning)
     assert v.run_dir and os.path.isfile(os.path.join(v.run_dir, "model.pt"))
@@ -131,28 +158,75 @@ def test_stop_ends_run_quickly_and_keeps_checkpoint():
     assert cfg["status"] == "stopped"
 
 
-def test_queue_position_and_run_survives_reload():
-    at = _tiny(_train_page(), n_train=4096, n_test=128, epochs=50)
-    at.number_input(key="train_bs").set_value(32)
+@needs_fmnist
+def test_a_second_session_sees_neither_the_settings_nor_a_stop_for_the_first_sessions_run():
+    a = _long(_train_page())
+    a.number_input(key="train_seed").set_value(4242)
+    a.button(key="train_start").click().run()
+    _ok(a)
+    ex = executor()
+    rid = _run_id(a)
+    label = ex.status(rid).label
+    _wait_steps(rid)
+    b = _train_page()  # another browser: another owner
+    _ok(b)
+    assert b.session_state["_owner"] != a.session_state["_owner"]
+    assert any("No run yet" in i.value for i in b.info)
+    assert any("Other people: 1 training, 0 waiting" in c.value for c in b.caption)
+    shown = " ".join(str(e.value) for e in list(b.markdown) + list(b.caption) + list(b.info) + list(b.selectbox))
+    assert label not in shown and rid not in shown
+    assert "train_job_pick" not in b.session_state or b.session_state["train_job_pick"] != rid
+    with pytest.raises(KeyError):
+        b.button(key="train_stop")  # no Stop to press: B has no run
+    assert MyRuns(ex, b.session_state["_owner"]).stop(rid) is False
+    with pytest.raises(NotOwner):
+        ex.stop(rid, b.session_state["_owner"])
+    assert ex.status(rid).active
+    # B's own run waits behind A's and says how many are ahead
+    _tiny(b).button(key="train_start").click().run()
+    _ok(b)
+    assert any("position 1, 1 run(s) ahead of yours" in i.value or "position 1, 0 run(s)" in i.value
+               for i in b.info), [i.value for i in b.info]
+    assert _run_id(b) != rid
+    # and A still sees (and can stop) only A's run
+    a.run()
+    opts = a.selectbox(key="train_job_pick").options
+    assert len(opts) == 1 and opts[0].startswith(rid)
+    a.button(key="train_stop").click().run()
+    assert ex.wait(rid, 10) and ex.status(rid).state == "stopped"
+
+
+@needs_fmnist
+def test_queue_position_and_my_run_survives_a_reload():
+    at = _long(_train_page())
     at.button(key="train_start").click().run()
-    first = _job(at)
+    first = _run_id(at)
+    _wait_steps(first)
     at.button(key="train_start").click().run()
     _ok(at)
-    second = _job(at)
-    assert second.id != first.id
+    second = _run_id(at)
+    assert second != first
     assert any("position 1" in i.value for i in at.info)
-    # a reload is a new session: the page shows the active run from the process-wide registry
-    again = _train_page()
-    assert again.selectbox(key="train_job_pick").value == first.id
-    # and a page switch keeps the chosen run
+    # a third run by the same person is refused with one sentence (1 training + 1 waiting)
+    at.button(key="train_start").click().run()
+    assert any("you already have 2 runs training or waiting" in e.value for e in at.error)
+    # a reload is a new session with the same owner cookie: it shows my active run
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    again.session_state["_owner"] = at.session_state["_owner"]
+    again.run()
+    again.switch_page("pages/train.py").run()
+    _ok(again)
+    assert again.selectbox(key="train_job_pick").value == first
+    # a page switch keeps the chosen run
     at.switch_page("pages/architecture.py").run()
     at.switch_page("pages/train.py").run()
     _ok(at)
-    assert at.selectbox(key="train_job_pick").value == second.id
+    assert at.selectbox(key="train_job_pick").value == second
     at.button(key="train_stop").click().run()  # cancel the queued run
-    assert second.wait(2) and second.view().state == "cancelled"
-    registry().stop(first.id)
-    assert first.wait(5)
+    ex = executor()
+    assert ex.wait(second, 5) and ex.status(second).state == "cancelled"
+    ex.stop(first, at.session_state["_owner"])
+    assert ex.wait(first, 10)
 
 
 def test_settings_survive_a_page_switch():
@@ -166,3 +240,40 @@ def test_settings_survive_a_page_switch():
     assert at.number_input(key="train_epochs").value == 7
     assert at.number_input(key="train_res_densenet").value == 32
     assert at.selectbox(key="train_preset").value == "custom"
+
+
+def test_settings_live_in_the_url_and_a_link_restores_them():
+    at = _train_page()
+    at.selectbox(key="train_preset").set_value("resnet_cpu").run()
+    at.number_input(key="train_epochs").set_value(4).run()
+    qp = dict(at.query_params)
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in qp.items()}
+    assert flat["arch"] == "resnet" and flat["ep"] == "4" and flat["res"] == "32" and flat["ntr"] == "10000"
+    assert "u" not in flat and not any(at.session_state["_owner"] in str(v) for v in flat.values())
+    # a link with settings opens the Train page with them
+    link = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    link.switch_page("pages/train.py").run()
+    link.query_params.clear()  # a fresh address: only what the link says
+    for k, v in {"arch": "vgg", "ratio": "8", "res": "32", "ep": "3", "ntr": "2000", "lr": "0.02"}.items():
+        link.query_params[k] = v
+    link.run()
+    _ok(link)
+    assert link.selectbox(key="train_arch").value == "vgg"
+    assert link.slider(key="train_k_vgg_ratio").value == 8
+    assert link.number_input(key="train_res_vgg").value == 32
+    assert link.number_input(key="train_epochs").value == 3
+    assert link.number_input(key="train_n_train").value == 2000
+    assert link.number_input(key="train_lr").value == pytest.approx(0.02)
+    assert link.selectbox(key="train_preset").value == "custom"
+
+
+def test_architecture_page_train_this_links_the_same_model():
+    at = open_page("pages/architecture.py", TIMEOUT)
+    at.selectbox(key="arch_arch").set_value("resnet").run()
+    at.number_input(key="arch_res_resnet").set_value(64).run()
+    _ok(at)
+    links = [e for e in at.main if getattr(e.proto, "page", None) is not None and "train" in str(e.proto.page)]
+    assert links, "no Train this link"
+    url = links[0].proto.page + ("?" + links[0].proto.query_string if getattr(links[0].proto, "query_string", "")
+                                 else "")
+    assert "arch=resnet" in str(links[0].proto) and "res=64" in str(links[0].proto), links[0].proto

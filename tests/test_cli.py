@@ -142,11 +142,11 @@ def test_subprocess_never_shows_a_traceback(argv):
 
 
 def test_core_imports_with_torch_alone():
-    """The GPU machine has torch and torchvision only: the engine, jobs, checkpoints and the CLI parser
+    """The GPU machine has torch and torchvision only: the engine, the executor, checkpoints and the CLI parser
     must import without streamlit, torchinfo, plotly or tqdm."""
     code = ("import sys\n"
             "for m in ('streamlit', 'torchinfo', 'plotly', 'tqdm', 'PIL.ImageOps'): sys.modules[m] = None\n"
-            "import cnnlab.engine, cnnlab.jobs, cnnlab.checkpoint, cnnlab.data, cnnlab.i18n\n"
+            "import cnnlab.engine, cnnlab.runs, cnnlab.runs.local, cnnlab.runs.admission, cnnlab.checkpoint, cnnlab.data, cnnlab.i18n\n"
             "from cnnlab.__main__ import build_parser\n"
             "build_parser()\n"
             "from cnnlab.registry import build\n"

@@ -89,6 +89,28 @@ def test_missing_data_names_the_apt_command(isolated, monkeypatch):
         data.load_fashion_mnist(28, download=True)
 
 
+def test_nothing_is_downloaded_unless_asked_for(isolated, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    class Offline:
+        def __init__(self, *a, **k):
+            calls.append(k)
+            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", Offline)
+    monkeypatch.setenv("CNNLAB_DATA", str(isolated / "empty"))
+    monkeypatch.delenv("CNNLAB_DOWNLOAD", raising=False)
+    with pytest.raises(data.DataError, match="nothing is downloaded unless"):
+        data.find_fashion_mnist()
+    assert calls == []                                    # the default never tries the network
+    monkeypatch.setenv("CNNLAB_DOWNLOAD", "1")
+    with pytest.raises(data.DataError, match="the download failed .*Error downloading"):
+        data.find_fashion_mnist()
+    assert calls and calls[0].get("download") is True    # asked for: tried, and the failure is said
+
+
 def test_stratified_indices_balanced_seeded_and_short_classes():
     y = torch.tensor([0] * 3 + [1] * 50 + [2] * 50)
     idx = data.stratified_indices(y, 25, seed=0)

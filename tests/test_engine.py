@@ -1,6 +1,8 @@
 """cnnlab.engine: the event stream on a tiny synthetic set, failures as events, one real run."""
 import json
+import logging
 import os
+import sys
 import threading
 
 import pytest
@@ -111,6 +113,34 @@ def test_model_returning_nan_and_errors_become_events(tiny):
     assert evs[-1].reason == "out_of_memory" and "batch size" in evs[-1].message
 
 
+def test_an_error_keeps_its_traceback_in_the_event_the_log_and_config_json(tiny, tmp_path, caplog):
+    """People get one sentence; the full traceback is logged and kept with the run (config.json "failure")."""
+    tc = _tc(log_every=1, epochs=1)
+    with caplog.at_level(logging.ERROR, logger="cnnlab"):
+        evs = list(engine.run(tc, out_dir=str(tmp_path), data=tiny,
+                              model=_Broken(KeyError("a builder bug"))))
+    end = evs[-1]
+    assert end.reason == "error" and end.message == "KeyError: 'a builder bug'"
+    assert "Traceback (most recent call last)" in end.detail and "raise self.exc" in end.detail
+    assert any("a builder bug" in r.getMessage() and "Traceback" in r.getMessage() for r in caplog.records)
+    cfg = checkpoint.read_config(end.run_dir)
+    assert cfg["status"] == "failed" and cfg["failure"]["message"] == end.message
+    assert cfg["failure"]["traceback"] == end.detail
+
+
+@pytest.mark.parametrize("kind", ["nn", "scratch"])
+def test_a_last_batch_of_one_example_is_merged_not_fed_alone_to_batchnorm(kind):
+    """33 examples at batch 32 would leave a batch of one ("Expected more than 1 value per channel")."""
+    d = data.synthetic(33, 16, seed=0)
+    assert data.batch_bounds(33, 32) == [(0, 33)] and data.batch_bounds(34, 32) == [(0, 32), (32, 34)]
+    assert data.batch_bounds(1, 32) == [(0, 1)] and data.batch_bounds(65, 32) == [(0, 32), (32, 65)]
+    assert d.num_batches("train", 32) == 1
+    sizes = [len(y) for _, y in d.batches("train", 32, shuffle=True, generator=torch.Generator().manual_seed(0))]
+    assert sizes == [33]
+    _, evs = _fit(_tc(knobs={"batchnorm": kind}, epochs=1, log_every=1), d)
+    assert evs[-1].kind == "run_end", evs[-1]
+
+
 def test_bad_config_is_an_event_from_fit_and_a_knob_error_from_resolved(tiny):
     with pytest.raises(KnobError, match="epochs"):
         _tc(epochs=0).resolved()
@@ -194,7 +224,7 @@ def test_run_without_data_fails_with_one_sentence(monkeypatch, tmp_path):
     def missing(*a, **k):
         raise data.DataError("Fashion-MNIST was not found; install it with `apt-get install -y dataset-fashion-mnist`")
 
-    monkeypatch.setattr(engine, "load_fashion_mnist", missing)
+    monkeypatch.setattr(sys.modules["cnnlab.engine.launch"], "load_fashion_mnist", missing)
     evs = list(engine.run(_tc(), out_dir=str(tmp_path)))
     assert len(evs) == 1 and evs[0].reason == "error" and "apt-get" in evs[0].message
     assert os.listdir(tmp_path) == []
@@ -213,3 +243,22 @@ def test_real_one_epoch_bn_lenet_on_a_fashion_mnist_subset(tmp_path):
     assert loaded.config["data"] == {"name": "fashion-mnist", "train_size": 2048, "test_size": 512, "resolution": 28}
     d = data.load_fashion_mnist(28, train_size=10, test_size=512, seed=0)
     assert engine.evaluate(loaded.model, d) == pytest.approx(end.test_acc)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_what_the_cpu_fast_paths_chose_is_in_run_start_and_config_json(tiny, tmp_path, fast):
+    evs = list(engine.run(_tc(epochs=1, fast_cpu=fast), out_dir=str(tmp_path), data=tiny))
+    start, end = evs[0], evs[-1]
+    assert start.kind == "run_start" and end.kind == "run_end", end
+    assert start.fast_cpu["enabled"] is fast
+    assert (sum(start.fast_cpu["swapped"].values()) > 0) is fast   # BN-LeNet: avg pools and BN layers
+    cfg = checkpoint.read_config(end.run_dir)
+    assert cfg["fast_cpu"] == json.loads(json.dumps(start.fast_cpu)) and cfg["train"]["fast_cpu"] is fast
+
+
+def test_cnnlab_fast_cpu_0_turns_the_fast_paths_off(monkeypatch):
+    monkeypatch.setenv("CNNLAB_FAST_CPU", "0")
+    assert _tc().resolved().fast_cpu is False
+    monkeypatch.setenv("CNNLAB_FAST_CPU", "1")
+    assert _tc().resolved().fast_cpu is True
+    assert _tc(fast_cpu=False).resolved().fast_cpu is False   # the config (CLI --no-fast-cpu) wins

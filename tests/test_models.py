@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab import layers
-from cnnlab.layers import AvgPool2d, BatchNorm, BatchNorm2d, Conv2d, batch_stats, make_divisible
+from cnnlab import cpu_fast
+from cnnlab.layers import BatchNorm, make_divisible, norm_factory
 from cnnlab.probe import probe
 from cnnlab.registry import ARCHS, Config, Knob, KnobError, arch_names, get_spec, min_resolution, resolve
 
@@ -316,129 +316,103 @@ def test_scratch_batchnorm_state_lives_in_buffers():
     assert bn.to(torch.float64).running_mean.dtype == torch.float64
 
 
-@pytest.mark.parametrize("shape,layout,kw", [
-    ((8, 6, 24, 24), "nchw", {}), ((8, 16, 8, 8), "nhwc", {}), ((3, 1, 6, 4), "nchw", {}),
-    ((2, 5, 4, 6), "nhwc", {}), ((4, 3, 7, 8), "nchw", {}),               # odd height: torch's own kernel
-    ((4, 3, 8, 8), "nchw", {"stride": 1}), ((4, 3, 8, 8), "nchw", {"padding": 1}),
-    ((2, 6, 10, 10), "slice", {}),                                          # neither layout: torch's kernel
-])
-def test_fast_avgpool_equals_torch(shape, layout, kw):
-    """cnnlab's AvgPool2d (fast 2×2 path on CPU) gives torch's values and gradients, keeping the layout."""
-    kw = {"kernel_size": 2, "stride": 2, **kw}
+# -- plain torch.nn modules: what the knob names is what is built -----------------------------------------
+BOOK_BLOCKS = {"BatchNorm", "Inception", "Residual", "DenseBlock", "DepthwiseSeparable", "SqueezeExcite",
+               "InvertedResidual"}
+
+
+def _knob_variants(arch):
+    """The defaults, then every value of every bool/choice knob (one at a time)."""
+    out = [{}]
+    for k in get_spec(arch).knobs:
+        if k.kind in ("bool", "choice"):
+            out += [{k.name: v} for v in extremes(k) if v != k.default]
+    return out
+
+
+PLAIN_CASES = [(a, kn) for a in ARCH_NAMES for kn in _knob_variants(a)]
+
+
+@pytest.mark.parametrize("arch,knobs", PLAIN_CASES, ids=[f"{a}-{k}" for a, k in PLAIN_CASES])
+def test_models_are_built_from_plain_torch_modules(arch, knobs):
+    """Every module of a freshly built model is torch.nn's own class or one of the book's blocks
+    (cnnlab.layers); none is a CPU fast class (those exist only after cpu_fast.apply)."""
+    with torch.device("meta"):
+        model = resolve(arch, knobs, check_shapes=False).build()
+    for name, m in model.named_modules():
+        mod, cls = type(m).__module__, type(m).__name__
+        assert (mod.startswith("torch.nn.") and getattr(nn, cls) is type(m)) or \
+            (mod == "cnnlab.layers" and cls in BOOK_BLOCKS), (name, type(m))
+    assert cpu_fast.fast_modules(model) == []
+
+
+@pytest.mark.parametrize("arch,knob", [("lenet", "batchnorm"), ("resnet", "batchnorm"), ("vgg", "batchnorm")])
+def test_batchnorm_nn_is_exactly_torchs(arch, knob):
+    on = "nn" if arch == "lenet" else True
+    model = resolve(arch, {knob: on}).build()
+    bns = [m for m in model.modules() if "BatchNorm" in type(m).__name__]
+    assert bns and all(type(m) in (nn.BatchNorm2d, nn.BatchNorm1d) for m in bns), {type(m) for m in bns}
+    off = resolve(arch, {knob: "off" if arch == "lenet" else False}).build()
+    assert not [m for m in off.modules() if "BatchNorm" in type(m).__name__]
+
+
+def test_lenet_batchnorm_knob_picks_the_class():
+    kinds = {}
+    for kind in ("nn", "scratch"):
+        model = resolve("lenet", {"batchnorm": kind}).build()
+        kinds[kind] = [(type(m), getattr(m, "num_dims", None)) for m in model.modules()
+                       if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, BatchNorm))]
+    assert kinds["nn"] == [(nn.BatchNorm2d, None)] * 2 + [(nn.BatchNorm1d, None)] * 2
+    assert kinds["scratch"] == [(BatchNorm, 4)] * 2 + [(BatchNorm, 2)] * 2
+    # the same module names, so checkpoints of either kind name their layers alike
+    assert [n for n, _ in resolve("lenet", {"batchnorm": "nn"}).build().named_children()] == \
+        [n for n, _ in resolve("lenet", {"batchnorm": "scratch"}).build().named_children()]
+
+
+def test_norm_factory():
+    assert norm_factory("nn") is nn.BatchNorm2d and norm_factory(True, 2) is nn.BatchNorm1d
+    assert norm_factory("off") is None and norm_factory(False, 2) is None
+    bn = norm_factory("scratch", 2)(7)
+    assert type(bn) is BatchNorm and bn.num_dims == 2 and bn.num_features == 7
+    with pytest.raises(ValueError, match="off | scratch | nn"):
+        norm_factory("torch")
+
+
+# -- bugs found against independent references ---------------------------------------------------------------
+
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_resnet_without_residual_has_no_unused_parameters(batchnorm):
+    """residual=off builds no 1×1 shortcut convs: every counted parameter receives a gradient, and the count
+    drops by exactly those convs' parameters."""
     torch.manual_seed(0)
-    base = torch.randn(*shape, dtype=torch.float64)
-    x = {"nchw": base, "nhwc": base.contiguous(memory_format=torch.channels_last),
-         "slice": torch.randn(shape[0], shape[1] * 2, shape[2], shape[3], dtype=torch.float64)[:, ::2]}[layout]
-    x1, x2 = x.detach().requires_grad_(), x.detach().clone().requires_grad_()
-    assert x1.stride() == x.stride()
-    ours, ref = AvgPool2d(**kw)(x1), nn.AvgPool2d(**kw)(x2)
-    fast = layout != "slice" and kw == {"kernel_size": 2, "stride": 2} and shape[2] % 2 == 0 and shape[3] % 2 == 0
-    assert ("_Pool2x2" in type(ours.grad_fn).__name__) == fast, type(ours.grad_fn).__name__
-    assert ours.shape == ref.shape and torch.allclose(ours, ref)
-    if layout == "nhwc":
-        assert ours.is_contiguous(memory_format=torch.channels_last)
-    g = torch.randn_like(ref)
-    ours.backward(g)
-    ref.backward(g)
-    assert torch.allclose(x1.grad, x2.grad)
-    assert type(AvgPool2d(2)).__name__ == "AvgPool2d" and isinstance(AvgPool2d(2), nn.AvgPool2d)
+    on = resolve("resnet", {"residual": True, "batchnorm": batchnorm}, resolution=32).build()
+    off = resolve("resnet", {"residual": False, "batchnorm": batchnorm}, resolution=32).build()
+    shortcut = sum(p.numel() for n, p in on.named_parameters() if ".conv3." in n)
+    assert shortcut == sum(c_in * c_out + c_out for c_in, c_out in ((64, 128), (128, 256), (256, 512)))
+    assert probe(resolve("resnet", {"residual": False, "batchnorm": batchnorm})).cost.params == \
+        probe(resolve("resnet", {"residual": True, "batchnorm": batchnorm})).cost.params - shortcut
+    assert not any(".conv3" in n for n, _ in off.named_parameters())
+    for model in (on, off):
+        model.train()
+        model(torch.randn(4, 1, 32, 32)).sum().backward()
+        missing = [n for n, p in model.named_parameters() if p.grad is None]
+        assert missing == []
 
 
-@pytest.mark.parametrize("shape,momentum,layout,input_grad", [
-    ((32, 6, 12, 12), 0.1, "nchw", True), ((16, 4, 5, 5), None, "nchw", False),
-    ((8, 3, 4, 4), 0.3, "nhwc", True), ((2, 5, 1, 1), 0.1, "nchw", True)])
-def test_fast_batchnorm2d_equals_torch(shape, momentum, layout, input_grad):
-    """cnnlab's BatchNorm2d (fast CPU training path) = nn.BatchNorm2d: outputs, all gradients, running
-    statistics and num_batches_tracked over several training steps, then eval mode."""
-    torch.manual_seed(0)
-    ours, ref = BatchNorm2d(shape[1], momentum=momentum), nn.BatchNorm2d(shape[1], momentum=momentum)
-    with torch.no_grad():
-        ours.weight.uniform_(0.5, 1.5)
-        ours.bias.normal_()
-    ref.load_state_dict(ours.state_dict())
-    for _ in range(4):
-        x = torch.randn(*shape) * 3 + 1
-        if layout == "nhwc":
-            x = x.contiguous(memory_format=torch.channels_last)
-        x1, x2 = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
-        y1, y2 = ours(x1), ref(x2)
-        assert ("_BNTrain" in type(y1.grad_fn).__name__) == (layout == "nchw")
-        torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
-        g = torch.randn_like(y2)
-        y1.backward(g)
-        y2.backward(g)
-        if input_grad:
-            torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
-        for a, b in [(ours.weight.grad, ref.weight.grad), (ours.bias.grad, ref.bias.grad),
-                     (ours.running_mean, ref.running_mean), (ours.running_var, ref.running_var)]:
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        assert int(ours.num_batches_tracked) == int(ref.num_batches_tracked)
-        ours.zero_grad()
-        ref.zero_grad()
-    ours.eval()
-    ref.eval()
-    x = torch.randn(*shape)
-    torch.testing.assert_close(ours(x), ref(x))
+def _bn_settings(model):
+    return sorted({(m.eps, m.momentum) for m in model.modules() if isinstance(m, nn.BatchNorm2d)})
 
 
-def test_batch_stats_is_exact_for_a_large_mean():
-    """Deviations are summed (two passes), so a mean far above the spread does not cancel the variance."""
-    x = torch.randn(64, 3, 8, 8, dtype=torch.float64) * 0.01 + 1000.0
-    mean, var = batch_stats(x.float())
-    ref_var, ref_mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
-    torch.testing.assert_close(mean.double(), ref_mean, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(var.double(), ref_var, rtol=2e-2, atol=1e-9)
-
-
-@pytest.mark.parametrize("path", ["batch-as-channels", "torch"])
-@pytest.mark.parametrize("shape,out,k,pad,bias,input_grad,layout", [
-    ((16, 6, 12, 12), 16, 5, 0, True, True, "nchw"), ((8, 1, 10, 10), 6, 5, 2, True, False, "nchw"),
-    ((4, 3, 9, 7), 5, 3, 1, False, True, "nhwc")])
-def test_conv2d_weight_grad_paths_equal_torch(path, shape, out, k, pad, bias, input_grad, layout, monkeypatch):
-    """Both backward paths of cnnlab's Conv2d give nn.Conv2d's output and gradients; the path is forced
-    through the per-shape choice table the timing fills."""
-    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
-    torch.manual_seed(0)
-    ours = Conv2d(shape[1], out, k, padding=pad, bias=bias)
-    ref = nn.Conv2d(shape[1], out, k, padding=pad, bias=bias)
-    ref.load_state_dict(ours.state_dict())
-    x = torch.randn(*shape)
-    if layout == "nhwc":
-        x = x.contiguous(memory_format=torch.channels_last)
-    x1, x2 = x.clone().requires_grad_(input_grad), x.clone().requires_grad_(input_grad)
-    layers._CONV_CHOICE[ours.tune_key(x1)] = path == "batch-as-channels"
-    y1, y2 = ours(x1), ref(x2)
-    assert ("_ConvBatchGrad" in type(y1.grad_fn).__name__) == (path == "batch-as-channels")
-    torch.testing.assert_close(y1, y2)
-    g = torch.randn_like(y2)
-    y1.backward(g)
-    y2.backward(g)
-    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
-    if bias:
-        torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)
-    if input_grad:
-        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
-
-
-def test_conv2d_times_once_per_shape_and_not_in_eval_or_big(monkeypatch):
-    """The choice is made once per shape (no draw from the global RNG), skipped in eval mode, off the CPU
-    training path and for convolutions too big to time."""
-    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
-    conv = Conv2d(6, 16, 5)
-    x = torch.randn(32, 6, 12, 12)
-    state = torch.random.get_rng_state()
-    conv(x)
-    assert torch.equal(state, torch.random.get_rng_state())
-    assert list(layers._CONV_CHOICE) == [conv.tune_key(x)]
-    calls = []
-    monkeypatch.setattr(Conv2d, "_tune", lambda self, x: calls.append(1) or False)
-    conv(x)
-    conv.eval()
-    conv(torch.randn(8, 6, 12, 12))
-    with torch.no_grad():
-        conv.train()(torch.randn(4, 6, 12, 12))
-    assert calls == [] and len(layers._CONV_CHOICE) == 1
-    monkeypatch.undo()
-    monkeypatch.setattr(layers, "_CONV_CHOICE", {})
-    big = Conv2d(64, 64, 3, padding=1)
-    assert big._tune(torch.randn(64, 64, 56, 56)) is False   # 7.4e9 multiply-adds: torch's path, untimed
+@pytest.mark.parametrize("size", ["large", "small"])
+def test_mobilenet_v3_batchnorm_matches_torchvision(size):
+    """BN eps 1e-3 and momentum 0.01 as torchvision's mobilenet_v3 (and the paper's TF code), in every BN."""
+    from torchvision import models as tvm
+    with torch.device("meta"):
+        ours = resolve("mobilenet_v3", {"size": size}).build()
+        ref = getattr(tvm, f"mobilenet_v3_{size}")()
+    assert _bn_settings(ours) == _bn_settings(ref) == [(0.001, 0.01)]
+    count = [sum(isinstance(m, nn.BatchNorm2d) for m in x.modules()) for x in (ours, ref)]
+    assert count[0] == count[1]
+    # V1 and V2 keep torch's defaults, as torchvision's mobilenet_v2 does
+    with torch.device("meta"):
+        assert _bn_settings(resolve("mobilenet_v2").build()) == _bn_settings(tvm.mobilenet_v2()) == [(1e-5, 0.1)]

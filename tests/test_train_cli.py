@@ -46,6 +46,18 @@ def test_json_lines_parse_and_end_with_run_end(tmp_path):
 
 
 @needs_fmnist
+def test_no_fast_cpu_is_recorded_in_run_start_and_config_json(tmp_path):
+    out = tmp_path / "runs"
+    p = _cli(["lenet", "--train-size", "256", "--test-size", "128", "--epochs", "1", "--json", "--no-fast-cpu",
+              "--out", str(out)], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    events = [json.loads(line) for line in p.stdout.splitlines()]
+    assert events[0]["fast_cpu"]["enabled"] is False and events[0]["fast_cpu"]["swapped"] == {}
+    cfg = checkpoint.read_config(events[-1]["run_dir"])
+    assert cfg["train"]["fast_cpu"] is False and cfg["fast_cpu"]["enabled"] is False
+
+
+@needs_fmnist
 def test_human_mode_prints_a_summary(tmp_path):
     p = _cli(["lenet", "--set", "batchnorm=scratch", "--train-size", "256", "--test-size", "128", "--epochs", "1",
               "--no-save"], cwd=tmp_path)

@@ -4,7 +4,7 @@ import math
 
 from torch import nn
 
-from ..layers import BatchNorm2d, DenseBlock, transition_block
+from ..layers import DenseBlock, transition_block
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 BOOK_BLOCKS = (4, 4, 4, 4)
@@ -14,7 +14,7 @@ DENSENET121_BLOCKS = (6, 12, 24, 16)
 def densenet(*, in_channels=1, num_classes=10, resolution=96, growth_rate=32, block_config=BOOK_BLOCKS,
              init_channels=64, compression=0.5, bottleneck=False) -> nn.Sequential:
     b1 = nn.Sequential(nn.Conv2d(in_channels, init_channels, kernel_size=7, stride=2, padding=3),
-                       BatchNorm2d(init_channels), nn.ReLU(),
+                       nn.BatchNorm2d(init_channels), nn.ReLU(),
                        nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
     blks, c = [], init_channels
     for i, num_convs in enumerate(block_config):
@@ -25,7 +25,7 @@ def densenet(*, in_channels=1, num_classes=10, resolution=96, growth_rate=32, bl
             out = max(1, math.floor(compression * c))  # the book: num_channels // 2
             blks.append(transition_block(c, out))
             c = out
-    return nn.Sequential(b1, *blks, BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+    return nn.Sequential(b1, *blks, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
                          nn.Linear(c, num_classes))
 
 

@@ -1,11 +1,11 @@
 """LeNet (d2l 7.6) and BN-LeNet (d2l 8.5): lenet with batchnorm = scratch | nn."""
 from torch import nn
 
-from ..layers import AvgPool2d, Conv2d, flat_features, make_bn
+from ..layers import flat_features, norm_factory
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 ACTS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-POOLS = {"avg": AvgPool2d, "max": nn.MaxPool2d}
+POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid", pooling="avg",
@@ -13,20 +13,24 @@ def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid",
     act, pool = ACTS[activation], POOLS[pooling]
     # The book's BN-LeNet drops the first conv's padding, so 16×4×4 = 256 features reach the first dense layer.
     pad = 2 if batchnorm == "off" else 0
+    norm2d, norm1d = norm_factory(batchnorm, 4), norm_factory(batchnorm, 2)
+
+    def bn(norm, c):  # no layer at all without BN, so LeNet's indices are the book's
+        return [norm(c)] if norm is not None else []
 
     def features():
         return nn.Sequential(
-            Conv2d(in_channels, 6, kernel_size=5, padding=pad), make_bn(batchnorm, 6), act(),
+            nn.Conv2d(in_channels, 6, kernel_size=5, padding=pad), *bn(norm2d, 6), act(),
             pool(kernel_size=2, stride=2),
-            Conv2d(6, 16, kernel_size=5), make_bn(batchnorm, 16), act(),
+            nn.Conv2d(6, 16, kernel_size=5), *bn(norm2d, 16), act(),
             pool(kernel_size=2, stride=2), nn.Flatten())
 
     n = flat_features(features, (in_channels, resolution, resolution))
-    layers = list(features()) + [
-        nn.Linear(n, 120), make_bn(batchnorm, 120, 2), act(),
-        nn.Linear(120, 84), make_bn(batchnorm, 84, 2), act(),
-        nn.Linear(84, num_classes)]
-    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+    return nn.Sequential(
+        *features(),
+        nn.Linear(n, 120), *bn(norm1d, 120), act(),
+        nn.Linear(120, 84), *bn(norm1d, 84), act(),
+        nn.Linear(84, num_classes))
 
 
 register(ArchSpec(

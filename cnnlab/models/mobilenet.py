@@ -83,6 +83,10 @@ register(ArchSpec(
     source="Sandler et al. 2018, Table 2; torchvision mobilenet_v2",
 ))
 
+# torchvision's mobilenet_v3 and the paper's TF code: BN eps 1e-3, momentum 0.01 (torch's convention:
+# the running statistics move 1 % towards each batch's). V1 and V2 keep torch's defaults, as torchvision's do.
+V3_NORM = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
+
 # ---- V3: kernel, expanded, out, SE, activation (RE/HS), stride, paper Tables 1-2 ----------------------------
 V3_SETTINGS = {
     "large": ((3, 16, 16, False, "RE", 1), (3, 64, 24, False, "RE", 2), (3, 72, 24, False, "RE", 1),
@@ -103,15 +107,15 @@ def mobilenet_v3(*, in_channels=1, num_classes=10, resolution=224, size="large",
     hs = nn.Hardswish if hswish else nn.ReLU
     acts = {"RE": nn.ReLU, "HS": hs}
     c = make_divisible(16 * alpha)
-    layers = [conv_bn_act(in_channels, c, 3, 2, act=hs)]
+    layers = [conv_bn_act(in_channels, c, 3, 2, act=hs, norm_layer=V3_NORM)]
     for k, exp, out, se, a, s in V3_SETTINGS[size]:
         exp, out = make_divisible(exp * alpha), make_divisible(out * alpha)
         se_c = make_divisible(exp // se_reduction, 8) if se else 0
-        layers.append(InvertedResidual(c, exp, out, k, s, act=acts[a], se_channels=se_c))
+        layers.append(InvertedResidual(c, exp, out, k, s, act=acts[a], se_channels=se_c, norm_layer=V3_NORM))
         c = out
     last_conv = 6 * c
     last = make_divisible(V3_LAST[size] * alpha)
-    layers.append(conv_bn_act(c, last_conv, 1, act=hs))
+    layers.append(conv_bn_act(c, last_conv, 1, act=hs, norm_layer=V3_NORM))
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
                          nn.Linear(last_conv, last), hs(), nn.Dropout(dropout), nn.Linear(last, num_classes))
 

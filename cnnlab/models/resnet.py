@@ -1,7 +1,7 @@
 """ResNet (d2l 8.6) from the book's Residual / resnet_block; depth 18 or 34; BN and shortcut switchable."""
 from torch import nn
 
-from ..layers import BatchNorm2d, resnet_block
+from ..layers import resnet_block
 from ..registry import ArchSpec, BookTraining, Knob, register
 
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -10,13 +10,13 @@ CHANNELS = (64, 128, 256, 512)
 
 def resnet(*, in_channels=1, num_classes=10, resolution=96, depth="18", batchnorm=True,
            residual=True) -> nn.Sequential:
-    bn = (lambda c: BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
-    b1 = nn.Sequential(nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), bn(64), nn.ReLU(),
+    norm_layer = nn.BatchNorm2d if batchnorm else None
+    b1 = nn.Sequential(nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3),
+                       *([norm_layer(64)] if norm_layer else []), nn.ReLU(),
                        nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
-    b1 = nn.Sequential(*[m for m in b1 if not isinstance(m, nn.Identity)])
     stages, c = [], 64
     for i, (n, out) in enumerate(zip(DEPTHS[int(depth)], CHANNELS)):
-        stages.append(resnet_block(c, out, n, first_block=(i == 0), batchnorm=batchnorm, shortcut=residual))
+        stages.append(resnet_block(c, out, n, first_block=(i == 0), norm_layer=norm_layer, shortcut=residual))
         c = out
     return nn.Sequential(b1, *stages, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(c, num_classes))
 

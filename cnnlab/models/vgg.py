@@ -20,7 +20,7 @@ def vgg(*, in_channels=1, num_classes=10, resolution=224, conv_arch="vgg11", rat
     def features():
         blks, c = [], in_channels
         for num_convs, out_channels in arch:
-            blks.append(vgg_block(num_convs, c, out_channels, batchnorm))
+            blks.append(vgg_block(num_convs, c, out_channels, nn.BatchNorm2d if batchnorm else None))
             c = out_channels
         return nn.Sequential(*blks, nn.Flatten())
 

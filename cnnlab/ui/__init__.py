@@ -2,5 +2,5 @@
 
 `figures` and `analysis` hold no streamlit and can be used and tested on their own.
 """
-from .common import (arch_title, checkpoint_root, cuda_name, fmt_seconds, lang, probe_config, registry,  # noqa: F401
-                     resolve_config, show_error, tr)
+from .common import (arch_title, checkpoint_root, fmt_seconds, lang, plain, probe_config,  # noqa: F401
+                     registry, resolve_config, safe_label, show_error, tr)

@@ -72,6 +72,16 @@ def bn_equivalence(channels: int = 8, batch: int = 16, size: int = 6, steps: int
 
 # -- uploaded images ----------------------------------------------------------------------------------
 
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _bit_depth(data: bytes, fmt: str, mode: str) -> int:
+    """The bit depth of a grey image with more than 8 bits: a PNG's own (byte 24, in its IHDR chunk), else 16."""
+    if fmt == "PNG" and len(data) > 24 and data[12:16] == b"IHDR" and data[24] in (8, 16):
+        return max(8, int(data[24]))
+    return 16
+
+
 @dataclass
 class Prepared:
     tensor: torch.Tensor    # (1, C, H, W) float32 in [0, 1], what the model sees
@@ -109,6 +119,9 @@ def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool
         with Image.open(io.BytesIO(data)) as img:
             img.seek(0)
             img = ImageOps.exif_transpose(img)
+            if img.mode in _WIDE_MODES:  # 16-bit (or 32-bit) grey: scale by the real bit depth, not clip at 255
+                top = (1 << _bit_depth(data, fmt, img.mode)) - 1
+                img = img.convert("I").point(lambda v: v * (255.0 / top)).convert("L")
             if img.mode in ("RGBA", "LA", "P"):
                 img = img.convert("RGBA")
                 bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
@@ -133,10 +146,12 @@ def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool
 # -- inspecting a trained model --------------------------------------------------------------------------
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+def predict_proba(model: nn.Module, X: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Class probabilities for X, `batch_size` samples at a time (bounds the activations in memory)."""
     model.eval()
     dev = next(model.parameters()).device
-    return torch.softmax(model(X.to(dev)).float(), dim=1).cpu()
+    return torch.cat([torch.softmax(model(X[i:i + batch_size].to(dev)).float(), dim=1).cpu()
+                      for i in range(0, X.shape[0], max(1, int(batch_size)))])
 
 
 def conv_layers(model: nn.Module) -> list[str]:

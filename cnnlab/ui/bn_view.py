@@ -6,9 +6,9 @@ import os
 
 import streamlit as st
 
-from .. import i18n
+from .. import i18n, limits
 from . import analysis, figures
-from .common import arch_title, checkpoint_root, lang, registry
+from .common import arch_title, checkpoint_root, lang, plain, registry, safe_label
 
 MAX_COLUMNS = 60  # snapshots drawn in the heat map (evenly thinned beyond this)
 K_SOURCE, K_LAYER = "bn_source", "bn_layer"
@@ -16,50 +16,76 @@ K_HEAT, K_LATEST, K_STATS = "bn_heat", "bn_latest", "bn_stats"
 K_SAVED = "_bn_source_saved"
 
 
-def _saved_runs_with_bn() -> list:
+def _saved_runs() -> tuple[list, list]:
+    """(runs with a BN history — or a BN folder that cannot be read, which shows its error when picked —,
+    unreadable runs)."""
+    from .. import checkpoint
+
+    out, bad = [], []
+    for r in checkpoint.list_runs(str(checkpoint_root())):
+        if r.status == "unreadable":
+            bad.append(r)
+            continue
+        try:
+            has = bool(checkpoint.bn_files(r.run_dir))
+        except checkpoint.CheckpointError:
+            has = True
+        if has:
+            out.append(r)
+    return out, bad
+
+
+def _stamp(run_dir: str) -> tuple:
+    """When the BN history last changed (names, sizes and times of its files; lstat only, never opened)."""
     from .. import checkpoint
 
     out = []
-    for r in checkpoint.list_runs(str(checkpoint_root())):
-        folder = os.path.join(r.run_dir, checkpoint.BN_DIR)
-        if r.status != "unreadable" and os.path.isdir(folder) and os.listdir(folder):
-            out.append(r)
-    return out
+    for path in checkpoint.bn_files(run_dir):
+        try:
+            st_ = os.lstat(path)
+            out.append((os.path.basename(path), st_.st_size, st_.st_mtime_ns))
+        except OSError:
+            pass
+    return tuple(out)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _read_bn(run_dir: str, stamp: float):
+def _read_bn(run_dir: str):
+    """The saved BN history, in limits.CACHE (bounded by bytes). Raises CheckpointError."""
     from .. import checkpoint
 
-    return checkpoint.read_bn_history(run_dir)
+    return limits.CACHE.get_or_make(("bn", run_dir, _stamp(run_dir)), lambda: checkpoint.read_bn_history(run_dir))
 
 
-def sources() -> dict[str, str]:
-    """{source id: label}: live runs with snapshots first (newest first), then saved runs with a BN history."""
+def sources(saved: list | None = None) -> dict[str, str]:
+    """{source id: label}: live runs with snapshots first (newest first), then saved runs with a BN history
+    (`saved`: from saved_runs(), read again if not given)."""
     L = lang()
     out: dict[str, str] = {}
     for v in registry().jobs():
         if v.bn:
             out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {v.label} · {i18n.t('state.' + v.state, L)}"
-    try:
-        for r in _saved_runs_with_bn():
-            acc = f" · test acc {r.test_acc:.3f}" if r.test_acc is not None else ""
-            out[f"saved:{r.run_dir}"] = f"{i18n.t('bn.saved', L)} · {r.run_id} · {arch_title(r.arch, L)}{acc}"
-    except ImportError:  # the checkpoint module is missing: live runs only
-        pass
+    for r in (saved_runs()[0] if saved is None else saved):
+        acc = f" · test acc {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
+        out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · {arch_title(r.arch, L)}{acc}")
     return out
 
 
+def saved_runs() -> tuple[list, list]:
+    """(saved runs with BN, unreadable runs); one bad folder never hides the others."""
+    try:
+        return _saved_runs()
+    except Exception:  # noqa: BLE001 — the checkpoint folder itself cannot be read: live runs only
+        return [], []
+
+
 def snapshots(source: str) -> tuple[list, bool]:
-    """(BN snapshots, still training?) for a source id."""
+    """(BN snapshots, still training?) for a source id. Raises CheckpointError for a saved run whose history
+    cannot be read."""
     kind, _, ref = source.partition(":")
     if kind == "live":
         v = registry().view(ref)
         return (list(v.bn), v.active) if v else ([], False)
-    folder = os.path.join(ref, "bn_history")
-    stamp = max((os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)), default=0.0) \
-        if os.path.isdir(folder) else 0.0
-    return list(_read_bn(ref, stamp)), False
+    return list(_read_bn(ref)), False
 
 
 def _thin(items: list, n: int) -> list:
@@ -69,9 +95,19 @@ def _thin(items: list, n: int) -> list:
     return [items[round(i * step)] for i in range(n)]
 
 
+def unreadable_runs(bad: list) -> None:
+    """The saved runs that cannot be read, each with its reason (as plain text), in a collapsed expander."""
+    if bad:
+        with st.expander(i18n.t("bn.unreadable", lang(), n=len(bad))):
+            for r in bad:
+                st.text(safe_label(f"{r.run_id}: {r.error}", 400))
+
+
 def pick_source() -> str | None:
     L = lang()
-    src = sources()
+    saved, bad = saved_runs()
+    src = sources(saved)
+    unreadable_runs(bad)
     if not src:
         st.info(i18n.t("bn.no_runs", L))
         return None
@@ -86,12 +122,22 @@ def pick_source() -> str | None:
 
 def draw(source: str) -> None:
     """The γ/β heat maps, latest values and statistics; polls while a live run trains."""
-    _, active = snapshots(source)
+    from ..checkpoint import CheckpointError
+
+    try:
+        _, active = snapshots(source)
+    except CheckpointError as e:
+        st.error(i18n.t("bn.bad_history", lang(), msg=plain(e)))
+        return
 
     @st.fragment(run_every=2.0 if active else None)
     def panel():
         L = lang()
-        snaps_now, _ = snapshots(source)
+        try:
+            snaps_now, _ = snapshots(source)
+        except CheckpointError as e:
+            st.error(i18n.t("bn.bad_history", L, msg=plain(e)))
+            return
         if not snaps_now:
             st.info(i18n.t("bn.no_snapshots", L))
             return

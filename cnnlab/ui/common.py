@@ -1,7 +1,10 @@
-"""Shared app state: language, checkpoint folder, the process-wide run registry, cached probes."""
+"""Shared app state: language, checkpoint folder, the server's executor and this browser's owner id, probes."""
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,10 +35,47 @@ def arch_title(arch: str, language: str | None = None) -> str:
     return spec.title_zh if (language or lang()) == "zh" else spec.title_en
 
 
-def checkpoint_root() -> Path:
-    """Where runs are saved: $CNNLAB_CHECKPOINTS, else checkpoints/ next to app.py."""
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def checkpoint_where() -> tuple[Path, str]:
+    """Where runs are saved, and which case it is (for the note on the Saved runs page):
+
+    - ``default``: checkpoints/ next to app.py ($CNNLAB_CHECKPOINTS unset);
+    - ``set``: $CNNLAB_CHECKPOINTS, taken as given;
+    - ``persistent`` / ``temp``: with $CNNLAB_CHECKPOINTS_FALLBACK set too (the Space image sets
+      /data/cnnlab-runs and /tmp/cnnlab-runs): $CNNLAB_CHECKPOINTS when it can be created and written
+      (the Space has persistent storage at /data), else the fallback folder (an empty value means
+      <temp dir>/cnnlab-runs), whose runs are lost when the container restarts.
+    """
     env = os.environ.get("CNNLAB_CHECKPOINTS")
-    return Path(env) if env else ROOT / "checkpoints"
+    if not env:
+        return ROOT / "checkpoints", "default"
+    if "CNNLAB_CHECKPOINTS_FALLBACK" not in os.environ:
+        return Path(env), "set"
+    if _writable_dir(Path(env)):
+        return Path(env), "persistent"
+    fallback = os.environ["CNNLAB_CHECKPOINTS_FALLBACK"]
+    root = Path(fallback) if fallback else Path(tempfile.gettempdir()) / "cnnlab-runs"
+    _writable_dir(root)  # a failure shows up where runs are listed or saved, as one line
+    return root, "temp"
+
+
+def checkpoint_root() -> Path:
+    """Where runs are saved: see checkpoint_where()."""
+    return checkpoint_where()[0]
+
+
+def checkpoint_note() -> str:
+    """One line for people: where runs are saved, and whether they outlive a restart."""
+    root, kind = checkpoint_where()
+    return tr({"persistent": "runs.where_persistent", "temp": "runs.where_temp"}.get(kind, "runs.where"),
+              root=root)
 
 
 def freeze(knobs: Mapping[str, Any]) -> tuple:
@@ -62,31 +102,141 @@ def resolve_config(arch: str, knobs: Mapping[str, Any], **dims) -> Config:
     return probe_config(arch, knobs, **dims)[0]
 
 
-def show_error(exc: BaseException, key: str = "common.error") -> None:
-    """One readable line for people, never a traceback."""
+def plain(text: Any, limit: int = 300) -> str:
+    """Text that came from outside (a link, a run folder, an upload, an error quoting them) as a markdown
+    code span: shown literally, never as a link, an image or formatting; one line, at most `limit` characters."""
+    s = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    s = "".join(ch if ch.isprintable() else " " for ch in s)
+    if len(s) > limit:
+        s = s[:limit - 1] + "…"
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if not s or s[0] == "`" or s[-1] == "`" else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def safe_label(text: Any, limit: int = 120) -> str:
+    """Text from a run folder for a widget option or a chart legend: one line, no angle brackets (plotly
+    draws a little HTML, links included), at most `limit` characters."""
+    s = " ".join(str(text).split())
+    s = "".join(ch for ch in s if ch.isprintable()).replace("<", "‹").replace(">", "›")
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def show_error(exc: BaseException | str, key: str = "common.error") -> None:
+    """One readable line for people, never a traceback; the message is shown as plain text (see `plain`)."""
     msg = str(exc) or type(exc).__name__
-    st.error(tr(key, msg=msg))
+    st.error(tr(key, msg=plain(msg)))
 
 
 @st.cache_resource(show_spinner=False)
-def _registry():
-    from ..jobs import JobRegistry
+def _executor():
+    import atexit
 
-    return JobRegistry(max_running=1, max_queued=8)
+    from ..runs import get_executor
+
+    ex = get_executor(None, out_dir=str(checkpoint_root()))
+    atexit.register(ex.shutdown)
+    return ex
 
 
-def registry():
-    """The process-wide JobRegistry (survives page switches, reruns and browser reloads)."""
-    return _registry()
+def executor():
+    """The server's one executor (cnnlab.runs: local worker processes, or Ray when CNNLAB_RAY_ADDRESS is set).
+    It survives page switches, reruns and reloads; every run in it has an owner."""
+    return _executor()
 
 
-def cuda_name() -> str | None:
+# -- who is this browser? -----------------------------------------------------------------
+OWNER_COOKIE = "cnnlab_owner"
+K_OWNER = "_owner"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def owner_id() -> str:
+    """This browser's owner token: a random secret kept in a cookie (all tabs of one browser are one owner;
+    it survives reruns, page switches and reloads, and is never part of a URL, so a shared link never
+    carries it). Set once per browser by a tiny same-origin script; read back from the request's cookies."""
+    tok = st.session_state.get(K_OWNER)
+    if not tok:
+        try:
+            cookie = st.context.cookies.get(OWNER_COOKIE)
+        except Exception:  # noqa: BLE001 - no request (AppTest): a token per session
+            cookie = None
+        tok = cookie if isinstance(cookie, str) and _TOKEN.fullmatch(cookie) else secrets.token_urlsafe(18)
+        st.session_state[K_OWNER] = tok
+    return tok
+
+
+def remember_owner() -> None:
+    """Write the owner cookie in the browser if the request did not carry it (call once per page run)."""
+    tok = owner_id()
     try:
-        import torch
+        have = st.context.cookies.get(OWNER_COOKIE)
+    except Exception:  # noqa: BLE001
+        have = None
+    if not isinstance(have, str) and have is not None:  # AppTest: no browser, no cookie to write
+        return
+    if have == tok:
+        return
+    import streamlit.components.v1 as components
 
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # pragma: no cover - a broken driver is "no GPU" for the app
-        return None
+    components.html(f"<script>document.cookie = '{OWNER_COOKIE}={tok}; path=/; max-age=31536000; SameSite=Strict';"
+                    "</script>", height=0)
+
+
+class MyRuns:
+    """This session's owner's view of the executor: only their runs, as RunViews; stop acts on theirs only."""
+
+    def __init__(self, ex, owner: str):
+        self.ex, self.owner = ex, owner
+
+    def jobs(self):
+        from ..runs.view import view
+
+        return [v for v in (view(self.ex, s.id) for s in self.ex.list(self.owner)) if v is not None]
+
+    def view(self, run_id: str | None):
+        from ..runs.view import view
+
+        if not run_id:
+            return None
+        st_ = self.ex.status(run_id)
+        if st_ is None or st_.owner != self.owner:
+            return None
+        return view(self.ex, run_id)
+
+    def stop(self, run_id: str) -> bool:
+        from ..runs import NotOwner
+
+        try:
+            return self.ex.stop(run_id, self.owner)
+        except NotOwner:
+            return False
+
+    def latest(self):
+        views = self.jobs()
+        for state in ("running", "queued"):
+            for v in views:
+                if v.state == state:
+                    return v
+        return views[0] if views else None
+
+    def others(self) -> dict:
+        """How many runs other people have training and waiting (counts only, never their settings)."""
+        out = {"running": 0, "queued": 0}
+        for s in self.ex.list():
+            if s.owner != self.owner and s.state in out:
+                out[s.state] += 1
+        return out
+
+    def ahead(self, run_id: str) -> int | None:
+        """Runs ahead of this queued run (anyone's)."""
+        s = self.ex.status(run_id)
+        return None if s is None or s.position is None else max(0, s.position - 1)
+
+
+def registry() -> MyRuns:
+    """This browser's runs in the server's executor."""
+    return MyRuns(executor(), owner_id())
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -6,10 +6,10 @@ import os
 
 import streamlit as st
 
-from .. import i18n
+from .. import i18n, limits
 from ..registry import KnobError, format_value, get_spec
 from . import analysis, figures
-from .common import arch_title, checkpoint_root, lang
+from .common import arch_title, checkpoint_root, lang, plain, safe_label
 
 K_TABLE, K_COMPARE, K_METRIC, K_COMPARE_FIG = "runs_table", "runs_compare", "runs_metric", "runs_compare_fig"
 K_PICK, K_N, K_OFFSET, K_GRID = "runs_pick", "runs_n_images", "runs_offset", "runs_grid"
@@ -17,7 +17,8 @@ K_UPLOAD, K_INVERT, K_UP_IMG, K_UP_PROBS = "runs_upload", "runs_invert", "runs_u
 K_CONV, K_FM_IMAGE, K_FM = "runs_conv", "runs_fm_image", "runs_feature_maps"
 K_CONF_N, K_CONF = "runs_conf_n", "runs_confusion"
 METRICS = {"test_acc": "fig.test_acc", "train_acc": "fig.train_acc", "train_loss": "fig.train_loss"}
-VIEW_IMAGES = 500            # test images kept for the prediction grid and the feature maps
+VIEW_IMAGES = 500            # test images kept for the prediction grid and the feature maps ...
+VIEW_BYTES = 128 << 20       # ... but at most this many bytes of them (32 images at 1024×1024)
 CONF_PIXEL_CAP = 64 << 20    # at most this many input pixels for the confusion matrix (memory)
 CONF_MAC_BUDGET = 1e11       # default confusion-matrix size: about this many multiply-adds (seconds on a CPU)
 
@@ -36,29 +37,40 @@ def _changed_knobs(r) -> str:
     """The knobs that differ from the architecture's defaults, e.g. 'batchnorm=scratch'."""
     try:
         defaults = get_spec(r.arch).defaults()
-    except KnobError:
+    except (KnobError, TypeError):
         return ""
     return ", ".join(f"{k}={format_value(v)}" for k, v in r.knobs.items()
                      if k in defaults and format_value(v) != format_value(defaults[k]))
 
 
 def run_label(r, L: str) -> str:
-    acc = f" · {r.test_acc:.3f}" if r.test_acc is not None else ""
+    """A run as people see it in a list or a legend (text from the run folder made safe: see safe_label)."""
+    acc = f" · {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
     changed = _changed_knobs(r)
-    return f"{r.run_id} · {arch_title(r.arch, L)}{f' ({changed})' if changed else ''}{acc}"
+    return safe_label(f"{r.run_id} · {arch_title(r.arch, L)}{f' ({changed})' if changed else ''}{acc}")
+
+
+def status_text(status: str, L: str) -> str:
+    """A run folder's status in words ("interrupted (server restarted)" for runs a killed server left)."""
+    key = f"runs.status.{status}"
+    text = i18n.t(key, L)
+    return status if text == key else text
 
 
 def runs_table(runs) -> None:
     L = lang()
     c = {k: i18n.t(f"runs.col_{k}", L) for k in ("run", "arch", "knobs", "status", "epochs", "created", "error")}
-    rows = [{c["run"]: r.run_id, c["arch"]: arch_title(r.arch, L), c["knobs"]: _knobs_text(r.knobs),
-             c["status"]: r.status, c["epochs"]: f"{r.epochs_done}/{r.epochs}",
+    rows = [{c["run"]: r.run_id, c["arch"]: arch_title(r.arch, L), c["knobs"]: safe_label(_knobs_text(r.knobs), 300),
+             c["status"]: status_text(r.status, L), c["epochs"]: f"{r.epochs_done}/{r.epochs}",
              i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
              c["created"]: r.created, c["error"]: r.error or ""} for r in runs]
-    if not any(r.error for r in runs):
+    bad = [r for r in runs if r.error]
+    if not bad:
         for row in rows:
             del row[c["error"]]
     st.dataframe(rows, key=K_TABLE, hide_index=True, width="stretch")
+    if bad:
+        st.warning(i18n.t("runs.unreadable", L, n=len(bad)))
 
 
 def compare(runs) -> None:
@@ -78,7 +90,11 @@ def compare(runs) -> None:
 
     series = {}
     for d in picked:
-        rows = checkpoint.read_metrics(d)
+        try:
+            rows = checkpoint.read_metrics(d)
+        except checkpoint.CheckpointError as e:  # changed since it was listed
+            st.error(i18n.t("runs.load_failed", L, msg=plain(e)))
+            continue
         series[run_label(by_id[d], L)] = [(row["epoch"], row.get(metric)) for row in rows if row.get(metric) is not None]
     if not series:
         return
@@ -89,25 +105,46 @@ def compare(runs) -> None:
 
 # -- one loaded run ---------------------------------------------------------------------------------
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _load(run_dir: str, stamp: float):
-    from .. import checkpoint
+# Loaded runs and test images live in limits.CACHE, shared by every session and bounded by bytes
+# ($CNNLAB_CACHE_MB), not by a number of entries: one run at 1024×1024 can weigh as much as a hundred small ones.
 
-    return checkpoint.load_run(run_dir, device="cpu")
+def _stamp(run_dir: str) -> tuple:
+    try:
+        st_ = os.lstat(os.path.join(run_dir, "model.pt"))
+        return (st_.st_mtime_ns, st_.st_size)
+    except OSError:
+        return (0, 0)
 
 
 def load(run_dir: str):
     """The LoadedRun (cached per run folder and weights file time). Raises CheckpointError."""
-    w = os.path.join(run_dir, "model.pt")
-    return _load(run_dir, os.path.getmtime(w) if os.path.exists(w) else 0.0)
+    from .. import checkpoint
+
+    return limits.CACHE.get_or_make(("run", run_dir, _stamp(run_dir)),
+                                    lambda: checkpoint.load_run(run_dir, device="cpu"))
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+def view_images(cfg) -> int:
+    """How many test images to keep for the prediction grid and the feature maps at this input size."""
+    return int(max(8, min(VIEW_IMAGES, VIEW_BYTES // (cfg.input_hw * cfg.input_hw * 4))))
+
+
 def test_set(resolution: int, in_channels: int, n: int):
     """n stratified Fashion-MNIST test images at the model's input size (train split left tiny). Raises DataError."""
     from ..data import load_fashion_mnist
 
-    return load_fashion_mnist(resolution, device="cpu", train_size=10, test_size=n, seed=0, in_channels=in_channels)
+    return limits.CACHE.get_or_make(
+        ("test_set", int(resolution), int(in_channels), int(n)),
+        lambda: load_fashion_mnist(resolution, device="cpu", train_size=10, test_size=n, seed=0,
+                                   in_channels=in_channels))
+
+
+def _batch(run) -> int:
+    """An inference batch for this run's model whose activations fit the memory budget."""
+    try:
+        return limits.batch_for(limits.footprint(run.model_config))
+    except KnobError:
+        return 1
 
 
 def _class_names(n: int, L: str) -> list[str]:
@@ -135,7 +172,7 @@ def test_predictions(run, data) -> None:
     off = c2.number_input(i18n.t("runs.offset", L), 0, max(0, data.num_test - 1), value=0, step=1, key=K_OFFSET)
     X = data.prepare(data.X_test[int(off):int(off) + int(n)])
     y = data.y_test[int(off):int(off) + int(n)]
-    probs = analysis.predict_proba(run.model, X)
+    probs = analysis.predict_proba(run.model, X, batch_size=_batch(run))
     pred = probs.argmax(dim=1)
     titles = [f"{'✓' if p == t else '✗'} {names[p]}" + ("" if p == t else f" ({names[t]})")
               for p, t in zip(pred.tolist(), y.tolist())]
@@ -155,7 +192,7 @@ def upload_prediction(run) -> None:
         prep = analysis.prepare_upload(up.getvalue(), size=cfg.input_hw, in_channels=cfg.in_channels,
                                        invert={"auto": None, "on": True, "off": False}[invert])
     except analysis.ImageError as e:
-        st.error(i18n.t("runs.bad_image", L, msg=e))
+        st.error(i18n.t("runs.bad_image", L, msg=plain(e)))
         return
     probs = analysis.predict_proba(run.model, prep.tensor)[0].tolist()
     names = _class_names(len(probs), L)
@@ -200,12 +237,13 @@ def feature_maps(run, data, max_maps: int = 16) -> None:
                     key=K_FM, width="stretch")
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _confusion(run_dir: str, stamp: float, n: int):
+@st.cache_data(max_entries=16, show_spinner=False)  # a small matrix and a number per entry
+def _confusion(run_dir: str, stamp: tuple, n: int):
     run = load(run_dir)
     cfg = run.model_config
     data = test_set(cfg.input_hw, cfg.in_channels, n)
-    return analysis.confusion_matrix(run.model, data.prepare(data.X_test), data.y_test, cfg.num_classes)
+    return analysis.confusion_matrix(run.model, data.prepare(data.X_test), data.y_test, cfg.num_classes,
+                                     batch_size=_batch(run))
 
 
 def confusion_sizes(cfg) -> tuple[int, int]:
@@ -229,7 +267,6 @@ def confusion(run) -> None:
     if K_CONF_N not in st.session_state or st.session_state[K_CONF_N] > most:
         st.session_state[K_CONF_N] = min(default, most)
     n = st.number_input(i18n.t("runs.conf_n", L), 10, most, step=100, key=K_CONF_N)
-    w = os.path.join(run.run_dir, "model.pt")
-    matrix, acc = _confusion(run.run_dir, os.path.getmtime(w), int(n))
+    matrix, acc = _confusion(run.run_dir, _stamp(run.run_dir), int(n))
     st.caption(i18n.t("runs.accuracy", L, acc=acc))
     st.plotly_chart(figures.confusion(matrix, _class_names(len(matrix), L), L), key=K_CONF, width="stretch")

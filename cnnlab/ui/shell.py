@@ -1,6 +1,12 @@
 """The app shell: language toggle (sidebar, kept in ?lang=) and the four pages for st.navigation."""
 from __future__ import annotations
 
+# pandas is imported here, before any page runs, on purpose: plotly looks pandas up in sys.modules without
+# importing it, so a session drawing its first chart while another session's thread was still importing pandas
+# got a half-initialised module ("partially initialized module 'pandas' has no attribute 'Series'", an exception
+# box on the Architecture page; found by bench/load_test.py with two sessions opening the app at once). Every
+# script run imports this module first, and Python makes it wait until this import has finished.
+import pandas  # noqa: F401
 import streamlit as st
 
 from .. import i18n

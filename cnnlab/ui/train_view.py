@@ -1,20 +1,24 @@
-"""Train page pieces: settings (presets, model, hyper-parameters, device), start, and the live run panel.
+"""Train page pieces: settings (presets, model, hyper-parameters, device; kept in the URL), the estimate,
+start, and the live panel of *this browser's* runs.
 
-The run itself lives in the process-wide JobRegistry (cnnlab.jobs) and trains in a worker thread that never
-touches streamlit; the panel polls the registry from an ``st.fragment(run_every=...)`` while a run is active.
+Runs train in the server's executor (cnnlab.runs: worker processes, never this process). Each run has an
+owner (this browser's cookie token, see common.owner_id): the panel lists the owner's runs only, Stop acts on
+them only, and other people's runs appear as counts (training / waiting), never with their settings. The
+panel polls the executor from an ``st.fragment(run_every=...)`` while a run is active.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import streamlit as st
 
 from .. import i18n
-from ..jobs import QUEUED, RUNNING, QueueFull
+from ..device import app_report
 from ..registry import KnobError, get_spec
+from ..runs import QUEUED, RUNNING, RunRefused
 from . import figures, presets, widgets
-from .common import arch_title, checkpoint_root, cuda_name, fmt_seconds, lang, registry, resolve_config
+from .common import (arch_title, checkpoint_root, executor, fmt_seconds, lang, owner_id, registry,
+                     remember_owner, resolve_config)
 
 POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
 P = "train"  # widget key prefix
@@ -23,6 +27,14 @@ K_OPT, K_WD, K_NTRAIN, K_NTEST, K_SEED = "train_opt", "train_wd", "train_n_train
 K_START, K_STOP, K_PICK, K_CURVES = "train_start", "train_stop", "train_job_pick", "train_curves"
 K_SAVED = "_train_job_saved"  # not a widget key: survives page switches
 N_TRAIN, N_TEST = 60000, 10000
+K_URL = "_train_url"  # the query parameters this page wrote last (anything else came from a link)
+
+# recipe setting → (query parameter, widget key, type, lo, hi); the model is in ?arch=&<knob>=&res= (widgets)
+RECIPE_URL = {"epochs": ("ep", K_EPOCHS, int, 1, 200), "lr": ("lr", K_LR, float, 0.0, 10.0),
+              "batch_size": ("bs", K_BS, int, 1, 4096), "train_size": ("ntr", K_NTRAIN, int, 1, N_TRAIN),
+              "test_size": ("nte", K_NTEST, int, 1, N_TEST), "weight_decay": ("wd", K_WD, float, 0.0, 1.0),
+              "seed": ("seed", K_SEED, int, 0, 2**31 - 1)}
+URL_DEFAULTS = {"wd": 0.0, "seed": 0}
 
 
 def _fresh(spec):
@@ -60,19 +72,121 @@ def _apply_preset() -> None:
     st.session_state[K_NTEST] = int(v["test_size"])
 
 
+# -- the URL: the Train settings live in ?arch=...&ep=..., like the Architecture page's model ------------
+
+def restore_url() -> list[str]:
+    """Apply settings from the URL when it came from outside (a link, "Train this", an edited address);
+    returns messages for values that were dropped."""
+    qp = st.query_params.to_dict()
+    # a Train link always has ?ep= (the Architecture page's own URL, kept across a page switch, has not)
+    if not qp.get("arch") or "ep" not in qp or qp == st.session_state.get(K_URL):
+        return []
+    initial, errors = widgets.read_url(qp)
+    if not initial:
+        return errors
+    arch = initial["arch"]
+    spec = get_spec(arch)
+    knobs = {**spec.defaults(), **initial.get("knobs", {})}
+    widgets.set_model(P, arch, knobs, initial.get("resolution") or spec.book_resolution)
+    try:
+        book_lr = float(spec.book_lr(knobs))
+    except Exception:  # noqa: BLE001
+        book_lr = _book_values(arch)[0]
+    st.session_state[K_LR], st.session_state[K_BS] = book_lr, int(spec.training.batch_size)
+    for name, (q, key, typ, lo, hi) in RECIPE_URL.items():
+        if q not in qp:
+            continue
+        try:
+            v = typ(qp[q])
+            if not lo <= v <= hi or (typ is float and v != v):
+                raise ValueError
+            st.session_state[key] = v
+        except ValueError:
+            errors.append(f"{name} must be a number in {lo}..{hi}, got {qp[q]!r}")
+    if qp.get("opt") in ("sgd", "adam"):
+        st.session_state[K_OPT] = qp["opt"]
+    pid = qp.get("preset")
+    st.session_state[K_PRESET] = pid if pid in presets.PRESETS else "custom"
+    st.session_state[K_URL] = qp
+    return errors
+
+
+def sync_url(s: dict) -> None:
+    """Write the settings into the URL (only when they changed; ?lang= is kept)."""
+    try:
+        want = widgets.url_params({"arch": s["arch"], "knobs": s["knobs"], "resolution": s["resolution"]})
+    except Exception:  # noqa: BLE001 - raw knob text that does not parse yet: leave the URL as it is
+        return
+    for name, (q, _, typ, _, _) in RECIPE_URL.items():
+        v = s[name]
+        if q in URL_DEFAULTS and v == URL_DEFAULTS[q]:
+            continue
+        want[q] = f"{v:g}" if typ is float else str(v)
+    if s["optimizer"] != "sgd":
+        want["opt"] = s["optimizer"]
+    if st.session_state.get(K_PRESET) in presets.PRESETS:
+        want["preset"] = st.session_state[K_PRESET]
+    if "lang" in st.query_params:
+        want["lang"] = st.query_params["lang"]
+    st.session_state[K_URL] = want
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
+
+
+def link_params(choice: dict) -> dict:
+    """Query parameters that open the Train page with this model choice (the Architecture page's "Train this")."""
+    try:
+        out = widgets.url_params(choice)
+    except Exception:  # noqa: BLE001 - raw knob text that does not parse: the architecture alone
+        out = {"arch": choice["arch"]}
+    out["res"] = str(int(choice.get("resolution") or get_spec(choice["arch"]).book_resolution))
+    out["ep"] = str(int(st.session_state.get(K_EPOCHS, 10)))
+    out.pop("in", None)
+    out.pop("classes", None)  # Fashion-MNIST: 1 channel, 10 classes
+    if "lang" in st.query_params:
+        out["lang"] = st.query_params["lang"]
+    return out
+
+
+def show_estimate(s: dict) -> None:
+    """The memory and time this run needs here, before Start (and why it would be refused)."""
+    from ..runs import AdmissionRefused, Limits, admission
+
+    L = lang()
+    try:
+        tc = train_config(s)
+    except Exception:  # noqa: BLE001 - invalid settings: Start says why
+        return
+    device = "cuda" if str(s["device"]).startswith("cuda") else "cpu"
+    limits = Limits.from_env()
+    try:
+        est = admission.check(tc, device, limits)
+    except AdmissionRefused as e:
+        st.warning(str(e))
+        return
+    except Exception:  # noqa: BLE001 - no estimate is no reason to hide the page
+        return
+    text = i18n.t("train.estimate", L, text=est.text())
+    if est.seconds > limits.max_wall_s:
+        text += " " + i18n.t("train.estimate_wall", L, min=f"{limits.max_wall_s / 60:g}")
+    st.caption(text)
+
+
 def _devices() -> list[str]:
-    return ["cuda", "cpu"] if cuda_name() else ["cpu"]
+    return ["cuda", "cpu"] if app_report().is_cuda else ["cpu"]
 
 
 def settings() -> dict:
     """Draw the settings and the Start button; return the settings (raw, validated on Start) and
     whether Start was pressed (under "start")."""
     L = lang()
-    gpu = cuda_name()
+    gpu = app_report().name if app_report().is_cuda else None  # checked: driver, capability, a test kernel
     if gpu:
         st.caption(i18n.t("train.gpu_note", L, name=gpu))
     else:
         st.info(i18n.t("train.cpu_note", L))
+        if app_report().reason:
+            st.caption(i18n.t("train.gpu_why_not", L, reason=app_report().reason))
     plist = presets.for_device(bool(gpu))
     if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
         st.session_state[K_PRESET] = plist[0].id
@@ -119,15 +233,13 @@ def settings() -> dict:
                                  format="%.4g", key=K_WD)
             device = st.selectbox(i18n.t("train.device", L), devices, key=K_DEVICE)
         seed = st.number_input(i18n.t("train.seed", L), 0, 2**31 - 1, step=1, key=K_SEED)
-    return {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
+    out = {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
             "weight_decay": float(wd), "train_size": int(n_train), "test_size": int(n_test), "device": device,
             "seed": int(seed), "start": clicked, "messages": messages}
-
-
-def _run_engine(tc, stop, out_dir: str):
-    from .. import engine
-
-    return engine.run(tc, stop=stop, out_dir=out_dir)
+    sync_url(out)
+    with messages:
+        show_estimate(out)
+    return out
 
 
 def train_config(s: dict):
@@ -165,26 +277,33 @@ def _start(s: dict) -> str | None:
     label = (f"{arch_title(cfg.arch, 'en')} · {tc.epochs} ep · lr {tc.lr:g} · bs {tc.batch_size} · "
              f"{s['train_size']}/{s['test_size']} · {cfg.input_hw}² · {s['device']}")
     try:
-        job = registry().submit(tc, device=s["device"], label=label,
-                                runner=functools.partial(_run_engine, out_dir=str(checkpoint_root())),
-                                meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution})
-    except QueueFull as e:
+        h = executor().submit(tc, owner_id(), label=label, out_dir=str(checkpoint_root()),
+                              meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution})
+    except RunRefused as e:  # owner limit, queue full, admission: one sentence
         st.error(str(e))
         return None
-    st.session_state[K_PICK] = st.session_state[K_SAVED] = job.id
-    return job.id
+    except KnobError as e:
+        st.error(i18n.t("train.invalid", L, msg=e))
+        return None
+    st.session_state[K_PICK] = st.session_state[K_SAVED] = h.id
+    return h.id
 
 
 # -- the live panel ----------------------------------------------------------------------
 
 def run_panel() -> None:
-    """Pick a run (newest first) and draw it; polls while it is queued or training."""
+    """Pick one of *my* runs (newest first) and draw it; polls while it is queued or training."""
     L = lang()
+    remember_owner()
     reg = registry()
     views = reg.jobs()
+    others = reg.others()
+    if others["running"] or others["queued"]:
+        st.caption(i18n.t("train.others", L, **others))
     if not views:
         st.info(i18n.t("train.no_runs", L))
         return
+    st.caption(i18n.t("train.my_runs", L))
     ids = [v.id for v in views]
     if st.session_state.get(K_PICK) not in ids:  # a new session (reload) or back from another page
         saved = st.session_state.get(K_SAVED)
@@ -215,7 +334,7 @@ def draw_job(v) -> None:
     c2.button(i18n.t("train.stop", L), key=K_STOP, on_click=reg.stop, args=(v.id,), disabled=not v.active,
               type="primary")
     if v.state == QUEUED:
-        st.info(i18n.t("train.queued", L, pos=v.position))
+        st.info(i18n.t("train.queued_ahead", L, pos=v.position, ahead=max(0, (v.position or 1) - 1)))
     elif v.state == RUNNING and not v.steps:
         st.info(i18n.t("train.waiting_data", L))
     last = v.last_step
@@ -240,6 +359,8 @@ def draw_job(v) -> None:
     if v.state == "done":
         st.success(i18n.t("train.done", L, acc=end.test_acc, epochs=end.epochs, wall=fmt_seconds(end.wall_s),
                           dir=end.run_dir or "—"))
+    elif getattr(end, "reason", "") == "time_limit":
+        st.warning(i18n.t("train.time_limit", L, msg=end.message, dir=v.run_dir or "—"))
     elif v.state in ("stopped", "cancelled"):
         st.warning(i18n.t("train.stopped", L, msg=end.message, dir=v.run_dir or "—"))
     else:

@@ -202,8 +202,9 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
         if short in params:
             lo, hi = bounds[name]
             try:
-                v = int(params[short])
-                if not lo <= v <= hi:
+                raw = str(params[short]).strip()
+                v = int(raw) if raw.isascii() and "_" not in raw else None  # int() takes '٤' and '1_0'
+                if v is None or not lo <= v <= hi:
                     raise ValueError
                 out[name] = v
             except ValueError:

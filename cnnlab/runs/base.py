@@ -1,0 +1,202 @@
+"""The executor contract: owned runs, submitted, streamed, stopped and listed the same way everywhere.
+
+Two executors implement it: :class:`cnnlab.runs.local.LocalExecutor` (a pool of warm worker processes on
+this machine, the default) and :class:`cnnlab.runs.ray_executor.RayExecutor` (a Ray cluster). Both are
+tested by one contract (tests/test_runs_contract.py). Nothing here imports streamlit or ray.
+
+A run's event stream is the engine's frozen events (:mod:`cnnlab.events`) and ALWAYS ends with RunEnd or
+RunFailed (reason: stopped | nan_loss | out_of_memory | error | worker_died | time_limit | interrupted).
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..events import Event, RunEnd, RunFailed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine import TrainConfig
+
+QUEUED, RUNNING, DONE, FAILED, STOPPED, CANCELLED, INTERRUPTED = (
+    "queued", "running", "done", "failed", "stopped", "cancelled", "interrupted")
+FINISHED = (DONE, FAILED, STOPPED, CANCELLED, INTERRUPTED)
+ACTIVE = (QUEUED, RUNNING)
+
+OTHERS_LABEL = "someone else's run"
+
+
+class RunRefused(RuntimeError):
+    """A run was not accepted; the message is one sentence for people."""
+
+
+class QueueFull(RunRefused):
+    """Too many runs are waiting for the device."""
+
+
+class OwnerLimit(RunRefused):
+    """This owner already has as many runs active/queued as allowed."""
+
+
+class AdmissionRefused(RunRefused):
+    """The memory/time estimate does not fit this device; the message names a preset that fits."""
+
+
+class NotOwner(PermissionError):
+    """stop() asked by someone who does not own the run."""
+
+
+def new_run_id() -> str:
+    return "r-" + secrets.token_hex(6)
+
+
+def handle_id(handle: "RunHandle | str") -> str:
+    return handle.id if isinstance(handle, RunHandle) else str(handle)
+
+
+def state_of(end: Event | None, *, cancelled: bool = False) -> str:
+    """The final state a run's last event means."""
+    if cancelled:
+        return CANCELLED
+    if isinstance(end, RunEnd):
+        return DONE
+    if isinstance(end, RunFailed):
+        if end.reason == "stopped":
+            return STOPPED
+        if end.reason == "time_limit":
+            return STOPPED
+        if end.reason == "interrupted":
+            return INTERRUPTED
+        return FAILED
+    return FAILED
+
+
+def _env_int(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(float(raw))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-server limits, each from an environment variable (documented in README "Runs")."""
+
+    max_active_per_owner: int = 1       # CNNLAB_MAX_ACTIVE_PER_OWNER: runs training at once per owner
+    max_queued_per_owner: int = 1       # CNNLAB_MAX_QUEUED_PER_OWNER: runs waiting per owner
+    queue_len: int = 16                 # CNNLAB_QUEUE_LEN: runs waiting in all
+    cpu_slots: int = 1                  # CNNLAB_CPU_SLOTS: concurrent runs on the CPU
+    gpu_slots: int | None = None        # CNNLAB_GPU_SLOTS: concurrent runs per GPU (None: by memory)
+    max_wall_s: float = 1800.0          # CNNLAB_MAX_WALL_S: a run is stopped (and kept) after this
+    disk_cap_mb: int | None = None      # CNNLAB_DISK_CAP_MB: run folders beyond this are pruned, oldest first
+    workers: int = 1                    # CNNLAB_WORKERS: warm worker processes beyond the busy ones
+    run_mem_mb: int | None = None       # CNNLAB_RUN_MEM_MB: memory budget per run (None: 2048 CPU / free GPU)
+    max_run_hours: float = 1.0          # CNNLAB_MAX_RUN_HOURS: the estimated time a run may take
+    teacher: str | None = None          # CNNLAB_TEACHER_TOKEN: an owner token that may stop any run
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Limits":
+        d = cls()
+        vals = dict(
+            max_active_per_owner=_env_int("CNNLAB_MAX_ACTIVE_PER_OWNER", d.max_active_per_owner),
+            max_queued_per_owner=_env_int("CNNLAB_MAX_QUEUED_PER_OWNER", d.max_queued_per_owner),
+            queue_len=_env_int("CNNLAB_QUEUE_LEN", d.queue_len),
+            cpu_slots=max(1, _env_int("CNNLAB_CPU_SLOTS", d.cpu_slots)),
+            gpu_slots=_env_int("CNNLAB_GPU_SLOTS", None),
+            max_wall_s=float(os.environ.get("CNNLAB_MAX_WALL_S", "") or d.max_wall_s),
+            disk_cap_mb=_env_int("CNNLAB_DISK_CAP_MB", None),
+            workers=max(0, _env_int("CNNLAB_WORKERS", d.workers)),
+            run_mem_mb=_env_int("CNNLAB_RUN_MEM_MB", None),
+            max_run_hours=float(os.environ.get("CNNLAB_MAX_RUN_HOURS", "") or d.max_run_hours),
+            teacher=os.environ.get("CNNLAB_TEACHER_TOKEN") or None,
+        )
+        vals.update(overrides)
+        return cls(**vals)
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    id: str          # unique, "r-<12 hex>"
+    owner: str       # the owner token it was submitted with
+    executor: str    # "local" | "ray"
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What list()/status() return. `public()` hides settings from people who do not own the run."""
+
+    id: str
+    owner: str
+    executor: str
+    state: str
+    position: int | None          # 0 training, 1.. place in the queue, None finished
+    label: str                    # human label (arch, epochs, ...) — owner only
+    device: str
+    created: float
+    started: float | None
+    finished: float | None
+    run_dir: str | None
+    message: str                  # failure/stop message ("" if none)
+    n_events: int
+    meta: dict = field(default_factory=dict)   # arch/knobs/resolution etc — owner only
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def public(self) -> "RunStatus":
+        """A copy without settings, folder or message (what another owner may see)."""
+        return dataclasses.replace(self, owner="", label=OTHERS_LABEL, meta={}, run_dir=None, message="")
+
+
+class Executor(abc.ABC):
+    """Runs training configs for owners. Thread-safe; one per server process."""
+
+    name: str = "?"
+
+    @abc.abstractmethod
+    def submit(self, config: "TrainConfig", owner: str, *, label: str = "", meta: dict | None = None,
+               out_dir: str | None = None) -> RunHandle:
+        """Queue a run for `owner` (raises a RunRefused subclass). `config` is resolved by the executor."""
+
+    @abc.abstractmethod
+    def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
+        """The run's events with index >= since, in order (index = position in the run's full stream).
+
+        Old StepEnds may be thinned once a run has more than a few thousand; the indices of the events
+        returned stay those of the full stream, so `since = n_events` always continues where it left off.
+        """
+
+    @abc.abstractmethod
+    def stop(self, handle: RunHandle | str, by: str) -> bool:
+        """Ask the run to stop (at its next step) or cancel it if queued. NotOwner if `by` does not own it
+        (the teacher token may stop any run). False if unknown or already finished."""
+
+    @abc.abstractmethod
+    def list(self, owner: str | None = None) -> list[RunStatus]:
+        """Runs kept by this executor, newest first; owner=None → all."""
+
+    @abc.abstractmethod
+    def status(self, handle: RunHandle | str) -> RunStatus | None:
+        """The run's status, or None if unknown."""
+
+    @abc.abstractmethod
+    def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
+        """Block until the run is finished; True if it finished within `timeout`."""
+
+    @abc.abstractmethod
+    def shutdown(self) -> None:
+        """Stop every run, end the workers. Idempotent."""
+
+    # context manager sugar
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()

@@ -1,0 +1,397 @@
+"""The local executor: a small pool of warm worker processes on this machine (the default).
+
+Each worker is a ``multiprocessing`` "spawn" process (:mod:`cnnlab.runs.worker`) with torch imported and
+Fashion-MNIST read, so a Start click shows its first curve point quickly. The server process never
+trains: one daemon thread here reads every worker's pipe into the :class:`~cnnlab.runs.book.RunBook`,
+starts queued runs when a device slot and a warm worker are free, enforces the wall-time limit, and
+watches the workers. A worker that dies (SIGKILL, a segfault, the kernel's out-of-memory killer) fails
+only its own run (reason ``worker_died``) and is replaced by a fresh one; the server keeps serving.
+
+Pool: at most ``cpu_slots`` (+ ``gpu_slots`` with a GPU) runs train at once; ``workers`` warm spares wait
+beside the busy ones (so the next Start after a run is as fast as the first).
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import signal
+import threading
+import time
+import weakref
+from typing import Any
+
+from ..events import Event, RunFailed
+from . import admission, recovery
+from .base import (FINISHED, QUEUED, RUNNING, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id)
+from .book import RunBook, RunRecord
+
+STOP_GRACE_S = 30.0     # a run that ignores its stop this long gets its worker killed
+EARLY_DEATHS_MAX = 3    # workers that die before "ready" this many times in a row: pause respawning
+
+
+def _signal_text(code: int | None) -> str:
+    if code is None:
+        return "the worker process died"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {"SIGKILL": "killed, e.g. by the out-of-memory killer", "SIGSEGV": "a crash",
+               "SIGABRT": "aborted", "SIGTERM": "terminated", "SIGBUS": "a crash"}.get(name, "a signal")
+        return f"the worker process died ({name}: {why})"
+    return f"the worker process exited with status {code}"
+
+
+class _Worker:
+    def __init__(self, ctx, wid: int, preload: bool):
+        from . import worker
+
+        self.wid = wid
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.stop = ctx.Event()
+        self.proc = ctx.Process(target=worker.main, args=(wid, child, self.stop, preload), daemon=True,
+                                name=f"cnnlab-worker-{wid}")
+        self.proc.start()
+        child.close()
+        self.spawned = time.time()
+        self.ready = False
+        self.pid: int | None = self.proc.pid
+        self.info: dict = {}
+        self.run: RunRecord | None = None
+        self.dead = False
+
+    @property
+    def idle(self) -> bool:
+        return self.ready and self.run is None and not self.dead
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, *, limits: Limits | None = None, out_dir: str | None = "checkpoints", preload: bool = True,
+                 admission_check: bool = True, recover: bool = True, poll_s: float = 0.1):
+        self.limits = limits or Limits.from_env()
+        self.out_dir = out_dir
+        self.preload = preload
+        self.admission_check = admission_check
+        self.poll_s = poll_s
+        self.book = RunBook(self.name, self.limits)
+        self._ctx = mp.get_context("spawn")
+        self._lock = threading.RLock()
+        self._workers: list[_Worker] = []
+        self._wid = 0
+        self._early_deaths = 0
+        self._pause_until = 0.0
+        self._closed = False
+        self.recovered = recovery.recover_interrupted(out_dir) if recover else []
+        self._cuda = self._has_cuda()
+        self._ensure_pool()
+        self._thread = threading.Thread(target=self._loop, name="cnnlab-local-executor", daemon=True)
+        self._thread.start()
+        weakref.finalize(self, LocalExecutor._final, self._workers)
+
+    # -- the contract ------------------------------------------------------------------
+    def submit(self, config, owner: str, *, label: str = "", meta: dict | None = None,
+               out_dir: str | None = None) -> RunHandle:
+        if self._closed:
+            raise RuntimeError("the executor is shut down")
+        if not owner:
+            raise ValueError("a run needs an owner")
+        tc = config.resolved()
+        device = self._device_of(tc.device)
+        tc = dataclasses.replace(tc, device=device)
+        est = admission.check(tc, device, self.limits) if self.admission_check else None
+        meta = dict(meta or {})
+        if est is not None:
+            meta.setdefault("estimate", est.to_dict())
+        rec = RunRecord(id=new_run_id(), owner=owner, executor=self.name, device=device.split(":")[0], config=tc,
+                        label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta,
+                        out_dir=out_dir if out_dir is not None else self.out_dir)
+        with self._lock:
+            self.book.add(rec)
+            self._prune_disk()
+            self._ensure_pool()
+            self._schedule()
+        return RunHandle(rec.id, owner, self.name)
+
+    def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
+        return self.book.events(handle_id(handle), since)
+
+    def stop(self, handle: RunHandle | str, by: str) -> bool:
+        rec = self.book.get(handle_id(handle))
+        if rec is None:
+            return False
+        self.book.check_owner(rec, by)
+        with self._lock, self.book.lock:
+            if rec.state in FINISHED:
+                return False
+            rec.stop_requested = rec.stop_requested or time.time()
+            if rec.state == QUEUED:
+                self.book.cancel(rec)
+            elif rec.worker is not None:
+                rec.worker.stop.set()
+            self._schedule()
+            return True
+
+    def list(self, owner: str | None = None) -> list[RunStatus]:
+        return self.book.list(owner)
+
+    def status(self, handle: RunHandle | str) -> RunStatus | None:
+        rec = self.book.get(handle_id(handle))
+        return self.book.status(rec) if rec else None
+
+    def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
+        rec = self.book.get(handle_id(handle))
+        return True if rec is None else rec.done.wait(timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
+            for r in recs:
+                if r.state == QUEUED:
+                    self.book.cancel(r, "cancelled: the server shut down")
+                elif r.worker is not None:
+                    r.stop_requested = r.stop_requested or time.time()
+                    r.worker.stop.set()
+        deadline = time.time() + timeout
+        for r in recs:
+            r.done.wait(max(0.0, deadline - time.time()))
+        self._thread.join(timeout=2)
+        with self._lock:
+            for r in recs:
+                if r.state not in FINISHED:
+                    self.book.record(r, RunFailed(reason="stopped", message="the server shut down",
+                                                  run_dir=r.run_dir))
+            LocalExecutor._final(self._workers)
+
+    @staticmethod
+    def _final(workers: list) -> None:
+        for w in list(workers):
+            try:
+                w.conn.send(None)
+            except Exception:  # noqa: BLE001
+                pass
+        t = time.time() + 2
+        for w in list(workers):
+            w.proc.join(max(0.0, t - time.time()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(1)
+            try:
+                w.conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        workers.clear()
+
+    # -- extras (tests, the bench, the app) -------------------------------------------------
+    def worker_pid(self, handle: RunHandle | str) -> int | None:
+        """The pid of the process training this run (None if it is not training)."""
+        rec = self.book.get(handle_id(handle))
+        w = rec.worker if rec else None
+        return w.pid if w is not None else None
+
+    def workers(self) -> list[dict]:
+        with self._lock:
+            return [{"wid": w.wid, "pid": w.pid, "ready": w.ready, "busy": w.run is not None,
+                     "alive": w.proc.is_alive(), **w.info} for w in self._workers]
+
+    def wait_ready(self, n: int = 1, timeout: float = 120) -> bool:
+        """Block until `n` workers are warm (for the bench and tests)."""
+        t = time.time() + timeout
+        while time.time() < t:
+            if sum(w.ready and not w.dead for w in list(self._workers)) >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- internals ----------------------------------------------------------------------
+    @staticmethod
+    def _has_cuda() -> bool:
+        try:
+            import torch
+            return torch.cuda.is_available()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _device_of(self, device: str) -> str:
+        d = str(device)
+        if d == "auto":
+            return "cuda" if self._cuda else "cpu"
+        return d
+
+    def _slots(self, device: str) -> int:
+        if device == "cuda":
+            return self.limits.gpu_slots or admission.gpu_slots_by_memory()
+        return self.limits.cpu_slots
+
+    def _target_pool(self) -> int:
+        slots = self.limits.cpu_slots + (self._slots("cuda") if self._cuda else 0)
+        return slots + self.limits.workers
+
+    def _ensure_pool(self) -> None:
+        """Keep `slots + workers` worker processes alive (all started up front, so no process warms up —
+        and competes for the cores — while a run trains; a dead one is replaced)."""
+        with self._lock:
+            if self._closed or time.time() < self._pause_until:
+                return
+            alive = [w for w in self._workers if not w.dead]
+            while len(alive) < max(self._target_pool(), 1):
+                self._wid += 1
+                w = _Worker(self._ctx, self._wid, self.preload)
+                self._workers.append(w)
+                alive.append(w)
+
+    def _schedule(self) -> None:
+        with self._lock, self.book.lock:
+            if self._closed:
+                return
+            for device in ("cuda", "cpu"):
+                while True:
+                    rec = self.book.next_runnable(device, self._slots(device))
+                    if rec is None:
+                        break
+                    w = next((w for w in self._workers if w.idle), None)
+                    if w is None:
+                        break
+                    w.stop.clear()
+                    try:
+                        w.conn.send(("run", rec.id, rec.config, rec.out_dir))
+                    except (OSError, ValueError):
+                        self._died(w)
+                        continue
+                    w.run = rec
+                    self.book.mark_running(rec, w)
+
+    def _loop(self) -> None:
+        while not self._closed:
+            with self._lock:
+                conns = {w.conn: w for w in self._workers if not w.dead}
+            try:
+                ready = mp.connection.wait(list(conns), timeout=self.poll_s) if conns else []
+            except (OSError, ValueError):
+                ready = []
+            if not conns:
+                time.sleep(self.poll_s)
+            for c in ready:
+                w = conns[c]
+                try:
+                    while True:
+                        self._dispatch(w, c.recv())
+                        if not c.poll():
+                            break
+                except (EOFError, OSError):
+                    w.proc.join(1.0)
+                    with self._lock:
+                        self._died(w)
+            try:
+                self._watch()
+            except Exception:  # noqa: BLE001 - the watcher must never die
+                pass
+
+    def _dispatch(self, w: _Worker, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "ready":
+            with self._lock:
+                w.ready, w.pid, w.info = True, msg[2], dict(msg[3] or {})
+                self._early_deaths = 0
+                self._schedule()
+        elif kind == "event":
+            rec = self.book.get(msg[1])
+            if rec is None:
+                return
+            self.book.record(rec, msg[2], before_done=self._fix_config)
+        elif kind == "idle":
+            with self._lock:
+                w.run = None
+                self._prune_disk()
+                self._schedule()
+                self._ensure_pool()
+
+    @staticmethod
+    def _fix_config(rec: RunRecord, ev) -> None:
+        """config.json for ends the worker could not write itself (death, the wall-time limit)."""
+        if not rec.run_dir or not isinstance(ev, RunFailed):
+            return
+        if ev.reason == "time_limit":
+            recovery.update_config(rec.run_dir, status="stopped", failure={
+                "reason": ev.reason, "message": ev.message, "epoch": ev.epoch, "step": ev.step})
+        elif ev.reason == "worker_died" or "its worker was ended" in ev.message:
+            recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
+                                   failure={"reason": ev.reason, "message": ev.message})
+
+    def _died(self, w: _Worker) -> None:
+        """A worker is gone: fail its run, forget it, start a fresh one."""
+        if w.dead:
+            return
+        w.dead = True
+        if not w.ready:
+            self._early_deaths += 1
+            if self._early_deaths >= EARLY_DEATHS_MAX:
+                self._pause_until = time.time() + 30
+        rec, w.run = w.run, None
+        code = w.proc.exitcode
+        if rec is not None and rec.state == RUNNING:
+            if rec.stop_requested and rec.limit_reason == "time_limit":
+                ev = RunFailed(reason="time_limit", message="stopped at the wall-time limit; its worker had to be "
+                               "ended", run_dir=rec.run_dir)
+            elif rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
+                ev = RunFailed(reason="stopped", message=f"the run did not stop within {STOP_GRACE_S:g} s, so "
+                               "its worker was ended", run_dir=rec.run_dir)
+            else:
+                ev = RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir)
+            self.book.record(rec, ev, before_done=self._fix_config)
+        try:
+            w.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+        if w in self._workers:
+            self._workers.remove(w)
+        self._ensure_pool()
+        self._schedule()
+
+    def _watch(self) -> None:
+        now = time.time()
+        with self._lock:
+            for w in list(self._workers):
+                if not w.dead and w.proc.exitcode is not None:
+                    # drain what it sent before dying (its last events), then fail its run
+                    try:
+                        while w.conn.poll():
+                            self._dispatch(w, w.conn.recv())
+                    except (EOFError, OSError):
+                        pass
+                    self._died(w)
+            for rec in self.book.running():
+                w = rec.worker
+                if w is None:
+                    continue
+                if rec.started and now - rec.started > self.limits.max_wall_s and rec.limit_reason is None:
+                    rec.limit_reason = "time_limit"
+                    rec.stop_requested = rec.stop_requested or now
+                    w.stop.set()
+                if rec.stop_requested and now - rec.stop_requested > STOP_GRACE_S and w.proc.is_alive():
+                    w.proc.kill()
+            if not self._closed:
+                self._ensure_pool()
+                self._schedule()
+
+    def _prune_disk(self) -> None:
+        if self.limits.disk_cap_mb is None:
+            return
+        keep = [r.run_dir for r in self.book.runs.values() if r.run_dir and r.state not in FINISHED]
+        roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
+        for root in roots:
+            recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"LocalExecutor(workers={len(self._workers)}, runs={len(self.book.runs)})"
+
+
+def worker_info(ex: Any) -> list[dict]:
+    return ex.workers() if hasattr(ex, "workers") else []

@@ -1,0 +1,54 @@
+"""The class load test (bench/load_test.py), small: 6 headless Chromium sessions against one `streamlit run
+app.py`, 2 of them starting a tiny LeNet run. Every session must go through its whole script (open the app,
+3 knob changes, every page) with no error (exception box, stuck page, HTTP or WebSocket failure, server
+traceback) and no started run may be lost. Latency is measured but not asserted: timings depend on the machine.
+
+Needs Debian's chromium, pip's playwright and Fashion-MNIST (CI installs all three); skipped without them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import needs_fmnist
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
+
+pytest.importorskip("playwright.async_api", reason="pip package playwright is not installed")
+if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+
+
+def _load_test_module():
+    spec = importlib.util.spec_from_file_location("cnnlab_load_test", ROOT / "bench" / "load_test.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(mod)
+    return mod
+
+
+SESSIONS, RUNS, KNOB_CHANGES = 6, 2, 3
+
+
+@needs_fmnist
+def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
+    lt = _load_test_module()
+    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=180, chromium=CHROMIUM,
+                    artifacts=str(ROOT / "tests" / "artifacts" / "load"))
+    r = lt.run_load(cfg)
+    print(lt.table(r))
+    details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
+    assert r["errors"] == 0, f"{r['errors']} errors:\n{details}"
+    assert r["sessions_finished"] == SESSIONS, f"{r['sessions_finished']}/{SESSIONS} sessions finished:\n{details}"
+    # every session measured what it should: one open + 4 pages, the runners one more Train visit; 3 knob changes
+    assert r["knob_n"] == SESSIONS * KNOB_CHANGES
+    assert r["page_load_n"] == SESSIONS * 5 + r["runs_started"]
+    assert r["runs_started"] == RUNS, f"runs refused: {r['runs_refused']}"
+    assert r["runs_lost"] == 0, f"lost runs:\n{details}"
+    assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
+    assert r["server_rss_peak"] > 0 and r["server_cpu_s"] > 0  # the server was sampled
