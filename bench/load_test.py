@@ -130,9 +130,10 @@ class ProcSampler(threading.Thread):
     descended from the server or in its session (the server leads a session of its own, so a worker that
     was re-parented to init still counts)."""
 
-    def __init__(self, pid: int, every: float = 0.5):
+    def __init__(self, pid: int, every: float = 0.5, exclude_sid: int | None = None, by_session: bool = True):
         super().__init__(daemon=True, name="proc-sampler")
         self.pid, self.every = pid, every
+        self.exclude_sid, self.by_session = exclude_sid, by_session
         self.stop_event = threading.Event()
         self.server_rss_peak = 0
         self.server_cpu0: float | None = None
@@ -149,9 +150,9 @@ class ProcSampler(threading.Thread):
         for name in os.listdir("/proc"):
             if name.isdigit():
                 st = _read_stat(int(name))
-                if st is not None:
+                if st is not None and st[1] != self.exclude_sid:
                     children.setdefault(st[0], []).append(int(name))
-                    if st[1] == self.pid:
+                    if self.by_session and st[1] == self.pid:
                         out.add(int(name))
         todo = [self.pid]
         while todo:
@@ -323,6 +324,7 @@ class Session:
     knob_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     console_errors: int = 0
+    console_kinds: set = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # odd but not failures (e.g. settings that reverted)
     run_started: bool = False
     run_refused: str = ""
@@ -609,7 +611,11 @@ class Driver:
 
         def on_console(msg):
             if msg.type == "error":
+                where = (msg.location or {}).get("url", "")
+                if "ERR_FAILED" in msg.text and not where.startswith(self.base):
+                    return  # an outside request this test blocked (the favicon)
                 s.console_errors += 1
+                s.console_kinds.add(msg.text[:120])
                 self.log(f"session {s.index} console error: {msg.text[:200]}")
 
         def on_ws(ws):
@@ -700,7 +706,7 @@ def run_load(cfg: Config) -> dict:
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="cnnlab-load-"))
     server = Server(workdir, cfg.port, Path(cfg.app_dir or ROOT))
-    sampler = None
+    sampler = client = None
     # the runners are spread over the class (and so over the start ramp), starting with session 0
     runner_ids = {k * cfg.sessions // cfg.runs for k in range(cfg.runs)} if cfg.runs else set()
     sessions = [Session(i, i in runner_ids, seed=1000 + i) for i in range(cfg.sessions)]
@@ -708,17 +714,22 @@ def run_load(cfg: Config) -> dict:
         server.start(timeout_s=min(90, cfg.max_seconds / 3))
         sampler = ProcSampler(server.proc.pid)
         sampler.start()
+        # this process's own children but the server's session: playwright's driver and the Chromiums
+        client = ProcSampler(os.getpid(), every=2.0, exclude_sid=server.proc.pid, by_session=False)
+        client.start()
         driver = Driver(cfg, server.base, deadline)
         asyncio.run(driver.run_all(sessions))
         server.mark_end()
         wall = time.monotonic() - t_start
         if sampler is not None:
             sampler.stop()
+        client.stop()
         folders = final_runs(server.ckpt_dir)
         tracebacks = server.tracebacks()
     finally:
-        if sampler is not None:
-            sampler.stop()
+        for smp in (sampler, client):
+            if smp is not None:
+                smp.stop()
         server.stop()
         if not cfg.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -757,6 +768,7 @@ def run_load(cfg: Config) -> dict:
         "errors": len(errors), "error_list": errors,
         "sessions_finished": sum(s.finished for s in sessions),
         "console_errors": sum(s.console_errors for s in sessions),
+        "console_kinds": sorted({k for s in sessions for k in s.console_kinds}),
         "notes": [f"session {s.index}: {n}" for s in sessions for n in s.notes],
         "server_rss_peak": sampler.server_rss_peak if sampler else 0,
         "server_cpu_s": sampler.server_cpu_s if sampler else 0.0,
@@ -764,6 +776,7 @@ def run_load(cfg: Config) -> dict:
         "workers_rss_peak": sampler.workers_rss_peak if sampler else 0,
         "worker_rss_peak_one": sampler.worker_rss_peak_one if sampler else 0,
         "workers_cpu_s": sampler.workers_cpu_s if sampler else 0.0,
+        "client_rss_peak": client.workers_rss_peak if client else 0,
         "wall_s": wall, "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
         "workdir": str(workdir) if cfg.keep else None,
     }
@@ -787,7 +800,8 @@ def table(r: dict) -> str:
            f"{r['workers_cpu_s']:.0f} s |")
     lb, la = r["load_before"], r["load_after"]
     notes = (f"\n{r['page_load_n']} page loads, {r['knob_n']} knob changes, {r['sessions_finished']}/{r['sessions']} "
-             f"sessions finished their script, wall {r['wall_s']:.0f} s on {r['cpus']} CPUs; load average "
+             f"sessions finished their script, wall {r['wall_s']:.0f} s on {r['cpus']} CPUs, the browsers' peak "
+             f"RSS {_mb(r['client_rss_peak'])}; load average "
              f"before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}.")
     if r["runs_refused"]:
         notes += f"\nRefused runs: {len(r['runs_refused'])} (\"{r['runs_refused'][0]}\")."
@@ -857,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}")
     for n in r["notes"][:10]:
         print(f"note: {n}")
+    for k in r["console_kinds"][:10]:
+        print(f"browser console error ({r['console_errors']} in all): {k}")
     for l in r["lost"]:
         print(f"lost run: {l}")
     if a.markdown:
