@@ -606,8 +606,12 @@ class Driver:
 
         def on_failed(req):
             failure = req.failure or ""
-            if not s.closing and req.url.startswith(self.base) and "ERR_ABORTED" not in failure:
-                s.error("request", f"{failure} {req.url}")
+            if s.closing or not req.url.startswith(self.base) or "ERR_ABORTED" in failure:
+                return
+            if "ERR_NETWORK_CHANGED" in failure:  # Chromium saw the host's interfaces change (docker, VPN):
+                s.notes.append(f"host network change aborted {req.url}")  # the machine's doing, not the app's;
+                return  # a page it leaves unfinished is still an error (stuck)
+            s.error("request", f"{failure} {req.url}")
 
         def on_console(msg):
             if msg.type == "error":
