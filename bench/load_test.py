@@ -360,6 +360,7 @@ class Config:
     warmup: bool = True
     artifacts: str | None = None    # screenshots of stuck sessions go here
     app_dir: str | None = None      # the checkout whose app.py is served (default: this one)
+    static_via_driver: bool = True  # static files through playwright's HTTP client (see Driver._static)
 
 
 class Driver:
@@ -551,7 +552,7 @@ class Driver:
         ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
         page = None
         try:
-            await ctx.route(lambda url: not url.startswith(self.base), self._block)
+            await self.route_context(ctx)
             await ctx.add_init_script(INIT_JS)
             page = await ctx.new_page()
             page.set_default_timeout(self.cfg.step_timeout * 1000)
@@ -593,6 +594,24 @@ class Driver:
                                   full_page=True, timeout=15_000)
         except Exception:  # noqa: BLE001 - best effort
             pass
+
+    async def _static(self, route) -> None:
+        """Streamlit's JavaScript and CSS, fetched by playwright's own HTTP client instead of Chromium's: on a
+        machine whose network interfaces change (Docker, VPN), Chromium aborts every request in flight with
+        ERR_NETWORK_CHANGED, even on loopback, and the page's widgets stay skeletons. Same bytes, same server."""
+        for attempt in range(3):
+            try:
+                resp = await route.fetch(timeout=self.timeout() * 1000)
+                await route.fulfill(response=resp)
+                return
+            except Exception:  # noqa: BLE001 - retried; the page then waits and fails as stuck if it must
+                await asyncio.sleep(0.5 * (attempt + 1))
+        await route.abort()
+
+    async def route_context(self, ctx) -> None:
+        await ctx.route(lambda url: not url.startswith(self.base), self._block)
+        if self.cfg.static_via_driver:
+            await ctx.route(lambda url: url.startswith(self.base + "/static/"), self._static)
 
     @staticmethod
     async def _block(route) -> None:
@@ -638,7 +657,7 @@ class Driver:
         left to the sessions to find."""
         ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            await ctx.route(lambda url: not url.startswith(self.base), self._block)
+            await self.route_context(ctx)
             page = await ctx.new_page()
             t0 = time.monotonic()
             await page.goto(self.base + "/", timeout=self.timeout() * 1000, wait_until="domcontentloaded")
@@ -852,6 +871,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="do not open the app once before the sessions (its first imports then count)")
     ap.add_argument("--app", metavar="DIR", help="serve the app.py in DIR (another checkout; default this one)")
+    ap.add_argument("--chromium-static", dest="static_via_driver", action="store_false",
+                    help="let Chromium fetch the static files itself (default: playwright's client, immune to "
+                         "ERR_NETWORK_CHANGED when the host's interfaces change)")
     ap.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every stuck session in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, run folders)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each session's steps to stderr")
@@ -860,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
                  rounds=a.rounds, browsers=a.browsers, ramp_seconds=a.ramp_seconds, think_seconds=a.think_seconds,
                  step_timeout=a.step_timeout, run_train_size=a.run_train_size, run_epochs=a.run_epochs,
                  seed=a.seed, port=a.port, chromium=a.chromium, keep=a.keep, verbose=a.verbose,
-                 warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app)
+                 warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app, static_via_driver=a.static_via_driver)
     try:
         r = run_load(cfg)
     except ValueError as e:
