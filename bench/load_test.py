@@ -130,9 +130,10 @@ class ProcSampler(threading.Thread):
     descended from the server or in its session (the server leads a session of its own, so a worker that
     was re-parented to init still counts)."""
 
-    def __init__(self, pid: int, every: float = 0.5):
+    def __init__(self, pid: int, every: float = 0.5, exclude_sid: int | None = None, by_session: bool = True):
         super().__init__(daemon=True, name="proc-sampler")
         self.pid, self.every = pid, every
+        self.exclude_sid, self.by_session = exclude_sid, by_session
         self.stop_event = threading.Event()
         self.server_rss_peak = 0
         self.server_cpu0: float | None = None
@@ -149,9 +150,9 @@ class ProcSampler(threading.Thread):
         for name in os.listdir("/proc"):
             if name.isdigit():
                 st = _read_stat(int(name))
-                if st is not None:
+                if st is not None and st[1] != self.exclude_sid:
                     children.setdefault(st[0], []).append(int(name))
-                    if st[1] == self.pid:
+                    if self.by_session and st[1] == self.pid:
                         out.add(int(name))
         todo = [self.pid]
         while todo:
@@ -323,6 +324,7 @@ class Session:
     knob_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     console_errors: int = 0
+    console_kinds: set = field(default_factory=set)
     notes: list[str] = field(default_factory=list)  # odd but not failures (e.g. settings that reverted)
     run_started: bool = False
     run_refused: str = ""
@@ -358,6 +360,7 @@ class Config:
     warmup: bool = True
     artifacts: str | None = None    # screenshots of stuck sessions go here
     app_dir: str | None = None      # the checkout whose app.py is served (default: this one)
+    static_via_driver: bool = True  # static files through playwright's HTTP client (see Driver._static)
 
 
 class Driver:
@@ -549,7 +552,7 @@ class Driver:
         ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
         page = None
         try:
-            await ctx.route(lambda url: not url.startswith(self.base), self._block)
+            await self.route_context(ctx)
             await ctx.add_init_script(INIT_JS)
             page = await ctx.new_page()
             page.set_default_timeout(self.cfg.step_timeout * 1000)
@@ -592,6 +595,24 @@ class Driver:
         except Exception:  # noqa: BLE001 - best effort
             pass
 
+    async def _static(self, route) -> None:
+        """Streamlit's JavaScript and CSS, fetched by playwright's own HTTP client instead of Chromium's: on a
+        machine whose network interfaces change (Docker, VPN), Chromium aborts every request in flight with
+        ERR_NETWORK_CHANGED, even on loopback, and the page's widgets stay skeletons. Same bytes, same server."""
+        for attempt in range(3):
+            try:
+                resp = await route.fetch(timeout=self.timeout() * 1000)
+                await route.fulfill(response=resp)
+                return
+            except Exception:  # noqa: BLE001 - retried; the page then waits and fails as stuck if it must
+                await asyncio.sleep(0.5 * (attempt + 1))
+        await route.abort()
+
+    async def route_context(self, ctx) -> None:
+        await ctx.route(lambda url: not url.startswith(self.base), self._block)
+        if self.cfg.static_via_driver:
+            await ctx.route(lambda url: url.startswith(self.base + "/static/"), self._static)
+
     @staticmethod
     async def _block(route) -> None:
         """Nothing outside the server is fetched (the favicon from fonts.gstatic.com): offline, deterministic."""
@@ -604,12 +625,20 @@ class Driver:
 
         def on_failed(req):
             failure = req.failure or ""
-            if not s.closing and req.url.startswith(self.base) and "ERR_ABORTED" not in failure:
-                s.error("request", f"{failure} {req.url}")
+            if s.closing or not req.url.startswith(self.base) or "ERR_ABORTED" in failure:
+                return
+            if "ERR_NETWORK_CHANGED" in failure:  # Chromium saw the host's interfaces change (docker, VPN):
+                s.notes.append(f"host network change aborted {req.url}")  # the machine's doing, not the app's;
+                return  # a page it leaves unfinished is still an error (stuck)
+            s.error("request", f"{failure} {req.url}")
 
         def on_console(msg):
             if msg.type == "error":
+                where = (msg.location or {}).get("url", "")
+                if "ERR_FAILED" in msg.text and not where.startswith(self.base):
+                    return  # an outside request this test blocked (the favicon)
                 s.console_errors += 1
+                s.console_kinds.add(msg.text[:120])
                 self.log(f"session {s.index} console error: {msg.text[:200]}")
 
         def on_ws(ws):
@@ -628,7 +657,7 @@ class Driver:
         left to the sessions to find."""
         ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
         try:
-            await ctx.route(lambda url: not url.startswith(self.base), self._block)
+            await self.route_context(ctx)
             page = await ctx.new_page()
             t0 = time.monotonic()
             await page.goto(self.base + "/", timeout=self.timeout() * 1000, wait_until="domcontentloaded")
@@ -700,7 +729,7 @@ def run_load(cfg: Config) -> dict:
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="cnnlab-load-"))
     server = Server(workdir, cfg.port, Path(cfg.app_dir or ROOT))
-    sampler = None
+    sampler = client = None
     # the runners are spread over the class (and so over the start ramp), starting with session 0
     runner_ids = {k * cfg.sessions // cfg.runs for k in range(cfg.runs)} if cfg.runs else set()
     sessions = [Session(i, i in runner_ids, seed=1000 + i) for i in range(cfg.sessions)]
@@ -708,17 +737,22 @@ def run_load(cfg: Config) -> dict:
         server.start(timeout_s=min(90, cfg.max_seconds / 3))
         sampler = ProcSampler(server.proc.pid)
         sampler.start()
+        # this process's own children but the server's session: playwright's driver and the Chromiums
+        client = ProcSampler(os.getpid(), every=2.0, exclude_sid=server.proc.pid, by_session=False)
+        client.start()
         driver = Driver(cfg, server.base, deadline)
         asyncio.run(driver.run_all(sessions))
         server.mark_end()
         wall = time.monotonic() - t_start
         if sampler is not None:
             sampler.stop()
+        client.stop()
         folders = final_runs(server.ckpt_dir)
         tracebacks = server.tracebacks()
     finally:
-        if sampler is not None:
-            sampler.stop()
+        for smp in (sampler, client):
+            if smp is not None:
+                smp.stop()
         server.stop()
         if not cfg.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -757,6 +791,7 @@ def run_load(cfg: Config) -> dict:
         "errors": len(errors), "error_list": errors,
         "sessions_finished": sum(s.finished for s in sessions),
         "console_errors": sum(s.console_errors for s in sessions),
+        "console_kinds": sorted({k for s in sessions for k in s.console_kinds}),
         "notes": [f"session {s.index}: {n}" for s in sessions for n in s.notes],
         "server_rss_peak": sampler.server_rss_peak if sampler else 0,
         "server_cpu_s": sampler.server_cpu_s if sampler else 0.0,
@@ -764,6 +799,7 @@ def run_load(cfg: Config) -> dict:
         "workers_rss_peak": sampler.workers_rss_peak if sampler else 0,
         "worker_rss_peak_one": sampler.worker_rss_peak_one if sampler else 0,
         "workers_cpu_s": sampler.workers_cpu_s if sampler else 0.0,
+        "client_rss_peak": client.workers_rss_peak if client else 0,
         "wall_s": wall, "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
         "workdir": str(workdir) if cfg.keep else None,
     }
@@ -787,7 +823,8 @@ def table(r: dict) -> str:
            f"{r['workers_cpu_s']:.0f} s |")
     lb, la = r["load_before"], r["load_after"]
     notes = (f"\n{r['page_load_n']} page loads, {r['knob_n']} knob changes, {r['sessions_finished']}/{r['sessions']} "
-             f"sessions finished their script, wall {r['wall_s']:.0f} s on {r['cpus']} CPUs; load average "
+             f"sessions finished their script, wall {r['wall_s']:.0f} s on {r['cpus']} CPUs, the browsers' peak "
+             f"RSS {_mb(r['client_rss_peak'])}; load average "
              f"before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}.")
     if r["runs_refused"]:
         notes += f"\nRefused runs: {len(r['runs_refused'])} (\"{r['runs_refused'][0]}\")."
@@ -834,6 +871,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="do not open the app once before the sessions (its first imports then count)")
     ap.add_argument("--app", metavar="DIR", help="serve the app.py in DIR (another checkout; default this one)")
+    ap.add_argument("--chromium-static", dest="static_via_driver", action="store_false",
+                    help="let Chromium fetch the static files itself (default: playwright's client, immune to "
+                         "ERR_NETWORK_CHANGED when the host's interfaces change)")
     ap.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every stuck session in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, run folders)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each session's steps to stderr")
@@ -842,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
                  rounds=a.rounds, browsers=a.browsers, ramp_seconds=a.ramp_seconds, think_seconds=a.think_seconds,
                  step_timeout=a.step_timeout, run_train_size=a.run_train_size, run_epochs=a.run_epochs,
                  seed=a.seed, port=a.port, chromium=a.chromium, keep=a.keep, verbose=a.verbose,
-                 warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app)
+                 warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app, static_via_driver=a.static_via_driver)
     try:
         r = run_load(cfg)
     except ValueError as e:
@@ -857,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}")
     for n in r["notes"][:10]:
         print(f"note: {n}")
+    for k in r["console_kinds"][:10]:
+        print(f"browser console error ({r['console_errors']} in all): {k}")
     for l in r["lost"]:
         print(f"lost run: {l}")
     if a.markdown:

@@ -131,10 +131,10 @@ def field_step(r: int, j: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
 def field_formula(r: int, j: int, k: int, s: int, d: int = 1, latex: bool = False) -> str:
     """'r = 1 + (11 − 1)·1 = 11, j = 1·4 = 4' (dilation shown only when ≠ 1), with these numbers."""
     r_out, j_out = field_step(r, j, k, s, d)
-    if latex:
+    if latex:  # two aligned lines: r, then j
         dd = f" \\cdot {d}" if d != 1 else ""
-        return (f"r_{{out}} = r_{{in}} + (k - 1){' d' if d != 1 else ''}\\, j_{{in}} = {r} + ({k} - 1){dd} \\cdot {j}"
-                f" = {r_out}, \\quad j_{{out}} = j_{{in}}\\, s = {j} \\cdot {s} = {j_out}")
+        return (f"\\begin{{aligned}} r_{{out}} &= r_{{in}} + (k - 1){' d' if d != 1 else ''}\\, j_{{in}} = {r} + ({k} - 1){dd}"
+                f" \\cdot {j} = {r_out} \\\\ j_{{out}} &= j_{{in}}\\, s = {j} \\cdot {s} = {j_out} \\end{{aligned}}")
     dd = f"·{d}" if d != 1 else ""
     return f"r = {r} + ({k} − 1){dd}·{j} = {r_out}, j = {j}·{s} = {j_out}"
 

@@ -235,9 +235,11 @@ STRINGS: dict[str, tuple[str, str]] = {
                         "input pixels between neighbouring outputs:",
                         "感受野的递推：r 是一个输出像素看到的输入像素数，j 是相邻输出在输入上相隔的像素数："),
     "arch.explain_none": ("This network has no convolution or pooling layer.", "这个网络没有卷积层或汇聚层。"),
-    "arch.rf_note": ("Receptive field after each conv/pool layer (numbers as in the layer table), against the "
-                     "input size: above the dashed line part of the field lies on the padding.",
-                     "每个卷积层或汇聚层之后的感受野（编号与层表一致），与输入尺寸对照：虚线以上的部分落在填充上。"),
+    "arch.rf_note": ("Receptive field after each block or layer (as the shape trace's detail; numbers as in the "
+                     "layer table), against the input size: above the dashed line part of the field lies on the "
+                     "padding.",
+                     "每个块或每一层之后的感受野（粒度同形状变化图，编号与层表一致），与输入尺寸对照："
+                     "虚线以上的部分落在填充上。"),
     "arch.too_small": ("Input too small for this network: {msg}", "输入对这个网络来说太小：{msg}"),
     "arch.too_small_trace": ("The layers up to the one where the height or width reaches zero:",
                              "直到高或宽变为零的那一层为止的各层："),

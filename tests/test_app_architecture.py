@@ -201,12 +201,19 @@ def test_explain_a_layer_works_out_its_own_numbers():
 
 
 def test_receptive_field_chart_against_the_input_size():
-    at = _app()  # LeNet at 28: 5, 6, 14, 16 (worked by hand above)
+    at = _app()  # LeNet at 28: conv 5, sigmoid 5, pool 6, conv 14, sigmoid 14, pool 16 (worked by hand above)
     _ok(at)
     spec = json.loads(at.get_by_key("arch_rf_fig").proto.spec)
     rf, size = spec["data"]
-    assert rf["x"] == ["#1", "#3", "#4", "#6"] and rf["y"] == [5, 6, 14, 16]
-    assert size["y"] == [28] * 4
+    assert rf["x"] == ["#1", "#2", "#3", "#4", "#5", "#6"] and rf["y"] == [5, 5, 6, 14, 14, 16]
+    assert size["y"] == [28] * 6
+    at = _app(arch="resnet", res="224")  # blocks: stem 11, stages 43, 99, 211, 435, global pool 435 + 6·32
+    _ok(at)
+    rf = json.loads(at.get_by_key("arch_rf_fig").proto.spec)["data"][0]
+    assert rf["y"] == [11, 43, 99, 211, 435, 627]
+    at.radio(key="arch_trace_detail").set_value("layers").run()  # every layer: the bars' numbers again
+    rf = json.loads(at.get_by_key("arch_rf_fig").proto.spec)["data"][0]
+    assert rf["x"] == [x for x in _trace(at)["data"][0]["x"][1:] if x in rf["x"]] and len(rf["x"]) >= 30
 
 
 def test_trace_bars_carry_the_table_numbers_and_names():

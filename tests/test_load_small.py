@@ -8,6 +8,7 @@ Needs Debian's chromium, pip's playwright and Fashion-MNIST (CI installs all thr
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -38,9 +39,12 @@ SESSIONS, RUNS, KNOB_CHANGES = 6, 2, 3
 @needs_fmnist
 def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     lt = _load_test_module()
-    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=180, chromium=CHROMIUM,
-                    artifacts=str(ROOT / "tests" / "artifacts" / "load"))
+    artifacts = ROOT / "tests" / "artifacts" / "load"  # screenshots of stuck sessions, the figures as JSON
+    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=240, chromium=CHROMIUM,
+                    artifacts=str(artifacts))
     r = lt.run_load(cfg)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "result.json").write_text(json.dumps(r, indent=1, default=str))
     print(lt.table(r))
     details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
     assert r["errors"] == 0, f"{r['errors']} errors:\n{details}"

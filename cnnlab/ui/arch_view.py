@@ -90,7 +90,8 @@ def layer_rows(rows, L: str) -> list[dict]:
 
 def layer_table(rows, key: str = "arch_table") -> None:
     L = lang()
-    st.dataframe(layer_rows(rows, L), key=key, hide_index=True, width="stretch", height=420,
+    st.dataframe(layer_rows(rows, L), key=key, hide_index=True, width="stretch",
+                 height=min(420, 35 * (len(rows) + 1) + 3),  # a short (partial) table without empty rows
                  column_config={i18n.t("col.params", L): st.column_config.NumberColumn(format="localized"),
                                 i18n.t("col.macs", L): st.column_config.NumberColumn(format="localized")})
     st.caption(i18n.t("arch.table_note", L))
@@ -104,7 +105,7 @@ def _explain_row(n: int, r, L: str) -> None:
         st.caption(i18n.t("arch.explain_size", L))
         st.latex(output_size_formula(r, latex=True))
         st.text(size)
-    rf = receptive_field_formula(r)
+    rf = receptive_field_formula(r) if not r.too_small else None  # no output: no field to work out
     if rf is not None:
         st.caption(i18n.t("arch.explain_rf", L))
         st.latex(receptive_field_formula(r, latex=True))
@@ -125,10 +126,11 @@ def explain_layer(rows, key: str = "arch_explain") -> None:
     _explain_row(n, rows[n - 1], L)
 
 
-def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig") -> None:
+def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig", detail_key: str = "arch_trace_detail") -> None:
+    """Receptive field per block or per layer (the shape trace's detail), against the input size."""
     L = lang()
     st.caption(i18n.t("arch.rf_note", L))
-    pts = [(n, r) for n, r in numbered(rows) if r.has_window]
+    pts = chart_rows(rows, st.session_state.get(detail_key, "blocks"))
     st.plotly_chart(figures.receptive_field_figure(pts, int(input_shape[-2]), L), key=key, width="stretch")
 
 
