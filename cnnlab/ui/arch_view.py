@@ -153,7 +153,7 @@ def book_note(cfg) -> None:
     """The book's training recipe for this model (lr, batch size, epochs, resolution, accuracy) and the source."""
     L = lang()
     spec = cfg.spec
-    tr_ = spec.training
-    acc = i18n.t("arch.book_acc", L, acc=tr_.accuracy) if tr_.accuracy else ""
-    st.caption(i18n.t("arch.book", L, lr=spec.book_lr(cfg.knobs), bs=tr_.batch_size, epochs=tr_.epochs,
-                      res=tr_.resolution, acc=acc) + f"  \n{i18n.t('arch.source', L)}: {spec.source}")
+    r = spec.recipe(cfg.knobs)
+    acc = i18n.t("arch.book_acc", L, acc=r.accuracy) if r.accuracy else ""
+    st.caption(i18n.t("arch.book", L, lr=r.lr, bs=r.batch_size, epochs=r.epochs,
+                      res=r.resolution, acc=acc) + f"  \n{i18n.t('arch.source', L)}: {spec.source}")

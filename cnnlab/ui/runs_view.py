@@ -110,7 +110,8 @@ def compare(runs) -> None:
 
 def _stamp(run_dir: str) -> tuple:
     try:
-        st_ = os.lstat(os.path.join(run_dir, "model.pt"))
+        from ..checkpoint import WEIGHTS
+        st_ = os.lstat(os.path.join(run_dir, WEIGHTS))
         return (st_.st_mtime_ns, st_.st_size)
     except OSError:
         return (0, 0)
