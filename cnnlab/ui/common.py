@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import secrets
 import tempfile
@@ -10,7 +11,7 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from .. import i18n
+from .. import i18n, limits
 from ..registry import Config, KnobError, get_spec, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,12 +84,28 @@ def freeze(knobs: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in knobs.items()))
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+def _probe_cache_bytes() -> int:
+    """$CNNLAB_PROBE_CACHE_MB (default 64): probes of every session together, bounded by bytes like every cache."""
+    v = os.environ.get("CNNLAB_PROBE_CACHE_MB", "").strip()
+    return (int(v) if v.isascii() and v.isdigit() else 64) << 20
+
+
+_PROBES = limits.ByteLRU(_probe_cache_bytes)
+
+
 def _probe_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int | None):
+    """(Config, Probe), kept in a byte-bounded LRU shared by all sessions (sized by its pickled bytes)."""
     from ..probe import probe
 
-    cfg = resolve(arch, dict(knobs), in_channels=in_channels, num_classes=num_classes, resolution=resolution)
-    return cfg, probe(cfg)
+    def make():
+        cfg = resolve(arch, dict(knobs), in_channels=in_channels, num_classes=num_classes, resolution=resolution)
+        return cfg, probe(cfg)
+
+    return _PROBES.get_or_make((arch, knobs, in_channels, num_classes, resolution), make,
+                               lambda v: len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)))
+
+
+_probe_cached.clear = _PROBES.clear  # (tests start from a cold cache)
 
 
 def probe_config(arch: str, knobs: Mapping[str, Any], *, in_channels: int = 1, num_classes: int = 10,
