@@ -22,7 +22,7 @@ import time
 import weakref
 from typing import Any
 
-from ..events import Event, RunFailed
+from ..events import Event, RunFailed, RunStart
 from . import admission, recovery
 from .base import (FINISHED, QUEUED, RUNNING, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id)
 from .book import RunBook, RunRecord
@@ -305,7 +305,10 @@ class LocalExecutor(Executor):
             rec = self.book.get(msg[1])
             if rec is None:
                 return
-            self.book.record(rec, msg[2], before_done=self._fix_config)
+            ev = msg[2]
+            if isinstance(ev, RunStart) and ev.run_dir:
+                recovery.mark_owner(ev.run_dir, rec.owner)
+            self.book.record(rec, ev, before_done=self._fix_config)
         elif kind == "idle":
             with self._lock:
                 w.run = None
