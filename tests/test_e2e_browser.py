@@ -159,8 +159,8 @@ def test_every_page_train_stop_and_language(server, page, browser):
     pg.locator(".st-key-train_start button").click()
     try:
         pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
-            return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=90_000)
-    except Exception:
+            return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=180_000)
+    except Exception:  # the first run after a server start also waits for the worker processes to warm up
         shot(pg, "03-train-no-curve")
         raise
     no_exception(pg, "train running")
