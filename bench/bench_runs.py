@@ -90,10 +90,18 @@ def stop(pg):
     idle(pg)
 
 
+class _Shown(dict):
+    """A dict that prints each figure as it is measured (a later failure keeps the earlier ones on screen)."""
+
+    def __setitem__(self, k, v):
+        print(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}", flush=True)
+        super().__setitem__(k, v)
+
+
 def browser_part(n_knob: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    out = {}
+    out = _Shown()
     ckpt = tempfile.mkdtemp(prefix="cnnlab-bench-runs-")
     proc, base = start_server(ckpt)
     try:
@@ -101,7 +109,10 @@ def browser_part(n_knob: int) -> dict:
             b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"])
             a = b.new_context(viewport={"width": 1440, "height": 1000}).new_page()
             a.set_default_timeout(120_000)
-            # LeNet on all 60,000 images, 10 epochs (long enough to keep training during the knob test)
+            # the very first request after a server start must be "/" (Streamlit's v1 page mode otherwise shows
+            # "Page not found" over the page); then a Train link: LeNet on all 60,000 images, 10 epochs
+            a.goto(base + "/")
+            idle(a)
             a.goto(base + "/training?arch=lenet&ep=10&ntr=60000&nte=10000")
             idle(a)
             a.wait_for_selector(".st-key-train_start")
@@ -115,7 +126,7 @@ def browser_part(n_knob: int) -> dict:
             # a run trains in A; B turns VGG's ratio on the Architecture page
             start_and_time(a)
             bp = b.new_context(viewport={"width": 1440, "height": 1000}).new_page()
-            bp.set_default_timeout(60_000)
+            bp.set_default_timeout(180_000)
             bp.goto(base + "/?arch=vgg")
             idle(bp, 800)
             bp.wait_for_selector(".st-key-arch_k_vgg_ratio")
@@ -149,7 +160,7 @@ def speed_part(repeats: int, train_size: int) -> dict:
     from cnnlab.events import EpochEnd
     from cnnlab.runs.local import LocalExecutor
 
-    out = {}
+    out = _Shown()
     ex = LocalExecutor(out_dir=None)
     ex.wait_ready(1, 180)
     try:
