@@ -70,14 +70,19 @@ def server(tmp_path_factory):
             print("streamlit log:\n" + tail)
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1000})
-        pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+    pg.set_default_timeout(60_000)
+    yield pg
 
 def idle(pg, settle_ms: int = 400, timeout_s: float = 60) -> None:
     """Wait for the app to render and its script to stop running (stable for `settle_ms`)."""
@@ -116,7 +121,7 @@ def goto_page(pg, url_path: str) -> None:
 def metric_values(pg) -> list[str]:
     return [m.inner_text() for m in pg.locator('[data-testid="stMetricValue"]').all()]
 
-def test_every_page_train_stop_and_language(server, page):
+def test_every_page_train_stop_and_language(server, page, browser):
     pg = page
     # 1. a shared link as the very first request: the Architecture page (the default, at /) with VGG
     pg.goto(server + "/?arch=vgg")
@@ -152,11 +157,32 @@ def test_every_page_train_stop_and_language(server, page):
         box.press("Enter")
         idle(pg)
     pg.locator(".st-key-train_start button").click()
-    pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
-        return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=90_000)
+    try:
+        pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
+            return g && g.data && g.data.some(t => t.x && t.x.length >= 3); }""", timeout=180_000)
+    except Exception:  # the first run after a server start also waits for the worker processes to warm up
+        shot(pg, "03-train-no-curve")
+        raise
     no_exception(pg, "train running")
     shot(pg, "03-train-running")
-    # a browser reload is a new session: the run goes on and the page finds it in the process-wide registry
+    # another person (a second browser context: its own cookies) sees neither the run's settings nor a Stop
+    other = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        op = other.new_page()
+        op.set_default_timeout(60_000)
+        op.goto(server + "/training")
+        idle(op, settle_ms=800)
+        op.wait_for_selector(".st-key-train_start")
+        no_exception(op, "train, second person")
+        body = op.locator('[data-testid="stMain"]').inner_text()
+        assert "Other people: 1 training" in body, body[-600:]
+        assert "No run yet" in body
+        assert op.locator(".st-key-train_stop").count() == 0
+        assert op.locator(".st-key-train_curves").count() == 0
+        shot(op, "03b-train-second-person")
+    finally:
+        other.close()
+    # a browser reload is a new session with the same owner cookie: the run goes on and the page finds it
     pg.reload()
     idle(pg)
     pg.wait_for_function("""() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');

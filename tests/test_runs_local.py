@@ -58,6 +58,7 @@ def test_a_killed_worker_fails_its_run_only_and_is_replaced(tmp_path):
         assert isinstance(end, RunFailed) and end.reason == "worker_died"
         assert "SIGKILL" in end.message and "out-of-memory" in end.message
         assert ckpt.read_config(st.run_dir)["status"] == "failed"
+        assert recovery.run_owner(st.run_dir) == recovery.owner_digest("alice")
         # the executor keeps serving: a fresh worker trains the next run
         h2 = ex.submit(tiny(), "bob")
         assert ex.wait(h2, 120) and ex.status(h2).state == DONE

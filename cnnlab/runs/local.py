@@ -22,7 +22,7 @@ import time
 import weakref
 from typing import Any
 
-from ..events import Event, RunFailed
+from ..events import Event, RunFailed, RunStart
 from . import admission, recovery
 from .base import (FINISHED, QUEUED, RUNNING, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id)
 from .book import RunBook, RunRecord
@@ -85,7 +85,8 @@ class LocalExecutor(Executor):
         self._wid = 0
         self._early_deaths = 0
         self._pause_until = 0.0
-        self._closed = False
+        self._closed = False          # no new runs, no new workers
+        self._reading = True          # the reader thread runs until shutdown has collected the last events
         self.recovered = recovery.recover_interrupted(out_dir) if recover else []
         self._cuda = self._has_cuda()
         self._ensure_pool()
@@ -162,6 +163,7 @@ class LocalExecutor(Executor):
         deadline = time.time() + timeout
         for r in recs:
             r.done.wait(max(0.0, deadline - time.time()))
+        self._reading = False
         self._thread.join(timeout=2)
         with self._lock:
             for r in recs:
@@ -269,7 +271,7 @@ class LocalExecutor(Executor):
                     self.book.mark_running(rec, w)
 
     def _loop(self) -> None:
-        while not self._closed:
+        while self._reading:
             with self._lock:
                 conns = {w.conn: w for w in self._workers if not w.dead}
             try:
@@ -305,7 +307,10 @@ class LocalExecutor(Executor):
             rec = self.book.get(msg[1])
             if rec is None:
                 return
-            self.book.record(rec, msg[2], before_done=self._fix_config)
+            ev = msg[2]
+            if isinstance(ev, RunStart) and ev.run_dir:
+                recovery.mark_owner(ev.run_dir, rec.owner)
+            self.book.record(rec, ev, before_done=self._fix_config)
         elif kind == "idle":
             with self._lock:
                 w.run = None

@@ -302,6 +302,9 @@ class RayExecutor(Executor):
                 if r.state not in FINISHED:
                     self.book.record(r, RunFailed(reason="stopped", message="the server shut down",
                                                   run_dir=r.run_dir))
+                    if r.run_dir:
+                        recovery.update_config(r.run_dir, status="stopped",
+                                               failure={"reason": "stopped", "message": "the server shut down"})
                 if w is not None:
                     self._kill(w)
             if self._owns_ray and self._ray.is_initialized():

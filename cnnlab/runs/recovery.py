@@ -34,6 +34,33 @@ def mark_alive(run_dir: str | None) -> None:
         pass
 
 
+OWNER = ".owner"
+
+
+def owner_digest(owner: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
+def mark_owner(run_dir: str | None, owner: str) -> None:
+    """Record who started a run (a digest of the owner token, never the token) for pages that list folders."""
+    if not run_dir or not owner:
+        return
+    try:
+        ckpt.atomic_write_text(os.path.join(run_dir, OWNER), owner_digest(owner) + "\n")
+    except OSError:
+        pass
+
+
+def run_owner(run_dir: str) -> str | None:
+    try:
+        with open(os.path.join(run_dir, OWNER), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False

@@ -194,10 +194,9 @@ def remember_owner() -> None:
         return
     if have == tok:
         return
-    import streamlit.components.v1 as components
-
-    components.html(f"<script>document.cookie = '{OWNER_COOKIE}={tok}; path=/; max-age=31536000; SameSite=Strict';"
-                    "</script>", height=0)
+    # st.iframe runs HTML same-origin with scripts allowed; the token is ours ([A-Za-z0-9_-] only), never user text
+    st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={tok}; path=/; max-age=31536000; SameSite=Strict';"
+              "</script>", height=1)
 
 
 class MyRuns:
