@@ -12,20 +12,19 @@ beside the busy ones (so the next Start after a run is as fast as the first).
 """
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing as mp
 import multiprocessing.connection
-import os
 import signal
 import threading
 import time
 import weakref
 from typing import Any
 
-from ..events import Event, RunFailed, RunStart
+from ..events import RunFailed, RunStart
 from . import admission, recovery
-from .base import (FINISHED, QUEUED, RUNNING, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id)
+from .base import FINISHED, QUEUED, RUNNING, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
+from .booked import BookedExecutor
 
 STOP_GRACE_S = 30.0     # a run that ignores its stop this long gets its worker killed
 EARLY_DEATHS_MAX = 3    # workers that die before "ready" this many times in a row: pause respawning
@@ -68,7 +67,7 @@ class _Worker:
         return self.ready and self.run is None and not self.dead
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(BookedExecutor):
     name = "local"
 
     def __init__(self, *, limits: Limits | None = None, out_dir: str | None = "checkpoints", preload: bool = True,
@@ -95,59 +94,6 @@ class LocalExecutor(Executor):
         weakref.finalize(self, LocalExecutor._final, self._workers)
 
     # -- the contract ------------------------------------------------------------------
-    def submit(self, config, owner: str, *, label: str = "", meta: dict | None = None,
-               out_dir: str | None = None) -> RunHandle:
-        if self._closed:
-            raise RuntimeError("the executor is shut down")
-        if not owner:
-            raise ValueError("a run needs an owner")
-        tc = config.resolved()
-        device = self._device_of(tc.device)
-        tc = dataclasses.replace(tc, device=device)
-        est = admission.check(tc, device, self.limits) if self.admission_check else None
-        meta = dict(meta or {})
-        if est is not None:
-            meta.setdefault("estimate", est.to_dict())
-        rec = RunRecord(id=new_run_id(), owner=owner, executor=self.name, device=device.split(":")[0], config=tc,
-                        label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta,
-                        out_dir=out_dir if out_dir is not None else self.out_dir)
-        with self._lock:
-            self.book.add(rec)
-            self._prune_disk()
-            self._ensure_pool()
-            self._schedule()
-        return RunHandle(rec.id, owner, self.name)
-
-    def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
-        return self.book.events(handle_id(handle), since)
-
-    def stop(self, handle: RunHandle | str, by: str) -> bool:
-        rec = self.book.get(handle_id(handle))
-        if rec is None:
-            return False
-        self.book.check_owner(rec, by)
-        with self._lock, self.book.lock:
-            if rec.state in FINISHED:
-                return False
-            rec.stop_requested = rec.stop_requested or time.time()
-            if rec.state == QUEUED:
-                self.book.cancel(rec)
-            elif rec.worker is not None:
-                rec.worker.stop.set()
-            self._schedule()
-            return True
-
-    def list(self, owner: str | None = None) -> list[RunStatus]:
-        return self.book.list(owner)
-
-    def status(self, handle: RunHandle | str) -> RunStatus | None:
-        rec = self.book.get(handle_id(handle))
-        return self.book.status(rec) if rec else None
-
-    def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
-        rec = self.book.get(handle_id(handle))
-        return True if rec is None else rec.done.wait(timeout)
-
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._lock:
             if self._closed:
@@ -220,6 +166,12 @@ class LocalExecutor(Executor):
             return torch.cuda.is_available()
         except Exception:  # noqa: BLE001
             return False
+
+    def _send_stop(self, w: "_Worker") -> None:
+        w.stop.set()
+
+    def _before_schedule(self) -> None:
+        self._ensure_pool()
 
     def _device_of(self, device: str) -> str:
         d = str(device)
@@ -385,14 +337,6 @@ class LocalExecutor(Executor):
             if not self._closed:
                 self._ensure_pool()
                 self._schedule()
-
-    def _prune_disk(self) -> None:
-        if self.limits.disk_cap_mb is None:
-            return
-        keep = [r.run_dir for r in self.book.runs.values() if r.run_dir and r.state not in FINISHED]
-        roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
-        for root in roots:
-            recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
 
     def __repr__(self) -> str:  # pragma: no cover
         return f"LocalExecutor(workers={len(self._workers)}, runs={len(self.book.runs)})"

@@ -38,11 +38,11 @@ from typing import Any
 
 import cnnlab
 
-from ..events import Event, RunFailed, RunStart, StepEnd
-from . import admission, recovery
-from .base import (FINISHED, QUEUED, RUNNING, AdmissionRefused, Executor, Limits, RunHandle, RunStatus, handle_id,
-                   new_run_id)
+from ..events import RunFailed, RunStart, StepEnd
+from . import recovery
+from .base import FINISHED, QUEUED, RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
+from .booked import BookedExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cnnlab.__file__)))
 DEFAULT_GPU_FRACTION = 0.25
@@ -162,7 +162,7 @@ def _died_message(err: BaseException) -> str:
     return "the Ray worker training this run died (it was killed, crashed, or its node was lost)"
 
 
-class RayExecutor(Executor):
+class RayExecutor(BookedExecutor):
     name = "ray"
 
     def __init__(self, *, limits: Limits | None = None, out_dir: str | None = None, address: str | None = None,
@@ -220,65 +220,6 @@ class RayExecutor(Executor):
         weakref.finalize(self, RayExecutor._final, self.book)
 
     # -- the contract ------------------------------------------------------------------
-    def submit(self, config, owner: str, *, label: str = "", meta: dict | None = None,
-               out_dir: str | None = None) -> RunHandle:
-        if self._closed:
-            raise RuntimeError("the executor is shut down")
-        if not owner:
-            raise ValueError("a run needs an owner")
-        tc = config.resolved()
-        device = self._device_of(tc.device)
-        tc = dataclasses.replace(tc, device=device)
-        est = None
-        if self.admission_check:
-            lim = self.limits
-            if device == "cuda" and lim.run_mem_mb is None:
-                mem = self._gpu_memory()
-                if mem:
-                    lim = dataclasses.replace(lim, run_mem_mb=max(1, int(mem * self.gpu_fraction) >> 20))
-            est = admission.check(tc, device, lim)
-        meta = dict(meta or {})
-        if est is not None:
-            meta.setdefault("estimate", est.to_dict())
-        target = os.path.abspath(out_dir) if out_dir is not None else self.out_dir
-        rec = RunRecord(id=new_run_id(), owner=owner, executor=self.name, device=device, config=tc,
-                        label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta, out_dir=target)
-        with self._lock:
-            self.book.add(rec)
-            self._prune_disk()
-            self._schedule()
-        return RunHandle(rec.id, owner, self.name)
-
-    def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
-        return self.book.events(handle_id(handle), since)
-
-    def stop(self, handle: RunHandle | str, by: str) -> bool:
-        rec = self.book.get(handle_id(handle))
-        if rec is None:
-            return False
-        self.book.check_owner(rec, by)
-        with self._lock, self.book.lock:
-            if rec.state in FINISHED:
-                return False
-            rec.stop_requested = rec.stop_requested or time.time()
-            if rec.state == QUEUED:
-                self.book.cancel(rec)
-            elif rec.worker is not None:
-                self._send_stop(rec.worker)
-            self._schedule()
-            return True
-
-    def list(self, owner: str | None = None) -> list[RunStatus]:
-        return self.book.list(owner)
-
-    def status(self, handle: RunHandle | str) -> RunStatus | None:
-        rec = self.book.get(handle_id(handle))
-        return self.book.status(rec) if rec else None
-
-    def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
-        rec = self.book.get(handle_id(handle))
-        return True if rec is None else rec.done.wait(timeout)
-
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._lock:
             if self._closed:
@@ -355,6 +296,21 @@ class RayExecutor(Executor):
         return self._resources
 
     # -- internals ----------------------------------------------------------------------
+    def _admission_limits(self, device: str) -> Limits:
+        """On a GPU without CNNLAB_RUN_MEM_MB, a run may use its fraction of the GPU's memory."""
+        lim = self.limits
+        if device == "cuda" and lim.run_mem_mb is None:
+            mem = self._gpu_memory()
+            if mem:
+                lim = dataclasses.replace(lim, run_mem_mb=max(1, int(mem * self.gpu_fraction) >> 20))
+        return lim
+
+    def _record_device(self, device: str) -> str:
+        return device
+
+    def _out_dir_for(self, out_dir: str | None) -> str | None:
+        return os.path.abspath(out_dir) if out_dir is not None else self.out_dir
+
     def _device_of(self, device: str) -> str:
         d = str(device)
         gpus = self.cluster_resources().get("GPU", 0)
@@ -544,14 +500,6 @@ class RayExecutor(Executor):
                                        "cluster has no room for it or cannot set up its worker)", reason="error")
             if not self._closed:
                 self._schedule()
-
-    def _prune_disk(self) -> None:
-        if self.limits.disk_cap_mb is None:
-            return
-        keep = [r.run_dir for r in self.book.runs.values() if r.run_dir and r.state not in FINISHED]
-        roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
-        for root in roots:
-            recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
 
     def __repr__(self) -> str:  # pragma: no cover
         return f"RayExecutor(address={self.address!r}, runs={len(self.book.runs)})"

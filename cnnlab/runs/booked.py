@@ -1,0 +1,111 @@
+"""What the local and the Ray executors share: the books (a RunBook), and the contract's methods that only
+read or change the books — submit (checks, admission, the record), events, stop, list, status, wait — plus
+the disk cap. A subclass says where runs train: `_device_of`, `_schedule`, `_send_stop`, and the hooks below."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any
+
+from ..events import Event
+from . import admission, recovery
+from .base import FINISHED, QUEUED, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id
+from .book import RunBook, RunRecord
+
+
+class BookedExecutor(Executor):
+    """An executor whose runs are kept in ``self.book``; subclasses set ``book``, ``limits``, ``out_dir``,
+    ``admission_check``, ``_lock`` (an RLock) and ``_closed`` in their constructor."""
+
+    book: RunBook
+    limits: Limits
+    out_dir: str | None
+    admission_check: bool
+    _lock: threading.RLock
+    _closed: bool
+
+    # -- what a subclass provides --------------------------------------------------------------
+    def _device_of(self, device: str) -> str:
+        raise NotImplementedError
+
+    def _schedule(self) -> None:
+        raise NotImplementedError
+
+    def _send_stop(self, worker: Any) -> None:
+        """Ask the worker training a run to stop at its next step."""
+        raise NotImplementedError
+
+    def _admission_limits(self, device: str) -> Limits:
+        return self.limits
+
+    def _record_device(self, device: str) -> str:
+        return device.split(":")[0]
+
+    def _out_dir_for(self, out_dir: str | None) -> str | None:
+        return out_dir if out_dir is not None else self.out_dir
+
+    def _before_schedule(self) -> None:
+        """Called under the lock after a run is booked, before scheduling (e.g. to grow a worker pool)."""
+
+    # -- the contract ---------------------------------------------------------------------------
+    def submit(self, config, owner: str, *, label: str = "", meta: dict | None = None,
+               out_dir: str | None = None) -> RunHandle:
+        if self._closed:
+            raise RuntimeError("the executor is shut down")
+        if not owner:
+            raise ValueError("a run needs an owner")
+        tc = config.resolved()
+        device = self._device_of(tc.device)
+        tc = dataclasses.replace(tc, device=device)
+        est = admission.check(tc, device, self._admission_limits(device)) if self.admission_check else None
+        meta = dict(meta or {})
+        if est is not None:
+            meta.setdefault("estimate", est.to_dict())
+        rec = RunRecord(id=new_run_id(), owner=owner, executor=self.name, device=self._record_device(device),
+                        config=tc, label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta,
+                        out_dir=self._out_dir_for(out_dir))
+        with self._lock:
+            self.book.add(rec)
+            self._prune_disk()
+            self._before_schedule()
+            self._schedule()
+        return RunHandle(rec.id, owner, self.name)
+
+    def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
+        return self.book.events(handle_id(handle), since)
+
+    def stop(self, handle: RunHandle | str, by: str) -> bool:
+        rec = self.book.get(handle_id(handle))
+        if rec is None:
+            return False
+        self.book.check_owner(rec, by)
+        with self._lock, self.book.lock:
+            if rec.state in FINISHED:
+                return False
+            rec.stop_requested = rec.stop_requested or time.time()
+            if rec.state == QUEUED:
+                self.book.cancel(rec)
+            elif rec.worker is not None:
+                self._send_stop(rec.worker)
+            self._schedule()
+            return True
+
+    def list(self, owner: str | None = None) -> list[RunStatus]:
+        return self.book.list(owner)
+
+    def status(self, handle: RunHandle | str) -> RunStatus | None:
+        rec = self.book.get(handle_id(handle))
+        return self.book.status(rec) if rec else None
+
+    def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
+        rec = self.book.get(handle_id(handle))
+        return True if rec is None else rec.done.wait(timeout)
+
+    def _prune_disk(self) -> None:
+        if self.limits.disk_cap_mb is None:
+            return
+        keep = [r.run_dir for r in self.book.runs.values() if r.run_dir and r.state not in FINISHED]
+        roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
+        for root in roots:
+            recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
