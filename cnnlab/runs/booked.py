@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from ..events import Event
+from ..events import Event, RunFailed
 from . import admission, recovery
 from .base import FINISHED, QUEUED, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id
 from .book import RunBook, RunRecord
@@ -109,3 +109,29 @@ class BookedExecutor(Executor):
         roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
         for root in roots:
             recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
+
+    # -- shutting down (the subclass orders these around its own threads and workers) -----------
+    def _shutdown_stop(self) -> list[RunRecord]:
+        """Under the lock: cancel the queued runs and ask the training ones to stop; returns the unfinished runs."""
+        recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
+        for r in recs:
+            if r.state == QUEUED:
+                self.book.cancel(r, "cancelled: the server shut down")
+            elif r.worker is not None:
+                r.stop_requested = r.stop_requested or time.time()
+                self._send_stop(r.worker)
+        return recs
+
+    @staticmethod
+    def _shutdown_wait(recs: list[RunRecord], timeout: float) -> None:
+        """Give the stopped runs until `timeout` (in all) to send their last events."""
+        deadline = time.time() + timeout
+        for r in recs:
+            r.done.wait(max(0.0, deadline - time.time()))
+
+    def _shutdown_record(self, rec: RunRecord) -> bool:
+        """Under the lock: end a run that did not finish in time as stopped; True if it had to."""
+        if rec.state in FINISHED:
+            return False
+        self.book.record(rec, RunFailed(reason="stopped", message="the server shut down", run_dir=rec.run_dir))
+        return True

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..events import RunFailed, RunStart
 from . import admission, recovery
-from .base import FINISHED, QUEUED, RUNNING, Limits, RunHandle, handle_id
+from .base import RUNNING, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
 from .booked import BookedExecutor
 
@@ -99,23 +99,13 @@ class LocalExecutor(BookedExecutor):
             if self._closed:
                 return
             self._closed = True
-            recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
-            for r in recs:
-                if r.state == QUEUED:
-                    self.book.cancel(r, "cancelled: the server shut down")
-                elif r.worker is not None:
-                    r.stop_requested = r.stop_requested or time.time()
-                    r.worker.stop.set()
-        deadline = time.time() + timeout
-        for r in recs:
-            r.done.wait(max(0.0, deadline - time.time()))
+            recs = self._shutdown_stop()
+        self._shutdown_wait(recs, timeout)
         self._reading = False
         self._thread.join(timeout=2)
         with self._lock:
             for r in recs:
-                if r.state not in FINISHED:
-                    self.book.record(r, RunFailed(reason="stopped", message="the server shut down",
-                                                  run_dir=r.run_dir))
+                self._shutdown_record(r)
             LocalExecutor._final(self._workers)
 
     @staticmethod

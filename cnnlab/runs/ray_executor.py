@@ -40,7 +40,7 @@ import cnnlab
 
 from ..events import RunFailed, RunStart, StepEnd
 from . import recovery
-from .base import FINISHED, QUEUED, RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
+from .base import RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
 from .booked import BookedExecutor
 
@@ -224,25 +224,15 @@ class RayExecutor(BookedExecutor):
         with self._lock:
             if self._closed:
                 return
-            recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
-            for r in recs:
-                if r.state == QUEUED:
-                    self.book.cancel(r, "cancelled: the server shut down")
-                elif r.worker is not None:
-                    r.stop_requested = r.stop_requested or time.time()
-                    self._send_stop(r.worker)
-        deadline = time.time() + timeout
-        for r in recs:   # the poll thread still runs: it records each run's last events
-            r.done.wait(max(0.0, deadline - time.time()))
+            recs = self._shutdown_stop()
+        self._shutdown_wait(recs, timeout)  # the poll thread still runs: it records each run's last events
         with self._lock:
             self._closed = True
         self._thread.join(timeout=5)
         with self._lock:
             for r in recs:
                 w = r.worker
-                if r.state not in FINISHED:
-                    self.book.record(r, RunFailed(reason="stopped", message="the server shut down",
-                                                  run_dir=r.run_dir))
+                if self._shutdown_record(r):
                     if r.run_dir:
                         recovery.update_config(r.run_dir, status="stopped",
                                                failure={"reason": "stopped", "message": "the server shut down"})
