@@ -6,6 +6,7 @@ Needs Debian's chromium (/usr/bin/chromium) and pip's playwright (CI installs bo
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,13 +32,13 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free loopback port, saving runs to a temporary folder."""
+@contextlib.contextmanager
+def streamlit_server(checkpoints, log_path):
+    """`streamlit run app.py` on a free loopback port, saving runs under `checkpoints`; yields (base URL, process).
+    Its output goes to `log_path`; a traceback in it is printed when the server stops."""
     port = _free_port()
-    ckpt = tmp_path_factory.mktemp("e2e_ckpt")
-    log = open(tmp_path_factory.mktemp("e2e_log") / "streamlit.log", "w+")
-    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(ckpt), "PYTHONPATH": str(ROOT)}
+    log = open(log_path, "w+")
+    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(checkpoints), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -56,7 +57,7 @@ def server(tmp_path_factory):
                 log.seek(0)
                 pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
             time.sleep(0.3)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -68,6 +69,15 @@ def server(tmp_path_factory):
         log.close()
         if "Traceback" in tail:
             print("streamlit log:\n" + tail)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on a free loopback port, saving runs to a temporary folder."""
+    with streamlit_server(tmp_path_factory.mktemp("e2e_ckpt"),
+                          tmp_path_factory.mktemp("e2e_log") / "streamlit.log") as (base, _):
+        yield base
+
 
 @pytest.fixture(scope="module")
 def browser(server):

@@ -3,14 +3,11 @@ over the stated limit is refused, and crafted run folders neither break a page n
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from test_e2e_browser import ARGS, CHROMIUM, ROOT, _free_port, goto_page, idle, no_exception, sync_api  # noqa: F401
+from test_e2e_browser import (ARGS, CHROMIUM, goto_page, idle, no_exception, streamlit_server,  # noqa: F401
+                              sync_api)
 from test_hostile import edit_config, make_run
 
 MB = 1 << 20
@@ -44,35 +41,8 @@ def crafted_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(crafted_root, tmp_path_factory):
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("hostile_log") / "streamlit.log", "w+")
-    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(crafted_root), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--server.runOnSave", "false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
+    with streamlit_server(crafted_root, tmp_path_factory.mktemp("hostile_log") / "streamlit.log") as (base, proc):
         yield base, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
