@@ -1,0 +1,169 @@
+"""Locked assignments: a teacher fixes a Train setup and hands out one short link (plain data; no streamlit).
+
+An assignment is the Train page's own URL settings (``arch``, the model's knobs, ``res``, ``ep``, ``lr``, ``bs``,
+``ntr``, ``nte``, ``wd``, ``seed``: the query parameters that page reads) plus the names of the ones a student
+may not change (``locked``). It is kept on the server, in ``<checkpoint root>/.assignments/<id>.json``, and the
+link carries only its id (``/training?assign=<id>``): a student cannot unlock a setting by editing the link.
+Runs started under an assignment carry its id, so the class board can show all of them together.
+"""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import checkpoint as ckpt
+
+FOLDER = ".assignments"
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,24}$")
+PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_PARAMS = 40
+MAX_VALUE = 60          # characters of one setting's written value (as the Train page cuts link values)
+MAX_TITLE = 120
+MAX_BYTES = 16 << 10
+MAX_ASSIGNMENTS = 200   # kept per checkpoint root (the oldest are removed beyond this)
+
+
+class AssignmentError(ValueError):
+    """One sentence for a person: an unknown, unreadable or malformed assignment."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    params: Mapping[str, str]             # the Train page's query parameters, as written in a link
+    locked: tuple[str, ...] = ()          # names in `params` a student cannot change
+    preset: str | None = None             # the preset it started from, if any (for the board's title)
+    created: float = field(default=0.0)
+
+    def is_locked(self, name: str) -> bool:
+        return name in self.locked
+
+    def to_json(self) -> dict:
+        return {"format": "cnnlab-assignment", "id": self.id, "title": self.title, "params": dict(self.params),
+                "locked": list(self.locked), "preset": self.preset, "created": self.created}
+
+
+def _folder(root: str | os.PathLike) -> str:
+    return os.path.join(os.fspath(root), FOLDER)
+
+
+def _check_params(params: Mapping[str, Any]) -> dict[str, str]:
+    if not isinstance(params, Mapping) or len(params) > MAX_PARAMS:
+        raise AssignmentError(f"an assignment holds at most {MAX_PARAMS} settings")
+    out = {}
+    for k, v in params.items():
+        if not isinstance(k, str) or not PARAM_RE.match(k):
+            raise AssignmentError(f"'{str(k)[:32]}' is not a setting name")
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise AssignmentError(f"setting {k} must be written as text or a number")
+        s = str(v)
+        if len(s) > MAX_VALUE:
+            raise AssignmentError(f"setting {k} is longer than {MAX_VALUE} characters")
+        out[k] = s
+    return out
+
+
+def _check(data: Any, where: str) -> Assignment:
+    if not isinstance(data, dict) or data.get("format") != "cnnlab-assignment":
+        raise AssignmentError(f"{where} is not a CNN Lab assignment")
+    aid, title, locked = data.get("id"), data.get("title", ""), data.get("locked", [])
+    if not isinstance(aid, str) or not ID_RE.match(aid):
+        raise AssignmentError(f"{where} has no valid id")
+    if not isinstance(title, str):
+        raise AssignmentError(f"{where} has a title that is not text")
+    params = _check_params(data.get("params", {}))
+    if not isinstance(locked, list) or not all(isinstance(x, str) and x in params for x in locked):
+        raise AssignmentError(f"{where} locks a setting it does not set")
+    preset = data.get("preset")
+    created = data.get("created", 0.0)
+    return Assignment(aid, title[:MAX_TITLE], params, tuple(dict.fromkeys(locked)),
+                      preset if isinstance(preset, str) else None,
+                      float(created) if isinstance(created, (int, float)) and not isinstance(created, bool) else 0.0)
+
+
+def create(root: str | os.PathLike, params: Mapping[str, Any], locked: list[str] | tuple[str, ...], *,
+           title: str = "", preset: str | None = None) -> Assignment:
+    """Save a new assignment under `root` and return it (its id goes into the link)."""
+    params = _check_params(params)
+    bad = [x for x in locked if x not in params]
+    if bad:
+        raise AssignmentError(f"cannot lock {bad[0]}: the assignment does not set it")
+    a = Assignment(secrets.token_urlsafe(9), str(title)[:MAX_TITLE], params, tuple(dict.fromkeys(locked)),
+                   preset, time.time())
+    folder = _folder(root)
+    os.makedirs(folder, exist_ok=True)
+    ckpt.atomic_write_json(os.path.join(folder, a.id + ".json"), a.to_json())
+    _prune(folder)
+    return a
+
+
+def load(root: str | os.PathLike, aid: str) -> Assignment:
+    """The assignment with this id, or AssignmentError (one sentence) if there is none or it is unreadable."""
+    if not isinstance(aid, str) or not ID_RE.match(aid):
+        raise AssignmentError("this assignment link is not valid (ask your teacher for a new one)")
+    path = os.path.join(_folder(root), aid + ".json")
+    try:
+        raw = ckpt._read_capped(path, MAX_BYTES)
+        data = ckpt._parse_json(raw, path)
+    except ckpt.CheckpointError:
+        raise AssignmentError("no such assignment on this server (ask your teacher for a new link)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise AssignmentError("this assignment cannot be read (ask your teacher for a new link)") from None
+    a = _check(data, "this assignment")
+    if a.id != aid:
+        raise AssignmentError("this assignment cannot be read (ask your teacher for a new link)")
+    return a
+
+
+def list_all(root: str | os.PathLike) -> list[Assignment]:
+    """Every readable assignment under `root`, newest first (unreadable files are skipped)."""
+    folder = _folder(root)
+    try:
+        names = [n[:-5] for n in os.listdir(folder) if n.endswith(".json")]
+    except OSError:
+        return []
+    out = []
+    for n in names[:MAX_ASSIGNMENTS * 2]:
+        try:
+            out.append(load(root, n))
+        except AssignmentError:
+            continue
+    return sorted(out, key=lambda a: a.created, reverse=True)
+
+
+def delete(root: str | os.PathLike, aid: str) -> bool:
+    if not isinstance(aid, str) or not ID_RE.match(aid):
+        return False
+    try:
+        os.remove(os.path.join(_folder(root), aid + ".json"))
+        return True
+    except OSError:
+        return False
+
+
+def _prune(folder: str) -> None:
+    try:
+        files = sorted((os.path.getmtime(os.path.join(folder, n)), n) for n in os.listdir(folder)
+                       if n.endswith(".json"))
+    except OSError:
+        return
+    for _, n in files[:max(0, len(files) - MAX_ASSIGNMENTS)]:
+        try:
+            os.remove(os.path.join(folder, n))
+        except OSError:
+            pass
+
+
+def merge(assignment: Assignment, wanted: Mapping[str, str]) -> dict[str, str]:
+    """The settings a student's link or widgets ask for, with every locked one put back to the assignment's."""
+    out = dict(assignment.params)
+    out.update({k: v for k, v in wanted.items() if k not in assignment.locked})
+    return out
+
+
+__all__ = ["Assignment", "AssignmentError", "create", "load", "list_all", "delete", "merge"]
