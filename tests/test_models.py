@@ -426,3 +426,13 @@ def test_resnet_depth_is_an_int_choice_and_its_written_form_parses():
         resolve("resnet", {"depth": 50})
     with pytest.raises(KnobError, match="depth"):
         resolve("resnet", {"depth": True})
+
+
+def test_mobilenet_v1_separable_off_is_the_papers_conv_mobilenet():
+    """Howard et al. 2017, Table 4: Conv MobileNet 29.3 M parameters, MobileNet 4.2 M (224², 1000 classes)."""
+    from cnnlab.registry import resolve
+    counts = {sep: sum(p.numel() for p in resolve("mobilenet_v1", {"separable": sep}, in_channels=3,
+                                                     num_classes=1000, resolution=224).build().parameters())
+              for sep in (True, False)}
+    assert round(counts[True] / 1e6, 1) == 4.2
+    assert round(counts[False] / 1e6, 1) == 29.3

@@ -14,14 +14,17 @@ ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}
 
 
 def mobilenet_v1(*, in_channels=1, num_classes=10, resolution=224, alpha=1.0, rho=1.0,
-                 activation="relu") -> nn.Sequential:
-    """`resolution` here is the size the net sees (already ρ·resolution: see the spec's input_size)."""
+                 activation="relu", separable=True) -> nn.Sequential:
+    """`resolution` here is the size the net sees (already ρ·resolution: see the spec's input_size).
+    separable=False is the paper's "Conv MobileNet" (Table 4): each depthwise-separable layer becomes one standard
+    3×3 convolution (+ BN + activation) with the same in/out channels and stride."""
     act = ACTS[activation]
     c = make_divisible(32 * alpha)
     layers = [conv_bn_act(in_channels, c, 3, 2, act=act)]
     for out, stride in V1_LAYERS:
         out = make_divisible(out * alpha)
-        layers.append(DepthwiseSeparable(c, out, stride, act=act))
+        layers.append(DepthwiseSeparable(c, out, stride, act=act) if separable
+                      else conv_bn_act(c, out, 3, stride, act=act))
         c = out
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(c, num_classes))
 
@@ -41,6 +44,9 @@ register(ArchSpec(
              label_zh="分辨率乘子 ρ"),
         Knob("activation", "choice", "relu", "activation after every conv: ReLU (paper) or ReLU6",
              "每个卷积后的激活函数：ReLU（论文）或 ReLU6", choices=("relu", "relu6"), label_zh="激活函数"),
+        Knob("separable", "bool", True,
+             "depthwise-separable layers (off = one standard 3×3 conv each, the paper's Conv MobileNet, Table 4)",
+             "深度可分离卷积（关闭则每层换成一个标准 3×3 卷积，即论文表 4 的 Conv MobileNet）", label_zh="深度可分离"),
     ),
     book_resolution=224,
     input_size=lambda k, r: max(1, round(r * k["rho"])),
