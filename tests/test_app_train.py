@@ -84,13 +84,15 @@ def test_presets_and_arch_change_fill_book_values():
     assert at.selectbox(key="train_arch").value == "resnet"
     assert at.number_input(key="train_res_resnet").value == 32
     assert at.number_input(key="train_n_train").value == 10000
-    assert at.number_input(key="train_lr").value == pytest.approx(0.05)
+    assert at.number_input(key="train_lr").value == pytest.approx(0.01)  # the CPU preset's (the book's is 0.05)
     at.selectbox(key="train_arch").set_value("vgg").run()
     _ok(at)
     assert at.slider(key="train_k_vgg_ratio").value == 4  # the book trains VGG with ratio 4
     assert at.number_input(key="train_res_vgg").value == 224
     assert at.number_input(key="train_lr").value == pytest.approx(0.05)
-    assert at.selectbox(key="train_preset").value == "custom"
+    # the preset box keeps the preset picked; a caption says what differs from it (Start trains what is shown)
+    assert at.selectbox(key="train_preset").value == "resnet_cpu"
+    assert any("Changed from this preset: resnet → vgg" in c.value for c in at.caption), [c.value for c in at.caption]
     # the book's VGG on all the data does not fit this CPU: the estimate says so before Start, Start refuses
     assert any("VGG at 224×224 on 10,000 images needs about" in w.value and "preset" in w.value
                for w in at.warning), [w.value for w in at.warning]
@@ -239,7 +241,8 @@ def test_settings_survive_a_page_switch():
     assert at.selectbox(key="train_arch").value == "densenet"
     assert at.number_input(key="train_epochs").value == 7
     assert at.number_input(key="train_res_densenet").value == 32
-    assert at.selectbox(key="train_preset").value == "custom"
+    assert at.selectbox(key="train_preset").value == "densenet_cpu"
+    assert any("Changed from this preset: epochs 3 → 7" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_settings_live_in_the_url_and_a_link_restores_them():
@@ -277,3 +280,114 @@ def test_architecture_page_train_this_links_the_same_model():
     url = links[0].proto.page + ("?" + links[0].proto.query_string if getattr(links[0].proto, "query_string", "")
                                  else "")
     assert "arch=resnet" in str(links[0].proto) and "res=64" in str(links[0].proto), links[0].proto
+
+
+def _stale_echo(at, before: dict) -> None:
+    """What a browser that had not drawn the preset's values yet sends back: the old values (and Start)."""
+    for key, value in before.items():
+        at.session_state[key] = value
+
+
+def test_choosing_a_preset_always_applies_it_even_when_old_values_come_back():
+    """Seen under load: a preset was picked, the browser sent its next request (Start) with the values it still
+    showed, Streamlit took them, and the full run started instead of the preset's. Those stale values are undone."""
+    at = _train_page()  # the LeNet preset: 10 epochs, all 60,000 examples
+    assert at.number_input(key="train_epochs").value == 10
+    at.selectbox(key="train_preset").set_value("lenet_quick").run()
+    _ok(at)
+    assert at.number_input(key="train_epochs").value == 1
+    assert at.selectbox(key="train_preset").value == "lenet_quick"
+    # the next request echoes the LeNet preset's values for every setting
+    _stale_echo(at, {"train_epochs": 10, "train_n_test": 10000, "train_k_lenet_batchnorm": "off"})
+    at.run()
+    _ok(at)
+    assert at.number_input(key="train_epochs").value == 1
+    assert at.number_input(key="train_n_test").value == 2000
+    assert at.selectbox(key="train_preset").value == "lenet_quick"
+    assert not any("Changed from this preset" in c.value for c in at.caption)
+    # a change made later, on purpose, stays
+    at.run()
+    at.number_input(key="train_epochs").set_value(10).run()
+    _ok(at)
+    assert at.number_input(key="train_epochs").value == 10
+    assert any("Changed from this preset: epochs 1 → 10" in c.value for c in at.caption)
+
+
+def test_preset_labels_come_from_measured_figures():
+    from cnnlab import presets
+    at = _train_page()
+    sb = at.selectbox(key="train_preset")
+    data = presets.measured()
+    assert data, "cnnlab/presets_measured.json is missing: run bench/bench_presets.py --write"
+    row = data["presets"]["lenet_quick"]
+    shown = [o for o in sb.options if o.startswith("BN-LeNet · full data · 1 epoch")]
+    assert shown == [presets.label(presets.PRESETS["lenet_quick"], "en", data)]
+    assert f"test acc ≥ {presets.stated_accuracy(row['test_acc']):.2f}" in shown[0]
+
+
+def _open_assignment(aid: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/train.py").run()
+    at.query_params.clear()
+    at.query_params["assign"] = aid
+    return at.run()
+
+
+def test_an_assignment_link_fixes_its_locked_settings(ckpt_root):
+    from cnnlab import assignments
+    a = assignments.create(ckpt_root, {"arch": "vgg", "ratio": "8", "fc_width": "512", "res": "32", "ep": "2",
+                                       "ntr": "256", "nte": "128", "lr": "0.05"},
+                           ["arch", "ratio", "res", "ep"], title="VGG ratio 8", preset="vgg_cpu")
+    at = _open_assignment(a.id)
+    _ok(at)
+    assert at.selectbox(key="train_arch").value == "vgg" and at.selectbox(key="train_arch").disabled
+    assert at.slider(key="train_k_vgg_ratio").value == 8 and at.slider(key="train_k_vgg_ratio").disabled
+    assert at.number_input(key="train_res_vgg").value == 32 and at.number_input(key="train_res_vgg").disabled
+    assert at.number_input(key="train_epochs").value == 2 and at.number_input(key="train_epochs").disabled
+    assert not at.number_input(key="train_lr").disabled  # left open by the assignment
+    assert any("VGG ratio 8" in i.value and "ratio" in i.value for i in at.info), [i.value for i in at.info]
+    # an open setting can change; an edited address cannot unlock a locked one
+    at.number_input(key="train_lr").set_value(0.02).run()
+    _ok(at)
+    assert at.number_input(key="train_lr").value == pytest.approx(0.02)
+    at.query_params["ratio"] = "1"
+    at.query_params["ep"] = "50"
+    at.query_params["nte"] = "256"
+    at.run()
+    _ok(at)
+    assert at.slider(key="train_k_vgg_ratio").value == 8
+    assert at.number_input(key="train_epochs").value == 2
+    assert at.number_input(key="train_n_test").value == 256  # open: the address may set it
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
+    assert flat["assign"] == a.id and flat["ratio"] == "8"
+
+
+def test_a_locked_setting_changed_behind_the_widgets_back_is_refused(ckpt_root):
+    from cnnlab import assignments
+    a = assignments.create(ckpt_root, {"arch": "lenet", "ep": "1", "ntr": "256", "nte": "128"}, ["arch", "ep"])
+    at = _open_assignment(a.id)
+    _ok(at)
+    at.session_state["train_epochs"] = 9  # what a stale or crafted request could carry
+    at.button(key="train_start").click().run()
+    _ok(at)
+    assert any("ep must stay as the assignment sets them" in e.value for e in at.error), [e.value for e in at.error]
+    assert executor().list(at.session_state["_owner"]) == []
+
+
+@needs_fmnist
+def test_a_run_started_under_an_assignment_carries_its_id(ckpt_root):
+    from cnnlab import assignments
+    a = assignments.create(ckpt_root, {"arch": "lenet", "ep": "1", "ntr": "256", "nte": "128"}, ["arch"],
+                           preset="lenet")
+    at = _open_assignment(a.id)
+    at.button(key="train_start").click().run()
+    _ok(at)
+    st_ = executor().status(_run_id(at))
+    assert st_.meta["assignment"] == a.id and st_.meta["preset"] == "custom"  # 1 epoch on 256 is not the preset's
+
+
+def test_an_unknown_assignment_is_one_sentence_and_the_normal_page(ckpt_root):
+    at = _open_assignment("doesnotexist1")
+    _ok(at)
+    assert any("no such assignment" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.selectbox(key="train_arch").disabled

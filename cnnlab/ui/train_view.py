@@ -15,10 +15,10 @@ import streamlit as st
 from .. import i18n
 from ..device import app_report
 from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
-from ..registry import KnobError, get_spec
+from ..registry import KnobError, format_value, get_spec
 from ..runs import QUEUED, RUNNING, RunRefused
 from . import figures, presets, widgets
-from .common import (arch_title, checkpoint_root, executor, fmt_seconds, lang, owner_id, my_runs,
+from .common import (arch_title, checkpoint_root, executor, fmt_seconds, lang, owner_id, my_runs, plain,
                      remember_owner, resolve_config)
 
 POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
@@ -59,11 +59,16 @@ def _int_input(label: str, knob, key: str, hi: int | None = None, **kw):
 def _on_arch_change() -> None:
     lr, bs = _book_values(st.session_state[f"{P}_arch"])
     st.session_state[K_LR], st.session_state[K_BS] = lr, bs
-    st.session_state[K_PRESET] = "custom"
 
 
-def _to_custom() -> None:
-    st.session_state[K_PRESET] = "custom"
+K_GUARD = "_train_preset_guard"  # not a widget key: the values a preset just set, and the ones it replaced
+GUARD_RUNS = 2                    # script runs after a preset was applied in which stale values are undone
+
+
+def _preset_keys(arch: str) -> list[str]:
+    spec = get_spec(arch)
+    return ([f"{P}_arch", widgets.res_key(P, arch)] + [widgets.knob_key(P, arch, k.name) for k in spec.knobs]
+            + [K_EPOCHS, K_LR, K_BS, K_NTRAIN, K_NTEST, K_OPT])
 
 
 def _apply_preset() -> None:
@@ -72,22 +77,88 @@ def _apply_preset() -> None:
     if p is None:
         return
     v = p.values()
+    keys = _preset_keys(v["arch"])
+    before = {k: st.session_state.get(k) for k in keys}
     widgets.set_model(P, v["arch"], v["knobs"], v["resolution"])
     st.session_state[K_EPOCHS] = int(v["epochs"])
     st.session_state[K_LR] = float(v["lr"])
     st.session_state[K_BS] = int(v["batch_size"])
     st.session_state[K_NTRAIN] = int(v["train_size"])
     st.session_state[K_NTEST] = int(v["test_size"])
+    st.session_state[K_OPT] = v["optimizer"]
+    st.session_state[K_GUARD] = {"before": before, "after": {k: st.session_state.get(k) for k in keys}, "runs": 0}
+
+
+def undo_stale_values() -> bool:
+    """Choosing a preset always applies it. A browser that sends its next request (a Start click, another
+    widget) before it has drawn the preset's values sends the *old* values back, and Streamlit takes them: the
+    full run started instead of the preset's (seen under load). In the first script runs after a preset was
+    applied, a setting that comes back exactly as it was before the preset, not as the preset set it, is such a
+    stale echo: every setting the preset wrote is put back. Call before any settings widget is drawn."""
+    g = st.session_state.get(K_GUARD)
+    if not g:
+        return False
+    g["runs"] += 1
+    if g["runs"] > GUARD_RUNS:
+        st.session_state.pop(K_GUARD, None)
+        return False
+    before, after = g["before"], g["after"]
+    stale = [k for k in after if st.session_state.get(k) != after[k] and st.session_state.get(k) == before[k]
+             and before[k] is not None]
+    if not stale:
+        return False
+    for k, v in after.items():
+        st.session_state[k] = v
+    return True
+
+
+def preset_changes(s: dict, pid: str | None) -> list[str]:
+    """What these settings change from the preset `pid` ("epochs 10 → 3"); [] when they are the preset's."""
+    p = presets.PRESETS.get(pid or "")
+    if p is None:
+        return []
+    v = p.values()
+    out = []
+    if s["arch"] != v["arch"]:
+        return [f"{v['arch']} → {s['arch']}"]
+    spec = get_spec(v["arch"])
+    for k, want in v["knobs"].items():
+        if k not in s.get("knobs", {}):
+            continue
+        raw, knob = s["knobs"][k], spec.knob(k)
+        try:
+            same = (knob.parse(raw) if isinstance(raw, str) else knob.validate(raw)) == knob.validate(want)
+        except KnobError:  # raw text that does not parse yet
+            same = False
+        if not same:
+            out.append(f"{k} {format_value(want)} → {format_value(raw)}")
+    if int(s["resolution"] or 0) != int(v["resolution"]):
+        out.append(f"res {v['resolution']} → {s['resolution']}")
+    for k in ("epochs", "batch_size", "train_size", "test_size"):
+        if int(s[k]) != int(v[k]):
+            out.append(f"{k} {v[k]:g} → {s[k]:g}" if isinstance(v[k], float) else f"{k} {v[k]} → {s[k]}")
+    if not math.isclose(float(s["lr"]), float(v["lr"]), rel_tol=1e-9):
+        out.append(f"lr {v['lr']:g} → {s['lr']:g}")
+    if s.get("optimizer", "sgd") != v["optimizer"]:
+        out.append(f"{v['optimizer']} → {s['optimizer']}")
+    return out
 
 
 # -- the URL: the Train settings live in ?arch=...&ep=..., like the Architecture page's model ------------
 
 def restore_url() -> list[str]:
     """Apply settings from the URL when it came from outside (a link, "Train this", an edited address);
-    returns messages for values that were dropped."""
-    qp = st.query_params.to_dict()
+    returns messages for values that were dropped. With ?assign=<id>, the teacher's assignment fills the
+    settings and puts back any it locks (cnnlab.assignments.merge), whatever else the address says."""
+    raw = qp = st.query_params.to_dict()
+    if "assign" not in qp:
+        st.session_state.pop(K_ASSIGN, None)
+    elif assignment() is None or assignment().id != qp["assign"] or raw != st.session_state.get(K_URL):
+        qp, errors = _with_assignment(qp)
+        if errors:
+            return errors
     # a Train link always has ?ep= (the Architecture page's own URL, kept across a page switch, has not)
-    if not qp.get("arch") or "ep" not in qp or qp == st.session_state.get(K_URL):
+    if not qp.get("arch") or "ep" not in qp or raw == st.session_state.get(K_URL):
         return []
     initial, errors = widgets.read_url(qp)
     if not initial:
@@ -119,21 +190,89 @@ def restore_url() -> list[str]:
     return errors
 
 
-def sync_url(s: dict) -> None:
-    """Write the settings into the URL (only when they changed; ?lang= is kept)."""
+K_ASSIGN = "_train_assignment"  # not a widget key: the assignment this page follows (cnnlab.assignments)
+
+
+def assignment():
+    """The teacher's assignment this Train page follows (from ?assign=), or None."""
+    return st.session_state.get(K_ASSIGN)
+
+
+def _with_assignment(qp: dict) -> tuple[dict, list[str]]:
+    """The address's settings with the assignment's filled in and its locked ones put back."""
+    from .. import assignments
+
+    aid = qp["assign"]
+    a = assignment()
+    if a is None or a.id != aid:
+        try:
+            a = assignments.load(checkpoint_root(), aid)
+        except assignments.AssignmentError as e:
+            st.session_state.pop(K_ASSIGN, None)
+            st.query_params.pop("assign", None)
+            return qp, [str(e)]
+        st.session_state[K_ASSIGN] = a
+        st.session_state.pop(K_URL, None)  # apply it even if the address did not change
+    merged = assignments.merge(a, {k: v for k, v in qp.items() if k != "assign"})
+    merged.setdefault("ep", str(EPOCHS.default))
+    if a.preset in presets.PRESETS:
+        merged.setdefault("preset", a.preset)
+    merged["assign"] = a.id
+    return merged, []
+
+
+# assignment params that are not the model's (arch, res and knob names are the model picker's)
+LOCKABLE = {q: key for _, (q, key, _, _) in RECIPE_URL.items()}
+
+
+def locked_params() -> set[str]:
+    a = assignment()
+    return set(a.locked) if a is not None else set()
+
+
+def url_of(s: dict) -> dict | None:
+    """The query parameters that say these settings (None while a knob's raw text does not parse)."""
     try:
         want = widgets.url_params({"arch": s["arch"], "knobs": s["knobs"], "resolution": s["resolution"]})
-    except Exception:  # noqa: BLE001 - raw knob text that does not parse yet: leave the URL as it is
-        return
+    except Exception:  # noqa: BLE001 - raw knob text that does not parse yet
+        return None
     for name, (q, _, knob, _) in RECIPE_URL.items():
         v = s[name]
         if q in URL_DEFAULTS and v == URL_DEFAULTS[q]:
             continue
         want[q] = f"{v:g}" if knob.kind == "float" else str(v)
+    return want
+
+
+def broken_locks(s: dict) -> list[str]:
+    """Locked settings whose value differs from the assignment's (Start refuses then)."""
+    a = assignment()
+    if a is None:
+        return []
+    now = url_of(s) or {}
+    out = []
+    for name in a.locked:
+        want, got = a.params[name], now.get(name, str(URL_DEFAULTS.get(name, "")))
+        try:
+            same = float(want) == float(got)
+        except ValueError:
+            same = want == got
+        if not same:
+            out.append(name)
+    return out
+
+
+def sync_url(s: dict) -> None:
+    """Write the settings into the URL (only when they changed; ?lang= and ?assign= are kept)."""
+    want = url_of(s)
+    if want is None:
+        return
     if s["optimizer"] != "sgd":
         want["opt"] = s["optimizer"]
-    if st.session_state.get(K_PRESET) in presets.PRESETS:
-        want["preset"] = st.session_state[K_PRESET]
+    if s.get("preset", "custom") != "custom":
+        want["preset"] = s["preset"]
+    if assignment() is not None:
+        want["assign"] = assignment().id
     if "lang" in st.query_params:
         want["lang"] = st.query_params["lang"]
     st.session_state[K_URL] = want
@@ -199,15 +338,22 @@ def settings() -> dict:
     if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
         st.session_state[K_PRESET] = plist[0].id
         _apply_preset()
+    undo_stale_values()
     options = ["custom"] + [p.id for p in plist]
+    measured = presets.measured()
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
                  format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
-                 else presets.PRESETS[i].title(L))
+                 else presets.label(presets.PRESETS[i], L, measured))
     clicked = c2.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
     messages = st.container()  # errors from Start show here, next to the button
+    locked = locked_params()
+    if assignment() is not None:
+        a = assignment()
+        st.info(i18n.t("train.assignment", L, title=plain(a.title or a.id), locked=", ".join(a.locked) or "—"))
     with st.expander(i18n.t("train.model", L), expanded=True):
-        choice = widgets.model_picker(P, None, dims=False, fresh=_fresh, on_arch_change=_on_arch_change)
+        choice = widgets.model_picker(P, None, dims=False, fresh=_fresh, on_arch_change=_on_arch_change,
+                                      locked=locked)
     arch = choice["arch"]
     lr0, bs0 = _book_values(arch)
     widgets.seed(K_EPOCHS, 10)
@@ -225,28 +371,34 @@ def settings() -> dict:
     with st.expander(i18n.t("train.hparams", L), expanded=True):
         c1, c2 = st.columns(2)
         with c1:
-            epochs = _int_input(i18n.t("train.epochs", L), EPOCHS, K_EPOCHS, on_change=_to_custom)
+            epochs = _int_input(i18n.t("train.epochs", L), EPOCHS, K_EPOCHS, disabled="ep" in locked)
             try:
                 book_lr = get_spec(arch).recipe(choice["knobs"]).lr
             except KnobError:  # raw knob text that does not parse yet
                 book_lr = lr0
             lr = st.number_input(i18n.t("train.lr", L), min_value=float(LR.lo), max_value=float(LR.hi), step=0.01,
-                                 format="%.4g", key=K_LR, on_change=_to_custom,
+                                 format="%.4g", key=K_LR, disabled="lr" in locked,
                                  help=i18n.t("train.lr_help", L, lr=book_lr))
-            bs = _int_input(i18n.t("train.batch_size", L), BATCH, K_BS, on_change=_to_custom)
+            bs = _int_input(i18n.t("train.batch_size", L), BATCH, K_BS, disabled="bs" in locked)
             opt = st.selectbox(i18n.t("train.optimizer", L), list(OPT.choices), key=K_OPT)
         with c2:
-            n_train = _int_input(i18n.t("train.train_size", L), SIZE, K_NTRAIN, hi=N_TRAIN, on_change=_to_custom)
-            n_test = _int_input(i18n.t("train.test_size", L), SIZE, K_NTEST, hi=N_TEST, on_change=_to_custom)
+            n_train = _int_input(i18n.t("train.train_size", L), SIZE, K_NTRAIN, hi=N_TRAIN, disabled="ntr" in locked)
+            n_test = _int_input(i18n.t("train.test_size", L), SIZE, K_NTEST, hi=N_TEST, disabled="nte" in locked)
             wd = st.number_input(i18n.t("train.weight_decay", L), min_value=float(WD.lo), max_value=float(WD.hi),
-                                 step=1e-4, format="%.4g", key=K_WD)
+                                 step=1e-4, format="%.4g", key=K_WD, disabled="wd" in locked)
             device = st.selectbox(i18n.t("train.device", L), devices, key=K_DEVICE)
-        seed = _int_input(i18n.t("train.seed", L), SEED, K_SEED)
+        seed = _int_input(i18n.t("train.seed", L), SEED, K_SEED, disabled="seed" in locked)
     out = {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
             "weight_decay": float(wd), "train_size": int(n_train), "test_size": int(n_test), "device": device,
             "seed": int(seed), "start": clicked, "messages": messages}
+    out["assignment"] = assignment().id if assignment() is not None else None
+    changes = preset_changes(out, st.session_state.get(K_PRESET))
+    out["preset"] = "custom" if changes or st.session_state.get(K_PRESET) not in presets.PRESETS \
+        else st.session_state[K_PRESET]
     sync_url(out)
     with messages:
+        if changes:
+            st.caption(i18n.t("train.preset_changed", L, changes=", ".join(changes[:6])))
         show_estimate(out)
     return out
 
@@ -282,12 +434,17 @@ def _start(s: dict) -> str | None:
     except ImportError as e:
         st.error(i18n.t("train.no_engine", L, msg=e))
         return None
+    broken = broken_locks(s)
+    if broken:  # cannot happen through the widgets (they are disabled); a stale request could try
+        st.error(i18n.t("train.assignment_broken", L, names=", ".join(broken)))
+        return None
     cfg = tc.model
     label = (f"{arch_title(cfg.arch, 'en')} · {tc.epochs} ep · lr {tc.lr:g} · bs {tc.batch_size} · "
              f"{s['train_size']}/{s['test_size']} · {cfg.input_hw}² · {s['device']}")
     try:
         h = executor().submit(tc, owner_id(), label=label, out_dir=str(checkpoint_root()),
-                              meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution})
+                              meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution,
+                                    "preset": s.get("preset", "custom"), "assignment": s.get("assignment")})
     except RunRefused as e:  # owner limit, queue full, admission: one sentence
         st.error(str(e))
         return None

@@ -7,7 +7,7 @@ Values are returned raw; :func:`cnnlab.registry.resolve` validates them (KnobErr
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import streamlit as st
 
@@ -66,17 +66,19 @@ def _apply_preset(text_key: str, preset_key: str) -> None:
         st.session_state[text_key] = choice
 
 
-def knob_widget(k: Knob, key: str, initial: Any = None) -> Any:
+def knob_widget(k: Knob, key: str, initial: Any = None, disabled: bool = False) -> Any:
     """Draw one knob as a widget (slider / number input / selectbox / toggle / text with presets)."""
     L = lang()
     seed(key, widget_value(k, k.default if initial is None else initial))
     label, help_ = i18n.knob_label(k, L), _help(k, L)
     kind = _widget_kind(k)
     if kind == "toggle":
-        return st.toggle(label, key=key, help=help_)
+        return st.toggle(label, key=key, help=help_, disabled=disabled)
     if kind == "selectbox":
-        return st.selectbox(label, k.choices, key=key, help=help_, format_func=_fmt)
+        return st.selectbox(label, k.choices, key=key, help=help_, format_func=_fmt, disabled=disabled)
     if kind == "text":
+        if disabled:
+            return st.text_input(label, key=key, help=help_, disabled=True)
         if k.suggestions:
             presets = ["—"] + [_fmt(tuple(s)) for s in k.suggestions]
             pkey = key + "__preset"
@@ -87,13 +89,15 @@ def knob_widget(k: Knob, key: str, initial: Any = None) -> Any:
         lo, hi = int(k.lo), int(k.hi)
         step = int(k.step or 1)
         if kind == "slider":
-            return st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
-        return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
+            return st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help_, disabled=disabled)
+        return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_,
+                               disabled=disabled)
     lo, hi, step = float(k.lo), float(k.hi), float(k.step or 0.05)
     if kind == "slider":
-        return st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
+        return st.slider(label, min_value=lo, max_value=hi, step=step, key=key, help=help_, disabled=disabled)
     # open lower bound: a number input from lo, so 0 is rejected by the knob with a readable message
-    return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_, format="%.3g")
+    return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_, format="%.3g",
+                           disabled=disabled)
 
 
 def _fits_widget(k: Knob, value: Any) -> bool:
@@ -104,19 +108,20 @@ def _fits_widget(k: Knob, value: Any) -> bool:
 
 
 def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims: bool = True,
-                 knob_columns: int = 2, on_arch_change=None, fresh=None) -> dict:
+                 knob_columns: int = 2, on_arch_change=None, fresh=None, locked: Collection[str] = ()) -> dict:
     """Architecture selectbox + every knob + input size; returns {arch, knobs (raw), in_channels, ...}.
 
     `initial` ({arch, knobs, resolution, in_channels, num_classes}) seeds widgets that have no state yet.
     `fresh(spec) -> (knobs, resolution)` seeds the widgets of any other architecture (default: the knobs'
     defaults at the book's resolution; the Train page passes the book's training knobs and resolution).
+    `locked` names what is shown but cannot be changed (an assignment): "arch", "res" and knob names.
     """
     L = lang()
     initial = dict(initial or {})
     names = arch_names()
     seed(f"{prefix}_arch", initial.get("arch") if initial.get("arch") in names else names[0])
     arch = st.selectbox(i18n.t("arch.pick", L), names, key=f"{prefix}_arch",
-                        format_func=lambda a: arch_title(a, L), on_change=on_arch_change)
+                        format_func=lambda a: arch_title(a, L), on_change=on_arch_change, disabled="arch" in locked)
     spec = get_spec(arch)
     same_arch = initial.get("arch") == arch
     fresh_knobs, fresh_res = fresh(spec) if fresh else ({}, spec.book_resolution)
@@ -128,7 +133,8 @@ def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims:
         cols = st.columns(knob_columns)
         for i, k in enumerate(spec.knobs):
             with cols[i % knob_columns]:
-                out["knobs"][k.name] = knob_widget(k, knob_key(prefix, arch, k.name), init_knobs.get(k.name))
+                out["knobs"][k.name] = knob_widget(k, knob_key(prefix, arch, k.name), init_knobs.get(k.name),
+                                                   disabled=k.name in locked)
 
     seed(res_key(prefix, arch), int(initial.get("resolution") or fresh_res) if same_arch else int(fresh_res))
     if dims:
@@ -146,7 +152,8 @@ def model_picker(prefix: str, initial: Mapping[str, Any] | None = None, *, dims:
                                                 key=res_key(prefix, arch))
     else:
         out["in_channels"], out["num_classes"] = 1, 10
-        out["resolution"] = st.number_input(i18n.t("train.resolution", L), 1, 1024, step=1, key=res_key(prefix, arch))
+        out["resolution"] = st.number_input(i18n.t("train.resolution", L), 1, 1024, step=1, key=res_key(prefix, arch),
+                                            disabled="res" in locked)
     return out
 
 
