@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import BNSnapshot, Event, RunEnd, RunFailed, RunStart, StepEnd
+from . import recovery
 from .base import (CANCELLED, FINISHED, QUEUED, RUNNING, Limits, NotOwner, OwnerLimit, QueueFull, RunStatus,
                    state_of)
 
@@ -129,6 +130,9 @@ class RunBook:
             rec.n += 1
             if isinstance(ev, (RunStart, RunEnd, RunFailed)) and getattr(ev, "run_dir", None):
                 rec.run_dir = ev.run_dir
+            if isinstance(ev, RunStart) and ev.run_dir:  # who started it, for pages that list folders
+                recovery.mark_owner(ev.run_dir, rec.owner)
+                recovery.mark_class(ev.run_dir, rec.meta)
             if isinstance(ev, StepEnd):
                 self._thin(rec, StepEnd, self.max_steps)
             elif isinstance(ev, BNSnapshot):

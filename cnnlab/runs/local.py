@@ -20,7 +20,7 @@ import time
 import weakref
 from typing import Any
 
-from ..events import RunFailed, RunStart
+from ..events import RunFailed
 from . import admission, recovery
 from .base import RUNNING, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
@@ -250,8 +250,6 @@ class LocalExecutor(BookedExecutor):
             if rec is None:
                 return
             ev = msg[2]
-            if isinstance(ev, RunStart) and ev.run_dir:
-                recovery.mark_owner(ev.run_dir, rec.owner)
             self.book.record(rec, ev, before_done=self._fix_config)
         elif kind == "idle":
             with self._lock:

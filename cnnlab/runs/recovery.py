@@ -53,6 +53,32 @@ def mark_owner(run_dir: str | None, owner: str) -> None:
         pass
 
 
+CLASS = ".class.json"
+CLASS_KEYS = ("preset", "assignment")  # what the class board groups runs by (the Train page's meta)
+
+
+def mark_class(run_dir: str | None, meta: dict) -> None:
+    """Record the preset and assignment a run was started under (the teacher's class board groups by them)."""
+    if not run_dir:
+        return
+    vals = {k: meta.get(k) for k in CLASS_KEYS if isinstance(meta.get(k), str) and len(meta[k]) <= 64}
+    if not vals:
+        return
+    try:
+        ckpt.atomic_write_json(os.path.join(run_dir, CLASS), vals)
+    except OSError:
+        pass
+
+
+def run_class(run_dir: str) -> dict:
+    """{"preset": ..., "assignment": ...} as recorded by mark_class ({} if none or unreadable)."""
+    try:
+        data = ckpt._parse_json(ckpt._read_capped(os.path.join(run_dir, CLASS), 4096), CLASS)
+    except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):
+        return {}
+    return {k: data[k] for k in CLASS_KEYS if isinstance(data, dict) and isinstance(data.get(k), str)}
+
+
 def run_owner(run_dir: str) -> str | None:
     try:
         with open(os.path.join(run_dir, OWNER), encoding="utf-8") as f:

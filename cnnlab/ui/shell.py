@@ -53,12 +53,23 @@ def keep_settings() -> None:
 
 
 def sidebar() -> str:
-    """The shell's per-run work before the page: language toggle and kept settings."""
+    """The shell's per-run work before the page: language toggle, kept settings, nickname and teacher sign-in."""
+    from . import teacher_view
+
     keep_settings()
-    return language_toggle()
+    L = language_toggle()
+    teacher_view.sidebar()
+    return L
+
+
+TEACHER_PAGE = ("pages/teacher.py", "page.teacher", "class", ":material/groups:")
 
 
 def pages() -> list:
+    """The pages; the Class page only where teacher mode is on (CNNLAB_TEACHER_PASSWORD)."""
+    from .. import teacher
+
     L = lang()
+    listed = PAGES + ((TEACHER_PAGE,) if teacher.enabled() else ())
     return [st.Page(path, title=i18n.t(title, L), url_path=url, icon=icon, default=(i == 0))
-            for i, (path, title, url, icon) in enumerate(PAGES)]
+            for i, (path, title, url, icon) in enumerate(listed)]
