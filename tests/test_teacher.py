@@ -185,3 +185,24 @@ def test_board_shows_students_runs_by_nickname(monkeypatch, tmp_path, password):
     import json
     fig = json.loads(at.get_by_key("teacher_board_acc").proto.spec)
     assert sorted(d["name"].split(" · ")[0] for d in fig["data"]) == ["Ada", "Alan"]
+
+
+@needs_fmnist
+def test_saved_runs_lists_my_runs_and_unowned_ones_and_everything_for_the_teacher(monkeypatch, tmp_path, password):
+    root = tmp_path / "ckpt"
+    other = save_tiny_run(root, epochs=1, train_size=256, test_size=128, seed=1)[-1].run_dir
+    recovery.mark_owner(other, "someone-elses-token-123456")
+    cli = save_tiny_run(root, epochs=1, train_size=256, test_size=128, seed=2)[-1].run_dir  # no owner
+    at = _app(monkeypatch, tmp_path)
+    mine = save_tiny_run(root, epochs=1, train_size=256, test_size=128, seed=3)[-1].run_dir
+    recovery.mark_owner(mine, at.session_state["_owner"])
+    at.switch_page("pages/runs.py").run()
+    assert_no_exception(at)
+    shown = set(at.selectbox(key="runs_pick").options)
+    names = {os.path.basename(d) for d in (other, cli, mine)}
+    assert any(os.path.basename(mine) in o for o in shown) and any(os.path.basename(cli) in o for o in shown)
+    assert not any(os.path.basename(other) in o for o in shown)
+    at.text_input(key="teacher_password").input(password).run()
+    at.switch_page("pages/runs.py").run()
+    shown = set(at.selectbox(key="runs_pick").options)
+    assert all(any(n in o for o in shown) for n in names)
