@@ -15,6 +15,5 @@ from cnnlab.ui import shell  # noqa: E402
 
 if _loading is not None:
     _loading.empty()
-st.set_option("client.showSidebarNavigation", True)  # off in config.toml until here (no raw pages/ file names)
 shell.sidebar()  # language toggle (zh / en); keeps the Train settings across pages
 st.navigation(shell.pages()).run()

@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass, field
 
 from . import checkpoint as ckpt
-from .runs import recovery
+from .runs import NotOwner, recovery
 from .runs.view import view
 from .teacher import Nicknames, server_token
 
@@ -124,7 +124,11 @@ def stop(ex, run: ClassRun) -> bool:
     tok = server_token()
     if not tok:
         raise ClassError("teacher mode is off on this server")
-    return bool(ex.stop(run.id, tok))
+    try:
+        return bool(ex.stop(run.id, tok))
+    except NotOwner:
+        raise ClassError("this server's executor does not accept the teacher's token (it was started before "
+                         "teacher mode was turned on): restart the server") from None
 
 
 def pin(run: ClassRun, pinned: bool = True) -> None:

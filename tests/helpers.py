@@ -48,7 +48,7 @@ def assert_no_exception(at) -> None:
 
 
 def open_page(page: str, timeout: float = 60):
-    """Run the app in AppTest and switch to `page` (e.g. "pages/runs.py"); fails on any exception."""
+    """Run the app in AppTest and switch to `page` (e.g. "app_pages/runs.py"); fails on any exception."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=timeout).run()

@@ -120,9 +120,9 @@ def test_state_survives_a_page_switch():
     at = _app()
     at.selectbox(key="arch_arch").set_value("vgg").run()
     at.slider(key="arch_k_vgg_ratio").set_value(8).run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     _ok(at)
-    at.switch_page("pages/architecture.py").run()
+    at.switch_page("app_pages/architecture.py").run()
     _ok(at)
     assert at.selectbox(key="arch_arch").value == "vgg"
     assert at.slider(key="arch_k_vgg_ratio").value == 8

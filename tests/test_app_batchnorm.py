@@ -25,7 +25,7 @@ def bn_runs(tmp_path_factory):
 
 def _bn_page(monkeypatch, root) -> AppTest:
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(root))
-    return open_page("pages/batchnorm.py", TIMEOUT)
+    return open_page("app_pages/batchnorm.py", TIMEOUT)
 
 
 def test_no_runs_still_shows_the_equality_demo(monkeypatch, tmp_path):
@@ -64,7 +64,7 @@ def test_saved_run_heatmaps_and_statistics(monkeypatch, bn_runs):
 def test_live_bn_run_from_the_train_page(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(tmp_path / "ckpt"))
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT).run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.selectbox(key="train_preset").set_value("bn_lenet").run()
     at.number_input(key="train_n_train").set_value(512)
     at.number_input(key="train_n_test").set_value(128)
@@ -75,7 +75,7 @@ def test_live_bn_run_from_the_train_page(monkeypatch, tmp_path):
     rid = at.session_state["train_job_pick"]
     try:
         assert ex.wait(rid, 90)
-        at.switch_page("pages/batchnorm.py").run()
+        at.switch_page("app_pages/batchnorm.py").run()
         assert not at.exception
         assert at.selectbox(key="bn_source").value == f"live:{rid}"
         heat = json.loads(at.get_by_key("bn_heat").proto.spec)["data"]

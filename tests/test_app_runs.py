@@ -24,7 +24,7 @@ def saved(tmp_path_factory):
 
 def _runs_page(monkeypatch, root) -> AppTest:
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(root))
-    return open_page("pages/runs.py", TIMEOUT)
+    return open_page("app_pages/runs.py", TIMEOUT)
 
 
 _ok = assert_no_exception

@@ -35,7 +35,7 @@ def ckpt_root(tmp_path, monkeypatch):
 
 
 def _train_page() -> AppTest:
-    return open_page("pages/train.py", TIMEOUT)
+    return open_page("app_pages/train.py", TIMEOUT)
 
 
 _ok = assert_no_exception
@@ -216,12 +216,12 @@ def test_queue_position_and_my_run_survives_a_reload():
     again = AppTest.from_file(APP, default_timeout=TIMEOUT)
     again.session_state["_owner"] = at.session_state["_owner"]
     again.run()
-    again.switch_page("pages/train.py").run()
+    again.switch_page("app_pages/train.py").run()
     _ok(again)
     assert again.selectbox(key="train_job_pick").value == first
     # a page switch keeps the chosen run
-    at.switch_page("pages/architecture.py").run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/architecture.py").run()
+    at.switch_page("app_pages/train.py").run()
     _ok(at)
     assert at.selectbox(key="train_job_pick").value == second
     at.button(key="train_stop").click().run()  # cancel the queued run
@@ -235,8 +235,8 @@ def test_settings_survive_a_page_switch():
     at = _train_page()
     at.selectbox(key="train_preset").set_value("densenet_cpu").run()
     at.number_input(key="train_epochs").set_value(7).run()
-    at.switch_page("pages/runs.py").run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/runs.py").run()
+    at.switch_page("app_pages/train.py").run()
     _ok(at)
     assert at.selectbox(key="train_arch").value == "densenet"
     assert at.number_input(key="train_epochs").value == 7
@@ -255,7 +255,7 @@ def test_settings_live_in_the_url_and_a_link_restores_them():
     assert "u" not in flat and not any(at.session_state["_owner"] in str(v) for v in flat.values())
     # a link with settings opens the Train page with them
     link = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    link.switch_page("pages/train.py").run()
+    link.switch_page("app_pages/train.py").run()
     link.query_params.clear()  # a fresh address: only what the link says
     for k, v in {"arch": "vgg", "ratio": "8", "res": "32", "ep": "3", "ntr": "2000", "lr": "0.02"}.items():
         link.query_params[k] = v
@@ -271,7 +271,7 @@ def test_settings_live_in_the_url_and_a_link_restores_them():
 
 
 def test_architecture_page_train_this_links_the_same_model():
-    at = open_page("pages/architecture.py", TIMEOUT)
+    at = open_page("app_pages/architecture.py", TIMEOUT)
     at.selectbox(key="arch_arch").set_value("resnet").run()
     at.number_input(key="arch_res_resnet").set_value(64).run()
     _ok(at)
@@ -327,7 +327,7 @@ def test_preset_labels_come_from_measured_figures():
 
 def _open_assignment(aid: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.query_params.clear()
     at.query_params["assign"] = aid
     return at.run()

@@ -1,7 +1,9 @@
 """The first page after a server start, in a real headless Chromium (#12 §3):
 
-- no raw pages/ file names ("app", "batchnorm", "runs", …) in the sidebar while the first script run is still in
-  Streamlit's file-based multipage mode (they showed for about two seconds before app.py's st.navigation);
+- no raw page file names ("app", "batchnorm", "runs", …) in the sidebar: with a pages/ folder, the first script
+  run after a server start was in Streamlit's file-based multipage mode and showed them for about two seconds;
+- a deep link opened as that first request (an assignment or exercise link) draws its page with no
+  "Page not found" dialog over it;
 - the page says it is loading, then draws its content;
 - nothing is fetched from outside the server on any page (the :material/…: page icon was fetched from a font
   host, and failed offline).
@@ -61,5 +63,21 @@ def test_first_page_after_start_has_no_raw_names_and_nothing_external(tmp_path):
                                   if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != host})
                 assert not outside, f"fetched from outside the server: {outside[:5]}"
                 assert urlparse(icon).netloc == host, icon
+            finally:
+                b.close()
+
+
+def test_a_deep_link_as_the_first_request_after_a_start_has_no_page_not_found_dialog(tmp_path):
+    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
+        with sync_api.sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                pg = b.new_page(viewport={"width": 1440, "height": 1000})
+                pg.set_default_timeout(60_000)
+                pg.goto(base + "/training?arch=lenet&ep=3&ntr=512&nte=256")
+                idle(pg)
+                pg.wait_for_selector(".st-key-train_start")
+                no_exception(pg, "a deep link as the first request")  # also fails on any dialog
+                assert pg.locator(".st-key-train_epochs input").input_value() == "3"
             finally:
                 b.close()

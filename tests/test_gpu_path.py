@@ -284,7 +284,7 @@ def test_train_page_shows_the_checked_device_and_the_reason(monkeypatch, tmp_pat
                               reason="Tesla P100-PCIE-16GB has compute capability 6.0 (sm_60), but torch has "
                                      "kernels only for sm_75 sm_80")
     monkeypatch.setattr(dp, "_REPORTS", {"app": rep})
-    at = open_page("pages/train.py", 60)
+    at = open_page("app_pages/train.py", 60)
     captions = " ".join(c.value for c in at.caption)
     device = at.selectbox(key="train_device")
     if gpu:

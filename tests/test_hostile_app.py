@@ -99,7 +99,7 @@ def crafted(tmp_path):
 @needs_fmnist
 def test_saved_runs_lists_bad_folders_with_reasons_and_shows_the_good_one(monkeypatch, crafted):
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(crafted))
-    at = open_page("pages/runs.py", TIMEOUT)
+    at = open_page("app_pages/runs.py", TIMEOUT)
     table = at.dataframe[0].value
     status = dict(zip(table["run"], table["status"]))
     assert status["20260101-000000-lenet-good"] == "finished"
@@ -127,7 +127,7 @@ def test_saved_runs_lists_bad_folders_with_reasons_and_shows_the_good_one(monkey
 
 def test_batchnorm_page_survives_crafted_histories(monkeypatch, crafted):
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(crafted))
-    at = open_page("pages/batchnorm.py", TIMEOUT)
+    at = open_page("app_pages/batchnorm.py", TIMEOUT)
     labels = " ".join(at.selectbox(key="bn_source").options)
     names = ("20260101-000000-lenet-good", "20260105-000000-lenet-zero", "20260106-000000-lenet-fifobn")
     assert all(n in labels for n in names), labels  # a run whose BN history cannot be read is still offered

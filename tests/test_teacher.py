@@ -144,7 +144,7 @@ def _app(monkeypatch, tmp_path):
 
 def test_class_page_needs_teacher_mode_and_the_password(monkeypatch, tmp_path, password):
     at = _app(monkeypatch, tmp_path)
-    at.switch_page("pages/teacher.py").run()
+    at.switch_page("app_pages/teacher.py").run()
     assert_no_exception(at)
     assert any("Sign in as teacher" in i.value for i in at.info)
     at.text_input(key="teacher_password").input("wrong").run()
@@ -178,7 +178,7 @@ def test_board_shows_students_runs_by_nickname(monkeypatch, tmp_path, password):
         teacher.Nicknames(str(root)).set(tok, nick)
     at = _app(monkeypatch, tmp_path)
     at.text_input(key="teacher_password").input(password).run()
-    at.switch_page("pages/teacher.py").run()
+    at.switch_page("app_pages/teacher.py").run()
     assert_no_exception(at)
     table = at.dataframe[0].value  # the board's table (the only one in the board view)
     assert sorted(table.iloc[:, 0]) == ["Ada", "Alan"]
@@ -196,13 +196,13 @@ def test_saved_runs_lists_my_runs_and_unowned_ones_and_everything_for_the_teache
     at = _app(monkeypatch, tmp_path)
     mine = save_tiny_run(root, epochs=1, train_size=256, test_size=128, seed=3)[-1].run_dir
     recovery.mark_owner(mine, at.session_state["_owner"])
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     assert_no_exception(at)
     shown = set(at.selectbox(key="runs_pick").options)
     names = {os.path.basename(d) for d in (other, cli, mine)}
     assert any(os.path.basename(mine) in o for o in shown) and any(os.path.basename(cli) in o for o in shown)
     assert not any(os.path.basename(other) in o for o in shown)
     at.text_input(key="teacher_password").input(password).run()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     shown = set(at.selectbox(key="runs_pick").options)
     assert all(any(n in o for o in shown) for n in names)

@@ -150,7 +150,9 @@ def _executor():
     import atexit
 
     from ..runs import get_executor
+    from ..teacher import server_token
 
+    server_token()  # with teacher mode on, the executor's Limits.teacher (read from the environment) is set now
     ex = get_executor(None, out_dir=str(checkpoint_root()))
     atexit.register(ex.shutdown)
     return ex

@@ -12,15 +12,16 @@ import streamlit as st
 from .. import i18n
 from .common import LANG_KEY, lang
 
-# url paths deliberately differ from the file names. With a pages/ folder, Streamlit runs the first script run
-# after a server start (and every AppTest run) in its v1 multipage mode, which maps /<file stem> straight to
-# pages/<file stem>.py *without* app.py (no language toggle, no page config). With other url paths that mode
-# falls back to app.py, whose st.navigation then takes over for good. The default page lives at "/", so a
-# shared Architecture link is /?arch=vgg&ratio=4. Icons are Material (bundled font): emoji need system fonts.
-PAGES = (("pages/architecture.py", "page.architecture", "explore", ":material/account_tree:"),
-         ("pages/train.py", "page.train", "training", ":material/monitoring:"),
-         ("pages/batchnorm.py", "page.batchnorm", "batch-norm", ":material/tune:"),
-         ("pages/runs.py", "page.runs", "saved-runs", ":material/folder_open:"))
+# The page scripts live in app_pages/, not pages/: with a pages/ folder next to app.py, Streamlit runs the first
+# script run after a server start in its file-based multipage mode. That run showed the raw file names as a
+# menu for a second or two, and a deep link (/training?assign=…) opened as that first request got a "Page not
+# found" dialog over the page. Without a pages/ folder every run goes through app.py's st.navigation. The
+# default page lives at "/", so a shared Architecture link is /?arch=vgg&ratio=4. Icons are Material (bundled
+# font): emoji need system fonts.
+PAGES = (("app_pages/architecture.py", "page.architecture", "explore", ":material/account_tree:"),
+         ("app_pages/train.py", "page.train", "training", ":material/monitoring:"),
+         ("app_pages/batchnorm.py", "page.batchnorm", "batch-norm", ":material/tune:"),
+         ("app_pages/runs.py", "page.runs", "saved-runs", ":material/folder_open:"))
 
 
 def _lang_changed() -> None:
@@ -62,7 +63,7 @@ def sidebar() -> str:
     return L
 
 
-TEACHER_PAGE = ("pages/teacher.py", "page.teacher", "class", ":material/groups:")
+TEACHER_PAGE = ("app_pages/teacher.py", "page.teacher", "class", ":material/groups:")
 
 
 def pages() -> list:

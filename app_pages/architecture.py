@@ -17,7 +17,7 @@ with left:
     choice = widgets.model_picker("arch", initial)
     st.button(tr("arch.reset"), key="arch_reset", on_click=widgets.reset_model, args=("arch", choice["arch"]))
     # "Train this": the Train page with the same model and knobs (its settings come from the link)
-    st.page_link("pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
+    st.page_link("app_pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
                  query_params=train_view.link_params(choice))
 widgets.remember("arch", choice)
 
