@@ -16,7 +16,7 @@ DYNAMIC_PREFIXES = ("state.", "runs.col_", "runs.status.", "teacher.tab_")  # ke
 def _sources() -> str:
     files = [f for f in glob.glob(os.path.join(ROOT, "cnnlab", "**", "*.py"), recursive=True)
              if not f.endswith("i18n.py")]
-    files += glob.glob(os.path.join(ROOT, "pages", "*.py")) + [os.path.join(ROOT, "app.py")]
+    files += glob.glob(os.path.join(ROOT, "app_pages", "*.py")) + [os.path.join(ROOT, "app.py")]
     return "".join(open(f, encoding="utf-8").read() for f in files)
 
 
