@@ -7,7 +7,8 @@ from cnnlab.ui import train_view, tr
 st.title(tr("train.title"))
 for msg in train_view.restore_url():
     st.warning(tr("arch.url_bad", msg=msg))
-left, right = st.columns([2, 3], gap="large")
+# on a phone (columns stacked) the run panel comes first, right above the preset and Start (shell.CSS)
+left, right = st.container(key="train_layout").columns([2, 3], gap="large")
 with left:
     settings = train_view.settings()
     if settings["start"] and train_view.start(settings):

@@ -53,11 +53,31 @@ def keep_settings() -> None:
             st.session_state[k] = st.session_state[k]
 
 
+# Readable on a projector (1024×700 with the sidebar open) and a phone: metric values shrink with the window
+# instead of being cut to "43.0…", and metric labels wrap instead of ending in "…". On a phone the Train page's
+# columns stack with the run panel first, so the curves sit right above the preset and Start (not under two
+# screens of settings).
+CSS = """<style>
+[data-testid="stMetricValue"] { font-size: clamp(1.05rem, 1.8vw, 2.25rem); }
+[data-testid="stMetricValue"] > div { overflow: visible; text-overflow: clip; }
+[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div { white-space: normal; overflow: visible;
+  text-overflow: clip; }
+@media (max-width: 640px) {
+  .st-key-train_layout > div > [data-testid="stHorizontalBlock"] { flex-direction: column-reverse; }
+}
+</style>"""
+
+
+def style() -> None:
+    st.markdown(CSS, unsafe_allow_html=True)
+
+
 def sidebar() -> str:
     """The shell's per-run work before the page: language toggle, kept settings, nickname and teacher sign-in."""
     from . import teacher_view
 
     keep_settings()
+    style()
     L = language_toggle()
     teacher_view.sidebar()
     return L

@@ -319,6 +319,13 @@ def show_estimate(s: dict) -> None:
     st.caption(text)
 
 
+def _my_run_active() -> bool:
+    try:
+        return any(s.active for s in executor().list(owner_id()))
+    except Exception:  # noqa: BLE001 - no executor yet: nothing of mine trains
+        return False
+
+
 def _devices() -> list[str]:
     return ["cuda", "cpu"] if app_report().is_cuda else ["cpu"]
 
@@ -341,17 +348,20 @@ def settings() -> dict:
     undo_stale_values()
     options = ["custom"] + [p.id for p in plist]
     measured = presets.measured()
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
+    # preset and Start each take the column's whole width: side by side they were cut to "S.." on a projector
+    st.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
                  format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
                  else presets.label(presets.PRESETS[i], L, measured))
-    clicked = c2.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
+    clicked = st.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
     messages = st.container()  # errors from Start show here, next to the button
     locked = locked_params()
     if assignment() is not None:
         a = assignment()
         st.info(i18n.t("train.assignment", L, title=plain(a.title or a.id), locked=", ".join(a.locked) or "—"))
-    with st.expander(i18n.t("train.model", L), expanded=True):
+    # while one of my runs trains, the settings fold away: on a phone (columns stacked) the curves then sit
+    # right below Start instead of under two screens of settings
+    unfolded = not _my_run_active()
+    with st.expander(i18n.t("train.model", L), expanded=unfolded):
         choice = widgets.model_picker(P, None, dims=False, fresh=_fresh, on_arch_change=_on_arch_change,
                                       locked=locked)
     arch = choice["arch"]
@@ -368,7 +378,7 @@ def settings() -> dict:
     widgets.seed(K_DEVICE, devices[0])
     if st.session_state[K_DEVICE] not in devices:
         st.session_state[K_DEVICE] = devices[0]
-    with st.expander(i18n.t("train.hparams", L), expanded=True):
+    with st.expander(i18n.t("train.hparams", L), expanded=unfolded):
         c1, c2 = st.columns(2)
         with c1:
             epochs = _int_input(i18n.t("train.epochs", L), EPOCHS, K_EPOCHS, disabled="ep" in locked)
@@ -510,13 +520,13 @@ def draw_job(v) -> None:
                                             step=last.step, total=last.total_steps))
     elif v.state == RUNNING:
         st.progress(0.0)
-    m = st.columns(5)
     ep = v.epochs[-1] if v.epochs else None
-    m[0].metric(i18n.t("train.speed", L), f"{last.examples_per_s:,.0f}" if last else "—")
-    m[1].metric(i18n.t("train.eta", L), fmt_seconds(last.eta_s) if last and v.active else "—")
-    m[2].metric(i18n.t("train.loss", L), f"{last.loss:.3f}" if last else "—")
-    m[3].metric(i18n.t("train.train_acc", L), f"{last.acc:.3f}" if last else "—")  # live, as the curve
-    m[4].metric(i18n.t("train.test_acc", L), f"{ep.test_acc:.3f}" if ep else "—")
+    m = st.columns(3) + st.columns(3)  # two rows of three: five in one row were cut to "43.0…" on a projector
+    m[0].metric(i18n.t("train.loss", L), f"{last.loss:.3f}" if last else "—")
+    m[1].metric(i18n.t("train.train_acc", L), f"{last.acc:.3f}" if last else "—")  # live, as the curve
+    m[2].metric(i18n.t("train.test_acc", L), f"{ep.test_acc:.3f}" if ep else "—")
+    m[3].metric(i18n.t("train.speed", L), f"{last.examples_per_s:,.0f}" if last else "—")
+    m[4].metric(i18n.t("train.eta", L), fmt_seconds(last.eta_s) if last and v.active else "—")
     fig = figures.training_curves(v.steps, v.epochs, start.steps_per_epoch if start else None, L)
     st.plotly_chart(fig, key=K_CURVES, width="stretch")
     end = v.end
