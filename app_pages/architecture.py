@@ -2,7 +2,7 @@
 import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
-from cnnlab.ui import arch_view, train_view, tr, widgets
+from cnnlab.ui import arch_view, cost_view, train_view, tr, widgets
 from cnnlab.ui.common import plain, probe_config
 
 st.title(tr("arch.title"))
@@ -38,6 +38,7 @@ with right:
         base = None  # the defaults do not fit this input: no comparison
     st.subheader(tr("arch.cost"))
     arch_view.cost_ledger(pr, base)
+    cost_view.kind_split(pr)
     arch_view.book_note(cfg)
     st.subheader(tr("arch.trace"))
     arch_view.draw_shape_trace(pr.layers, pr.input_shape)
@@ -50,3 +51,4 @@ with explain:
     arch_view.explain_layer(pr.layers)
 with chart:
     arch_view.draw_receptive_field(pr.layers, pr.input_shape)
+cost_view.block_costs(pr)

@@ -20,6 +20,35 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page.batchnorm": ("Batch normalization", "批量规范化"),
     "page.runs": ("Saved runs", "已保存的训练"),
     "page.teacher": ("Class", "班级"),
+    # costs explained (cnnlab.costs)
+    "cost.by_kind": ("Where the parameters and multiply-adds live, by layer kind.", "参数与乘加运算按层的类型分布。"),
+    "cost.share": ("share of the total (%)", "占总量的比例（%）"),
+    "cost.kind_conv": ("convolution", "卷积层"),
+    "cost.kind_linear": ("dense (linear)", "全连接层"),
+    "cost.kind_norm": ("normalization", "规范化层"),
+    "cost.kind_other": ("other", "其他"),
+    "cost.blocks_title": ("Block arithmetic", "块的计算量"),
+    "cost.separable_note": ("A depthwise-separable block against the standard convolution it replaces (Howard et al. "
+                            "2017, §3.1), with the block's own numbers; D_F² is the output map's size.",
+                            "深度可分离块与它所替代的标准卷积的计算量对比（Howard 等 2017，§3.1），使用该块自己的数值；"
+                            "D_F² 为输出特征图的大小。"),
+    "cost.inverted_note": ("An inverted residual block: 1×1 expansion, k×k depthwise, squeeze-and-excite (V3) and the "
+                           "1×1 linear projection, each with the block's own numbers.",
+                           "倒残差块：1×1 扩展、k×k 深度卷积、挤压激励（V3）与 1×1 线性投影，均使用该块自己的数值。"),
+    "cost.pick_block": ("Block", "块"),
+    "cost.standard": ("standard convolution", "标准卷积"),
+    "cost.depthwise": ("depthwise", "深度卷积"),
+    "cost.pointwise": ("pointwise (1×1)", "逐点卷积（1×1）"),
+    "cost.separable": ("depthwise + pointwise", "深度 + 逐点"),
+    "cost.ratio": ("ratio", "比值"),
+    "cost.ledger": ("the ledger counts {n} multiply-adds for these two layers ({ok} depthwise + pointwise)",
+                    "成本表中这两层共 {n} 次乘加（{ok} 深度 + 逐点）"),
+    "cost.ledger_part": ("ledger: {macs} MACs, {params} params", "成本表：{macs} 次乘加，{params} 个参数"),
+    "cost.col_block": ("block", "块"),
+    "cost.role_expand": ("1×1 expansion", "1×1 扩展"),
+    "cost.role_depthwise": ("k×k depthwise", "k×k 深度卷积"),
+    "cost.role_se": ("squeeze-and-excite (parameters)", "挤压激励（参数量）"),
+    "cost.role_project": ("1×1 linear projection", "1×1 线性投影"),
 
     # architecture page
     "arch.title": ("Architecture explorer", "网络结构浏览器"),

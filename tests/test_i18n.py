@@ -10,7 +10,7 @@ import pytest
 from cnnlab import i18n
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DYNAMIC_PREFIXES = ("state.", "runs.col_", "runs.status.", "teacher.tab_")  # keys built as prefix + value in the code
+DYNAMIC_PREFIXES = ("state.", "runs.col_", "runs.status.", "teacher.tab_", "cost.kind_", "cost.role_")  # keys built as prefix + value in the code
 
 
 def _sources() -> str:

@@ -1,0 +1,79 @@
+"""Architecture page: where the parameters live (by layer kind) and MobileNet's block arithmetic with each block's
+own numbers (cnnlab.costs)."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .. import costs, i18n
+from ..probe import human
+from .common import lang
+
+COLORS = {"conv": "#1f77b4", "linear": "#ff7f0e", "norm": "#2ca02c", "other": "#9467bd"}
+
+
+def kind_split(probe, key: str = "arch_kinds") -> None:
+    """Two stacked bars (parameters, MACs) split by layer kind: NiN is all conv, AlexNet's parameters sit in its
+    dense layers."""
+    L = lang()
+    k = costs.by_kind(probe.layers, probe.cost.params, probe.cost.macs)
+    fig = go.Figure()
+    ys = [i18n.t("arch.params", L), i18n.t("arch.macs", L)]
+    for kind in costs.KINDS:
+        v = k[kind]
+        if not v["params"] and not v["macs"]:
+            continue
+        fig.add_trace(go.Bar(
+            y=ys, x=[v["params_share"] * 100, v["macs_share"] * 100], orientation="h",
+            name=i18n.t(f"cost.kind_{kind}", L), marker_color=COLORS[kind],
+            text=[f"{human(v['params'])} · {v['params_share']:.0%}", f"{human(v['macs'])} · {v['macs_share']:.0%}"],
+            textposition="inside", insidetextanchor="middle"))
+    fig.update_layout(barmode="stack", height=170, margin=dict(l=10, r=10, t=10, b=30),
+                      xaxis=dict(title=i18n.t("cost.share", L), range=[0, 100]),
+                      legend=dict(orientation="h", y=-0.45), uniformtext_minsize=9, uniformtext_mode="hide")
+    with st.container(key=key):
+        st.caption(i18n.t("cost.by_kind", L))
+        st.plotly_chart(fig, key=key + "_fig", width="stretch")
+
+
+def block_costs(probe) -> bool:
+    """The block arithmetic panel for MobileNet (separable or inverted-residual blocks); False if none."""
+    L = lang()
+    sep = costs.separable_blocks(probe.layers)
+    inv = costs.inverted_blocks(probe.layers)
+    if not sep and not inv:
+        return False
+    st.subheader(i18n.t("cost.blocks_title", L))
+    if sep:
+        st.caption(i18n.t("cost.separable_note", L))
+        names = [b.block for b in sep]
+        pick = st.selectbox(i18n.t("cost.pick_block", L), names, key="arch_sep_block",
+                            format_func=lambda n: f"{n} · {sep[names.index(n)].M}→{sep[names.index(n)].N}, "
+                                                  f"{sep[names.index(n)].H}²")
+        b = sep[names.index(pick)]
+        f = b.formulas()
+        with st.container(key="arch_sep_panel"):
+            st.markdown(f"- {i18n.t('cost.standard', L)}: `{f['standard']}`\n"
+                        f"- {i18n.t('cost.depthwise', L)}: `{f['depthwise']}`\n"
+                        f"- {i18n.t('cost.pointwise', L)}: `{f['pointwise']}`\n"
+                        f"- {i18n.t('cost.ratio', L)}: ({b.depthwise:,} + {b.pointwise:,}) / {b.standard:,} = "
+                        f"{b.ratio:.4f} = `{f['ratio']}`\n"
+                        f"- {i18n.t('cost.ledger', L, n=f'{b.ledger:,}', ok='=' if b.ledger == b.separable else '≠')}")
+        st.dataframe(pd.DataFrame([{i18n.t("cost.col_block", L): x.block, "M": x.M, "N": x.N, "D_F": x.H,
+                                    i18n.t("cost.standard", L): x.standard, i18n.t("cost.separable", L): x.separable,
+                                    i18n.t("cost.ratio", L): round(x.ratio, 4)} for x in sep]),
+                     hide_index=True, width="stretch")
+    if inv:
+        st.caption(i18n.t("cost.inverted_note", L))
+        names = [b.block for b in inv]
+        pick = st.selectbox(i18n.t("cost.pick_block", L), names, key="arch_inv_block",
+                            format_func=lambda n: f"{n} · {inv[names.index(n)].M}→{inv[names.index(n)].E}→"
+                                                  f"{inv[names.index(n)].N}, k={inv[names.index(n)].k}")
+        b = inv[names.index(pick)]
+        with st.container(key="arch_inv_panel"):
+            st.markdown("\n".join(
+                f"- {i18n.t('cost.role_' + p.role, L)}: `{p.formula}` · "
+                + i18n.t("cost.ledger_part", L, macs=f"{p.ledger_macs:,}", params=f"{p.ledger_params:,}")
+                for p in b.parts))
+    return True
