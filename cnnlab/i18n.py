@@ -20,6 +20,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page.batchnorm": ("Batch normalization", "批量规范化"),
     "page.runs": ("Saved runs", "已保存的训练"),
     "page.teacher": ("Class", "班级"),
+    "runs.grid_legend": ("Each image: ✓ prediction when right; ✗ prediction (truth) when wrong.",
+                         "每张图：预测正确显示 ✓ 预测；预测错误显示 ✗ 预测（真实类别）。"),
     # costs explained (cnnlab.costs)
     "cost.by_kind": ("Where the parameters and multiply-adds live, by layer kind.", "参数与乘加运算按层的类型分布。"),
     "cost.share": ("share of the total (%)", "占总量的比例（%）"),

@@ -80,7 +80,23 @@ def test_live_bn_run_from_the_train_page(monkeypatch, tmp_path):
         assert at.selectbox(key="bn_source").value == f"live:{rid}"
         heat = json.loads(at.get_by_key("bn_heat").proto.spec)["data"]
         assert len(heat[0]["z"]) == 6 and len(heat[0]["z"][0]) == len(view(ex, rid).bn)
+        # the finished run's folder is the same run: listed once, and named BN-LeNet (not "LeNet")
+        src = at.selectbox(key="bn_source")
+        assert len(src.options) == 1, src.options
+        assert "BN-LeNet (scratch)" in src.proto.options[0], src.proto.options
     finally:
         if ex.status(rid).active:
             ex.stop(rid, at.session_state["_owner"])
         ex.wait(rid, 30)
+
+
+def test_gamma_beta_numbers_label_and_colour_bars(monkeypatch, bn_runs):
+    at = _bn_page(monkeypatch, bn_runs)
+    assert not at.exception
+    code = [c.value for c in at.code if ".gamma = tensor([" in c.value]
+    assert code and ".beta  = tensor([" in code[0], [c.value for c in at.code]
+    assert code[0].count(",") >= 5  # all six channels of the first BN layer
+    assert "BN-LeNet (scratch)" in str(at.selectbox(key="bn_source").proto.options)
+    spec = json.loads(at.get_by_key("bn_heat").proto.spec)
+    bar = spec["data"][0]["colorbar"]
+    assert bar["x"] + 0.06 < spec["layout"]["xaxis2"]["domain"][0], (bar, spec["layout"]["xaxis2"]["domain"])

@@ -1,6 +1,7 @@
 """AppTest of the Runs page: compare curves, load a run, predict on test images and uploads, feature maps,
 confusion matrix — on two tiny saved LeNet runs."""
 import io
+import os
 import json
 
 import pytest
@@ -102,3 +103,26 @@ def test_corrupt_run_folder_is_listed_not_fatal(monkeypatch, saved, tmp_path):
     table = at.dataframe[0].value
     assert "unreadable" in set(table["status"])
     assert at.get_by_key("runs_grid")
+
+
+def test_legend_dash_for_missing_accuracy_and_confusion_size_reset_per_run(monkeypatch, saved, tmp_path):
+    import shutil
+
+    root = tmp_path / "ckpt"
+    shutil.copytree(saved, root)
+    started = save_tiny_run(root, epochs=1, train_size=256, test_size=128)[-1].run_dir
+    os.remove(os.path.join(started, "metrics.jsonl"))  # a run with no finished epoch yet: no accuracy
+    at = _runs_page(monkeypatch, root)
+    _ok(at)
+    table = at.dataframe[0].value
+    accs = list(table["test acc"])
+    assert "—" in accs and "None" not in map(str, accs) and not any(a is None for a in accs), accs
+    assert any("✗ prediction (truth)" in c.value for c in at.caption)
+    at.number_input(key="runs_conf_n").set_value(200).run()
+    _ok(at)
+    current = at.selectbox(key="runs_pick").value
+    other = [str(root / n) for n in sorted(os.listdir(root)) if str(root / n) != current][0]
+    at.selectbox(key="runs_pick").set_value(other).run()
+    _ok(at)
+    assert at.selectbox(key="runs_pick").value == other
+    assert at.number_input(key="runs_conf_n").value != 200  # back to the new run's own default

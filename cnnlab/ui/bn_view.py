@@ -8,12 +8,13 @@ import streamlit as st
 
 from .. import i18n, limits
 from . import analysis, figures
-from .common import arch_title, checkpoint_root, lang, plain, my_runs, safe_label
+from .common import checkpoint_root, lang, model_title, my_runs, plain, safe_label
 
 MAX_COLUMNS = 60  # snapshots drawn in the heat map (evenly thinned beyond this)
 K_SOURCE, K_LAYER = "bn_source", "bn_layer"
 K_HEAT, K_LATEST, K_STATS = "bn_heat", "bn_latest", "bn_stats"
 K_SAVED = "_bn_source_saved"
+K_NUMBERS = "bn_numbers"
 
 
 def _saved_runs() -> tuple[list, list]:
@@ -61,12 +62,19 @@ def sources(saved: list | None = None) -> dict[str, str]:
     (`saved`: from saved_runs(), read again if not given)."""
     L = lang()
     out: dict[str, str] = {}
+    live_dirs = set()
     for v in my_runs().jobs():
         if v.bn:
-            out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {v.label} · {i18n.t('state.' + v.state, L)}"
+            title = model_title(v.meta.get("arch", "?"), v.meta.get("knobs"), L)
+            out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {title} · {i18n.t('state.' + v.state, L)}"
+            if v.run_dir:
+                live_dirs.add(os.path.abspath(v.run_dir))
     for r in (saved_runs()[0] if saved is None else saved):
-        acc = f" · test acc {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
-        out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · {arch_title(r.arch, L)}{acc}")
+        if os.path.abspath(r.run_dir) in live_dirs:  # each run once: a live run's folder is the same run
+            continue
+        acc = f" · {i18n.t('fig.test_acc', L)} {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
+        out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · "
+                                               f"{model_title(r.arch, r.knobs, L)}{acc}")
     return out
 
 
@@ -154,6 +162,9 @@ def draw(source: str) -> None:
                                             [f"e{s.epoch}·s{s.step}" for s, _ in rows], L),
                         key=K_HEAT, width="stretch")
         last = _layer(snaps_now[-1], name)
+        # the numbers, as the book prints net[1].gamma and net[1].beta
+        with st.container(key=K_NUMBERS):
+            st.code(f"{name}.gamma = {_vector(last.gamma)}\n{name}.beta  = {_vector(last.beta)}", language="python")
         c1, c2 = st.columns(2)
         with c1:
             st.markdown(f"**{i18n.t('bn.latest', L)}** (e{snaps_now[-1].epoch}·s{snaps_now[-1].step})")
@@ -163,6 +174,13 @@ def draw(source: str) -> None:
             st.plotly_chart(figures.bn_stats(last, L), key=K_STATS, width="stretch")
 
     panel()
+
+
+def _vector(values, per_line: int = 8) -> str:
+    """tensor([1.0234, 0.9981, …]) with every channel, 8 to a line."""
+    vals = [f"{v:.4f}" for v in values]
+    lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
+    return "tensor([" + ",\n                ".join(lines) + "])"
 
 
 def _layer(snap, name):

@@ -36,6 +36,14 @@ def arch_title(arch: str, language: str | None = None) -> str:
     return spec.title_zh if (language or lang()) == "zh" else spec.title_en
 
 
+def model_title(arch: str, knobs: Mapping[str, Any] | None, language: str | None = None) -> str:
+    """The architecture's title, saying BN-LeNet (d2l 8.5) for LeNet with batch norm (scratch or nn)."""
+    bn = (knobs or {}).get("batchnorm")
+    if arch == "lenet" and bn not in (None, "off"):
+        return f"BN-LeNet ({bn})"
+    return arch_title(arch, language)
+
+
 def _writable_dir(path: Path) -> bool:
     try:
         path.mkdir(parents=True, exist_ok=True)

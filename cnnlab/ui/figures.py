@@ -144,12 +144,14 @@ def compare_curves(series: dict[str, Sequence[tuple[float, float]]], y_title: st
 def bn_heatmaps(gamma: Sequence[Sequence[float]], beta: Sequence[Sequence[float]], snapshot_labels: Sequence[str],
                 lang: str = "en") -> go.Figure:
     """γ and β as heat maps: rows = channels, columns = snapshots (oldest → newest)."""
+    # each panel's colour bar sits in the gap to its right, clear of the next panel's axis (γ's bar used to
+    # overlap the β panel): panels span [0, 0.38] and [0.62, 1.0]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(t("bn.gamma", lang), t("bn.beta", lang)),
-                        horizontal_spacing=0.12)
-    for col, (vals, scale, mid, cbx) in enumerate(((gamma, "Viridis", None, 0.44), (beta, "RdBu", 0.0, 1.0)), 1):
+                        horizontal_spacing=0.24)
+    for col, (vals, scale, mid, cbx) in enumerate(((gamma, "Viridis", None, 0.40), (beta, "RdBu", 0.0, 1.02)), 1):
         z = [clean(r) for r in zip(*vals)] if vals else []  # channels × snapshots
         fig.add_trace(go.Heatmap(z=z, x=list(snapshot_labels), y=list(range(len(z))), colorscale=scale, zmid=mid,
-                                 colorbar=dict(x=cbx, len=0.9),
+                                 colorbar=dict(x=cbx, xanchor="left", len=0.9, thickness=14),
                                  hovertemplate=t("bn.channel", lang) + " %{y}<br>%{x}<br>%{z:.4f}<extra></extra>"),
                       row=1, col=col)
         fig.update_yaxes(title_text=t("bn.channel", lang), row=1, col=col)

@@ -16,6 +16,7 @@ K_PICK, K_N, K_OFFSET, K_GRID = "runs_pick", "runs_n_images", "runs_offset", "ru
 K_UPLOAD, K_INVERT, K_UP_IMG, K_UP_PROBS = "runs_upload", "runs_invert", "runs_upload_input", "runs_upload_probs"
 K_CONV, K_FM_IMAGE, K_FM = "runs_conv", "runs_fm_image", "runs_feature_maps"
 K_CONF_N, K_CONF = "runs_conf_n", "runs_confusion"
+K_CONF_RUN = "_runs_conf_run"  # not a widget key: the run the confusion size was set for
 METRICS = {"test_acc": "fig.test_acc", "train_acc": "fig.train_acc", "train_loss": "fig.train_loss"}
 VIEW_IMAGES = 500            # test images kept for the prediction grid and the feature maps ...
 VIEW_BYTES = 128 << 20       # ... but at most this many bytes of them (32 images at 1024×1024)
@@ -71,7 +72,7 @@ def runs_table(runs) -> None:
     c = {k: i18n.t(f"runs.col_{k}", L) for k in ("run", "arch", "knobs", "status", "epochs", "created", "error")}
     rows = [{c["run"]: r.run_id, c["arch"]: arch_title(r.arch, L), c["knobs"]: safe_label(_knobs_text(r.knobs), 300),
              c["status"]: status_text(r.status, L), c["epochs"]: f"{r.epochs_done}/{r.epochs}",
-             i18n.t("fig.test_acc", L): r.test_acc, i18n.t("fig.train_acc", L): r.train_acc,
+             i18n.t("fig.test_acc", L): _acc(r.test_acc), i18n.t("fig.train_acc", L): _acc(r.train_acc),
              c["created"]: r.created, c["error"]: r.error or ""} for r in runs]
     bad = [r for r in runs if r.error]
     if not bad:
@@ -80,6 +81,11 @@ def runs_table(runs) -> None:
     st.dataframe(rows, key=K_TABLE, hide_index=True, width="stretch")
     if bad:
         st.warning(i18n.t("runs.unreadable", L, n=len(bad)))
+
+
+def _acc(v) -> str:
+    """An accuracy for the table: 0.812, or "—" for a run that has none yet (never "None")."""
+    return f"{v:.3f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
 
 
 def compare(runs) -> None:
@@ -187,6 +193,7 @@ def test_predictions(run, data) -> None:
     titles = [f"{'✓' if p == t else '✗'} {names[p]}" + ("" if p == t else f" ({names[t]})")
               for p, t in zip(pred.tolist(), y.tolist())]
     images = [x.mean(0).tolist() for x in X]
+    st.caption(i18n.t("runs.grid_legend", L))
     st.plotly_chart(figures.image_grid(images, titles, cols=8, zmin=0, zmax=1), key=K_GRID, width="stretch")
 
 
@@ -274,8 +281,11 @@ def confusion_sizes(cfg) -> tuple[int, int]:
 def confusion(run) -> None:
     L = lang()
     default, most = confusion_sizes(run.model_config)
-    if K_CONF_N not in st.session_state or st.session_state[K_CONF_N] > most:
+    # the test size is reset for every run picked (a big net's size was kept for the next, tiny, one)
+    if (K_CONF_N not in st.session_state or st.session_state[K_CONF_N] > most
+            or st.session_state.get(K_CONF_RUN) != run.run_dir):
         st.session_state[K_CONF_N] = min(default, most)
+        st.session_state[K_CONF_RUN] = run.run_dir
     n = st.number_input(i18n.t("runs.conf_n", L), 10, most, step=100, key=K_CONF_N)
     matrix, acc = _confusion(run.run_dir, _stamp(run.run_dir), int(n))
     st.caption(i18n.t("runs.accuracy", L, acc=acc))
