@@ -20,6 +20,32 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page.batchnorm": ("Batch normalization", "批量规范化"),
     "page.runs": ("Saved runs", "已保存的训练"),
     "page.teacher": ("Class", "班级"),
+    "page.exercises": ("Exercises", "练习"),
+    "ex.title": ("The book's exercises, as experiments", "书中的练习，做成实验"),
+    "ex.intro": ("Each exercise sets up two models, A and B, in one click. Cost exercises compare their ledgers; "
+                 "training exercises train both with the same seed and data order and overlay the curves. The "
+                 "address keeps the exercise, so a teacher can hand it out as a link.",
+                 "每个练习一键设置 A、B 两个模型。计算量练习比较两者的成本表；训练练习用相同的随机种子和数据顺序训练两者并叠加曲线。"
+                 "地址栏记录当前练习，老师可以把链接发给学生。"),
+    "ex.pick": ("Exercise", "练习"),
+    "ex.bad_link": ("This exercise link is not valid: {msg}", "练习链接无效：{msg}"),
+    "ex.question": ("Question:", "问题："),
+    "ex.look": ("What to look at:", "观察什么："),
+    "ex.reported": ("What the book or the paper reports:", "书或论文给出的结果："),
+    "ex.col_side": ("model", "模型"),
+    "ex.col_knobs": ("knobs", "参数"),
+    "ex.col_input": ("input", "输入"),
+    "ex.b_over_a": ("B ÷ A", "B ÷ A"),
+    "ex.budget": ("The pair trains A, then B, on this machine's CPU: about {s} s for {epochs} epoch(s) on {n} "
+                  "examples each. Same seed and data order; B starts from A's initial weights on {same} of its "
+                  "{total} parameter tensors (the rest differ in shape or place).",
+                  "这一对模型在本机 CPU 上先训练 A 再训练 B：各 {epochs} 轮、{n} 个样本，共约 {s} 秒。随机种子与数据顺序相同；"
+                  "B 的 {total} 个参数张量中有 {same} 个与 A 的初始权重相同（其余形状或位置不同）。"),
+    "ex.run": ("Run A and B", "运行 A 与 B"),
+    "ex.refused": ("The pair was not started: {msg}", "未能开始这一对训练：{msg}"),
+    "ex.gone": ("These runs are no longer on this server (it restarted); run the pair again.",
+                "这些训练已不在服务器上（服务器已重启）；请重新运行。"),
+    "ex.incomplete": ("One of the two runs did not finish, so there is no reading.", "两个训练中有一个未完成，因此没有结论。"),
     "runs.grid_legend": ("Each image: ✓ prediction when right; ✗ prediction (truth) when wrong.",
                          "每张图：预测正确显示 ✓ 预测；预测错误显示 ✗ 预测（真实类别）。"),
     # costs explained (cnnlab.costs)

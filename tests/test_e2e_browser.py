@@ -228,3 +228,20 @@ def test_every_page_train_stop_and_language(server, page, browser):
     no_exception(pg, "architecture zh")
     assert "网络结构浏览器" in pg.locator("h1").first.inner_text()
     shot(pg, "08-architecture-zh")
+
+
+def test_an_exercise_link_opens_that_exercise(server, browser):
+    """A teacher hands out /exercises?ex=nin_vs_alexnet: the page opens on it, with both ledgers."""
+    pg = browser.new_page(viewport={"width": 1440, "height": 1000})
+    pg.set_default_timeout(60_000)
+    try:
+        pg.goto(server + "/exercises?ex=nin_vs_alexnet")
+        idle(pg)
+        no_exception(pg, "exercise link")
+        main = pg.locator('[data-testid="stMain"]').inner_text()
+        assert "NiN drops the dense layers" in main, main[:800]
+        assert "ex=nin_vs_alexnet" in pg.url
+        assert pg.locator(".st-key-ex_ledger").count() == 1
+        shot(pg, "06-exercise-link")
+    finally:
+        pg.close()

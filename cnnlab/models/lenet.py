@@ -9,27 +9,31 @@ POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid", pooling="avg",
-          batchnorm="off") -> nn.Sequential:
+          batchnorm="off", bn_position="before_act") -> nn.Sequential:
+    """bn_position: the book puts BN between the affine layer and the activation ("before_act"); "after_act"
+    normalizes the activation's output instead (d2l 8.5, exercise: where should BN go?)."""
     act, pool = ACTS[activation], POOLS[pooling]
     # The book's BN-LeNet drops the first conv's padding, so 16×4×4 = 256 features reach the first dense layer.
     pad = 2 if batchnorm == "off" else 0
     norm2d, norm1d = norm_factory(batchnorm, 4), norm_factory(batchnorm, 2)
 
-    def bn(norm, c):  # no layer at all without BN, so LeNet's indices are the book's
-        return [norm(c)] if norm is not None else []
+    def bn_act(norm, c):  # no BN layer at all without BN, so LeNet's indices are the book's
+        if norm is None:
+            return [act()]
+        return [norm(c), act()] if bn_position == "before_act" else [act(), norm(c)]
 
     def features():
         return nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5, padding=pad), *bn(norm2d, 6), act(),
+            nn.Conv2d(in_channels, 6, kernel_size=5, padding=pad), *bn_act(norm2d, 6),
             pool(kernel_size=2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), *bn(norm2d, 16), act(),
+            nn.Conv2d(6, 16, kernel_size=5), *bn_act(norm2d, 16),
             pool(kernel_size=2, stride=2), nn.Flatten())
 
     n = flat_features(features, (in_channels, resolution, resolution))
     return nn.Sequential(
         *features(),
-        nn.Linear(n, 120), *bn(norm1d, 120), act(),
-        nn.Linear(120, 84), *bn(norm1d, 84), act(),
+        nn.Linear(n, 120), *bn_act(norm1d, 120),
+        nn.Linear(120, 84), *bn_act(norm1d, 84),
         nn.Linear(84, num_classes))
 
 
@@ -44,6 +48,11 @@ register(ArchSpec(
              "batch normalization: off (LeNet), scratch (the book's BatchNorm) or nn (torch's) — BN-LeNet",
              "批量规范化：off（LeNet）、scratch（从零实现）或 nn（框架实现）", choices=("off", "scratch", "nn"),
              label_zh="批量规范化"),
+        Knob("bn_position", "choice", "before_act",
+             "where batch norm goes: between the conv/dense layer and the activation (the book) or after the "
+             "activation (no effect without batch norm)",
+             "批量规范化的位置：在卷积/全连接层与激活函数之间（书中）或激活函数之后（不使用批量规范化时无效）",
+             choices=("before_act", "after_act"), label_zh="批量规范化位置"),
     ),
     book_resolution=28,
     training=BookTraining(lr=0.9, batch_size=256, resolution=28, accuracy=0.78),

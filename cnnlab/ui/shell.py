@@ -21,7 +21,8 @@ from .common import LANG_KEY, lang
 PAGES = (("app_pages/architecture.py", "page.architecture", "explore", ":material/account_tree:"),
          ("app_pages/train.py", "page.train", "training", ":material/monitoring:"),
          ("app_pages/batchnorm.py", "page.batchnorm", "batch-norm", ":material/tune:"),
-         ("app_pages/runs.py", "page.runs", "saved-runs", ":material/folder_open:"))
+         ("app_pages/runs.py", "page.runs", "saved-runs", ":material/folder_open:"),
+         ("app_pages/exercises.py", "page.exercises", "exercises", ":material/school:"))
 
 
 def _lang_changed() -> None:
