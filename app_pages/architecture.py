@@ -2,7 +2,7 @@
 import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
-from cnnlab.ui import arch_view, cost_view, train_view, tr, widgets
+from cnnlab.ui import arch_view, cost_view, diagram_view, train_view, tr, widgets
 from cnnlab.ui.common import plain, probe_config
 
 st.title(tr("arch.title"))
@@ -19,6 +19,7 @@ with left:
     # "Train this": the Train page with the same model and knobs (its settings come from the link)
     st.page_link("app_pages/train.py", label=tr("arch.train_this"), icon=":material/monitoring:",
                  query_params=train_view.link_params(choice))
+    comparing = cost_view.compare_toggle()
 widgets.remember("arch", choice)
 
 with right:
@@ -43,8 +44,10 @@ with right:
     st.subheader(tr("arch.trace"))
     arch_view.draw_shape_trace(pr.layers, pr.input_shape)
 
+st.subheader(tr("arch.diagram"))
+block = diagram_view.panel(cfg)
 st.subheader(tr("arch.table"))
-arch_view.layer_table(pr.layers)
+arch_view.layer_table(pr.layers, block=block)
 st.subheader(tr("arch.arith"))
 explain, chart = st.columns([1, 1], gap="large")
 with explain:
@@ -52,3 +55,5 @@ with explain:
 with chart:
     arch_view.draw_receptive_field(pr.layers, pr.input_shape)
 cost_view.block_costs(pr)
+if comparing:
+    cost_view.compare(choice, pr)

@@ -1,5 +1,6 @@
-"""The book's exercises as experiments (plain Python; no streamlit): one entry per d2l section 7.1–7.7 (and 8.5,
-8.6, 8.7 of the English edition) plus MobileNet from the course notes, each with its question, an A/B setup, what
+"""The book's exercises as experiments (plain Python; no streamlit): one entry per modern-CNN section of d2l
+(d2l-zh 7.1–7.7 = the English edition's 8.1–8.7, plus LeNet, d2l-zh 6.6 = 7.6) plus MobileNet from the course
+notes, each with its question, an A/B setup, what
 to look at and the result the book or the paper reports.
 
 "cost" exercises compare the two models' ledgers at once. "train" exercises run A and B as a pair with the same
@@ -13,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .registry import KnobError, get_spec, resolve
+
+
+# d2l 1.0 (English) section → the same section in d2l-zh 2.0 (its modern-CNN chapter is 7, LeNet is 6.6)
+ZH_SECTION = {"7.6": "6.6", "8.1": "7.1", "8.2": "7.2", "8.3": "7.3", "8.4": "7.4", "8.5": "7.5", "8.6": "7.6",
+              "8.7": "7.7"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class Side:
 @dataclass(frozen=True)
 class Exercise:
     id: str
-    section: str                      # "d2l 7.6", "Howard et al. 2017"
+    section: str                      # the English edition's: "d2l 7.6", "d2l 8.1", or "Howard et al. 2017"
     title_en: str
     title_zh: str
     question_en: str
@@ -51,6 +57,12 @@ class Exercise:
     budget_s: int = 0                 # the pair's CPU time on a 2-core machine (train exercises)
     in_channels: int = 1
     num_classes: int = 10
+
+    def section_label(self, lang: str) -> str:
+        """"d2l 8.1" in English, "d2l-zh 7.1" in Chinese (the Chinese edition numbers these sections one lower)."""
+        if lang == "zh" and self.section.startswith("d2l "):
+            return "d2l-zh " + ZH_SECTION.get(self.section[4:], self.section[4:])
+        return self.section
 
     def text(self, what: str, lang: str) -> str:
         return getattr(self, f"{what}_{'zh' if lang == 'zh' else 'en'}")
@@ -105,7 +117,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "每轮之后的测试精度，以及 sigmoid 网络的损失在 ln 10 ≈ 2.30 停留多久。",
         "The book's LeNet (sigmoid, lr 0.9) reaches about 0.78 test accuracy after 10 epochs; ReLU (with a smaller "
         "lr) learns in far fewer steps (d2l 7.6 exercises).",
-        "书中的 LeNet（sigmoid，学习率 0.9）训练 10 轮后测试精度约 0.78；ReLU（配合较小学习率）用少得多的步数就能学会（d2l 7.6 练习）。",
+        "书中的 LeNet（sigmoid，学习率 0.9）训练 10 轮后测试精度约 0.78；ReLU（配合较小学习率）用少得多的步数就能学会（d2l-zh 6.6 练习）。",
         _s("sigmoid, lr 0.9 (book)", "sigmoid，学习率 0.9（书中）", "lenet", {"activation": "sigmoid"}),
         _s("ReLU, lr 0.1", "ReLU，学习率 0.1", "lenet", {"activation": "relu"}, lr=0.1),
         kind="train", epochs=3, train_size=20000, budget_s=20),
@@ -115,34 +127,34 @@ EXERCISES: tuple[Exercise, ...] = (
         "Test accuracy per epoch; the two nets have the same parameters and start from the same weights.",
         "每轮测试精度；两个网络参数相同，初始权重也相同。",
         "Max pooling, the modern default, trains at least as well as LeNet's average pooling (d2l 7.6 exercises).",
-        "最大汇聚（现代网络的默认选择）训练效果不逊于 LeNet 的平均汇聚（d2l 7.6 练习）。",
+        "最大汇聚（现代网络的默认选择）训练效果不逊于 LeNet 的平均汇聚（d2l-zh 6.6 练习）。",
         _s("average pooling (book)", "平均汇聚（书中）", "lenet", {"pooling": "avg"}),
         _s("max pooling", "最大汇聚", "lenet", {"pooling": "max"}),
         kind="train", epochs=5, train_size=30000, budget_s=25),
     Exercise(
-        "alexnet_dropout", "d2l 7.1", "AlexNet without dropout", "不使用暂退法的 AlexNet",
+        "alexnet_dropout", "d2l 8.1", "AlexNet without dropout", "不使用暂退法的 AlexNet",
         "Turn off AlexNet's dropout. Does it train faster? What happens to the test accuracy?",
         "关闭 AlexNet 的暂退法。训练是否更快？测试精度如何变化？",
         "The gap between train and test accuracy (overfitting), at 68×68 on 10,000 examples with Adam.",
         "训练精度与测试精度之差（过拟合），68×68、1 万个样本、Adam 优化。",
-        "Dropout fights overfitting in AlexNet's 40 M-parameter dense layers (d2l 7.1, exercise 'dropout').",
-        "暂退法抑制 AlexNet 中约 4000 万参数的全连接层的过拟合（d2l 7.1 练习）。",
+        "Dropout fights overfitting in AlexNet's 40 M-parameter dense layers (d2l 8.1, exercise 'dropout').",
+        "暂退法抑制 AlexNet 中约 4000 万参数的全连接层的过拟合（d2l-zh 7.1 练习）。",
         _s("dropout 0.5 (book)", "暂退 0.5（书中）", "alexnet", {"dropout": 0.5, "fc_width": 1024}, lr=0.001,
            optimizer="adam"),
         _s("no dropout", "不使用暂退", "alexnet", {"dropout": 0.0, "fc_width": 1024}, lr=0.001, optimizer="adam"),
         kind="train", resolution=68, epochs=3, train_size=10000, budget_s=100),
     Exercise(
-        "vgg_ratio", "d2l 7.2", "VGG: the ratio knob", "VGG：通道缩小比例",
+        "vgg_ratio", "d2l 8.2", "VGG: the ratio knob", "VGG：通道缩小比例",
         "The book trains VGG-11 with every channel count divided by 4. What does that do to the cost?",
         "书中把 VGG-11 的每层通道数除以 4 来训练。这对计算量有什么影响？",
         "Parameters and multiply-adds: dividing channels by r divides conv costs by about r².",
         "参数量和乘加次数：通道数除以 r，卷积的代价约除以 r²。",
-        "d2l 7.2: ratio 4 makes VGG-11 trainable on Fashion-MNIST; conv MACs drop about 16×.",
-        "d2l 7.2：ratio 4 让 VGG-11 能在 Fashion-MNIST 上训练；卷积乘加次数约降为 1/16。",
+        "d2l 8.2: ratio 4 makes VGG-11 trainable on Fashion-MNIST; conv MACs drop about 16×.",
+        "d2l-zh 7.2：ratio 4 让 VGG-11 能在 Fashion-MNIST 上训练；卷积乘加次数约降为 1/16。",
         _s("VGG-11, ratio 1", "VGG-11，ratio 1", "vgg", {"ratio": 1}),
         _s("VGG-11, ratio 4 (book)", "VGG-11，ratio 4（书中）", "vgg", {"ratio": 4})),
     Exercise(
-        "vgg16_vs_11", "d2l 7.2", "VGG-16 against VGG-11", "VGG-16 与 VGG-11",
+        "vgg16_vs_11", "d2l 8.2", "VGG-16 against VGG-11", "VGG-16 与 VGG-11",
         "Build VGG-16 (the exercise asks for it). How much more does it cost than VGG-11?",
         "构建 VGG-16（练习要求）。它比 VGG-11 多花多少计算？",
         "Multiply-adds grow much more than parameters: the extra convolutions are 3×3 on large maps.",
@@ -152,15 +164,15 @@ EXERCISES: tuple[Exercise, ...] = (
         _s("VGG-11", "VGG-11", "vgg", {"conv_arch": "vgg11"}),
         _s("VGG-16", "VGG-16", "vgg", {"conv_arch": "vgg16"}), in_channels=3, num_classes=1000),
     Exercise(
-        "nin_vs_alexnet", "d2l 7.3", "NiN against AlexNet: parameters", "NiN 与 AlexNet：参数量",
+        "nin_vs_alexnet", "d2l 8.3", "NiN against AlexNet: parameters", "NiN 与 AlexNet：参数量",
         "NiN drops the dense layers. How many parameters does that save?", "NiN 去掉了全连接层，省下多少参数？",
         "The split by layer kind under the ledger: AlexNet's parameters sit in its dense layers.",
         "成本表下方按层类型的分布：AlexNet 的参数集中在全连接层。",
-        "d2l 7.3: NiN has about 2 M parameters, AlexNet about 47 M (Fashion-MNIST, 224²).",
-        "d2l 7.3：NiN 约 200 万参数，AlexNet 约 4700 万（Fashion-MNIST，224²）。",
+        "d2l 8.3: NiN has about 2 M parameters, AlexNet about 47 M (Fashion-MNIST, 224²).",
+        "d2l-zh 7.3：NiN 约 200 万参数，AlexNet 约 4700 万（Fashion-MNIST，224²）。",
         _s("AlexNet", "AlexNet", "alexnet"), _s("NiN", "NiN", "nin"), resolution=224),
     Exercise(
-        "googlenet_split", "d2l 7.4", "GoogLeNet: the channel split", "GoogLeNet：通道分配",
+        "googlenet_split", "d2l 8.4", "GoogLeNet: the channel split", "GoogLeNet：通道分配",
         "Inception blocks split their output channels over four branches. What does the ratio knob change?",
         "Inception 块把输出通道分给四条路径。ratio 参数改变了什么？",
         "The layer table's Inception rows (the four branches and their channel counts) and the ledger.",
@@ -176,7 +188,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "Test accuracy after each epoch; the BN net's loss falls from the first steps.",
         "每轮测试精度；BN 网络的损失从一开始就下降。",
         "d2l 8.5: BN-LeNet reaches about 0.87 test accuracy in 10 epochs, LeNet about 0.78.",
-        "d2l 8.5：BN-LeNet 10 轮后测试精度约 0.87，LeNet 约 0.78。",
+        "d2l-zh 7.5：BN-LeNet 10 轮后测试精度约 0.87，LeNet 约 0.78。",
         _s("LeNet, lr 0.9", "LeNet，学习率 0.9", "lenet", {}),
         _s("BN-LeNet, lr 1.0", "BN-LeNet，学习率 1.0", "lenet", {"batchnorm": "scratch"}),
         kind="train", epochs=2, train_size=60000, test_size=2000, budget_s=20),
@@ -187,7 +199,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "Test accuracy per epoch; both nets have exactly the same parameters and initial weights.",
         "每轮测试精度；两个网络的参数与初始权重完全相同。",
         "d2l 8.5 exercise; Ioffe & Szegedy 2015 normalise before the nonlinearity.",
-        "d2l 8.5 练习；Ioffe 与 Szegedy 2015 在非线性之前做规范化。",
+        "d2l-zh 7.5 练习；Ioffe 与 Szegedy 2015 在非线性之前做规范化。",
         _s("before the activation (book)", "激活之前（书中）", "lenet", {"batchnorm": "nn", "bn_position": "before_act"}),
         _s("after the activation", "激活之后", "lenet", {"batchnorm": "nn", "bn_position": "after_act"}),
         kind="train", epochs=2, train_size=30000, test_size=2000, budget_s=15),
@@ -198,7 +210,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "The two curves lie on each other (same seed, same data order, same initial weights).",
         "两条曲线重合（相同的随机种子、数据顺序与初始权重）。",
         "d2l 8.5: the concise implementation gives the same results, only faster.",
-        "d2l 8.5：简洁实现给出相同的结果，只是更快。",
+        "d2l-zh 7.5：简洁实现给出相同的结果，只是更快。",
         _s("scratch BatchNorm", "从零实现", "lenet", {"batchnorm": "scratch"}),
         _s("nn.BatchNorm", "nn.BatchNorm", "lenet", {"batchnorm": "nn"}),
         kind="train", epochs=1, train_size=30000, test_size=2000, budget_s=10),

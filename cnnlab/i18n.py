@@ -64,6 +64,18 @@ STRINGS: dict[str, tuple[str, str]] = {
                            "1×1 linear projection, each with the block's own numbers.",
                            "倒残差块：1×1 扩展、k×k 深度卷积、挤压激励（V3）与 1×1 线性投影，均使用该块自己的数值。"),
     "cost.pick_block": ("Block", "块"),
+    "arch.diagram": ("Structure", "结构图"),
+    "arch.diagram_pick": ("Pick a block to outline it and filter the layer table", "选择一个块：在图中标出并筛选层表"),
+    "arch.table_block": ("Rows of block {block} only ({n} rows; numbers as in the whole table). Pick it again to "
+                         "see every row.", "仅显示块 {block} 的行（{n} 行；编号与完整层表一致）。再次点击该块可显示全部行。"),
+    "cost.compare": ("Compare with another setting", "与另一种设置比较"),
+    "cost.compare_help": ("Pick a second architecture or other knobs (B): ledgers, shape traces and layer tables "
+                          "side by side, with B's change against A.",
+                          "选择第二个网络或另一组参数（B）：并排显示成本表、形状变化与层表，并给出 B 相对 A 的变化。"),
+    "cost.compare_title": ("Compare: A (above) and B", "比较：A（上方）与 B"),
+    "cost.compare_b": ("B: architecture and knobs", "B：网络与参数"),
+    "cost.against_a": ("change against A", "相对 A 的变化"),
+    "cost.vs_a": ("× A", "× A"),
     "cost.standard": ("standard convolution", "标准卷积"),
     "cost.depthwise": ("depthwise", "深度卷积"),
     "cost.pointwise": ("pointwise (1×1)", "逐点卷积（1×1）"),
@@ -183,6 +195,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fig.loss": ("loss", "损失"),
     "fig.test_acc": ("test acc", "测试精度"),
     "fig.train_acc": ("train acc", "训练精度"),
+    "fig.train_acc_epoch": ("train acc (epoch)", "训练精度（每轮）"),
     "fig.train_loss": ("train loss", "训练损失"),
 
     # batchnorm page

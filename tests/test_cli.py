@@ -54,7 +54,7 @@ def test_trace_json_with_knobs_and_input(capsys):
     rc, out, _ = run_main(capsys, "trace", "mobilenet_v1", "--set", "alpha=0.5", "--set", "rho=0.5",
                           "--in-channels", "3", "--num-classes", "1000", "--resolution", "224", "--json")
     d = json.loads(out)
-    assert rc == 0 and d["knobs"] == {"alpha": 0.5, "rho": 0.5, "activation": "relu"}
+    assert rc == 0 and d["knobs"] == {"alpha": 0.5, "rho": 0.5, "activation": "relu", "separable": True}
     assert d["input"] == [3, 112, 112]  # ρ scales the resolution the network sees
     assert d["layers"][-1]["output_shape"] == [1000]
 

@@ -97,3 +97,18 @@ def test_architecture_page_shows_the_kind_split_and_the_block_panel():
     at.selectbox(key="arch_inv_block").set_value("4").run()  # V3-Large's 4th block has squeeze-and-excite
     assert_no_exception(at)
     assert "2·E·S + S + E = 2·72·24 + 24 + 72" in " ".join(m.value for m in at.markdown)
+
+
+def test_compare_mode_puts_b_beside_a_with_its_change(monkeypatch):
+    at = open_page("app_pages/architecture.py")
+    at.selectbox(key="arch_arch").set_value("alexnet").run()
+    at.toggle(key="arch_compare").set_value(True).run()
+    assert_no_exception(at)
+    at.selectbox(key="cmp_arch").set_value("nin").run()
+    assert_no_exception(at)
+    a = at.get_by_key("cmp_cost_a")
+    b = at.get_by_key("cmp_cost_b")
+    assert a is not None and b is not None
+    deltas = [m.proto.delta for m in at.metric if "× A" in m.proto.delta]
+    assert deltas and deltas[0].startswith("-96%"), deltas  # NiN has 4 % of AlexNet's parameters (1.99 / 46.8)
+    assert len(at.dataframe) == 3  # the page's layer table, then A's and B's

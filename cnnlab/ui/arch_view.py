@@ -10,27 +10,28 @@ from . import figures
 from .common import lang
 
 
-def _ratio_delta(value: float, base: float | None, L: str) -> str | None:
+def _ratio_delta(value: float, base: float | None, L: str, vs: str = "arch.vs_default") -> str | None:
     if base is None or base <= 0:
         return None
     r = value / base
     if abs(r - 1) < 5e-4:
         return None
-    return f"{(r - 1) * 100:+.0f}% · {r:.2f}{i18n.t('arch.vs_default', L)}"
+    return f"{(r - 1) * 100:+.0f}% · {r:.2f}{i18n.t(vs, L)}"
 
 
-def cost_ledger(probe, base_probe=None, key: str = "arch_cost") -> None:
-    """Three metrics (params, MACs, activation memory) with the change against the default knobs."""
+def cost_ledger(probe, base_probe=None, key: str = "arch_cost", vs: str = "arch.vs_default") -> None:
+    """Three metrics (params, MACs, activation memory) with the change against `base_probe` (the default knobs;
+    in compare mode, A)."""
     L = lang()
     c, b = probe.cost, (base_probe.cost if base_probe is not None else None)
     with st.container(key=key):
         cols = st.columns(3)
         cols[0].metric(i18n.t("arch.params", L), human(c.params),
-                       delta=_ratio_delta(c.params, b.params if b else None, L), delta_color="inverse")
+                       delta=_ratio_delta(c.params, b.params if b else None, L, vs), delta_color="inverse")
         cols[1].metric(i18n.t("arch.macs", L), human(c.macs),
-                       delta=_ratio_delta(c.macs, b.macs if b else None, L), delta_color="inverse")
+                       delta=_ratio_delta(c.macs, b.macs if b else None, L, vs), delta_color="inverse")
         cols[2].metric(i18n.t("arch.act_mem", L), human(c.activation_bytes, "B"),
-                       delta=_ratio_delta(c.activation_bytes, b.activation_bytes if b else None, L),
+                       delta=_ratio_delta(c.activation_bytes, b.activation_bytes if b else None, L, vs),
                        delta_color="inverse")
         ch, h, w = probe.input_shape
         st.caption(i18n.t("arch.cost_note", L, c=ch, h=h, w=w))
@@ -66,11 +67,19 @@ def _num(v) -> str:
     return "×".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
-def layer_rows(rows, L: str) -> list[dict]:
-    """The layer table as records; dilation gets a column only when some layer dilates."""
+def in_block(name: str, block: str | None) -> bool:
+    """Whether a row belongs to the block picked on the diagram (every row when none is)."""
+    return block is None or name == block or name.startswith(block + ".")
+
+
+def layer_rows(rows, L: str, block: str | None = None) -> list[dict]:
+    """The layer table as records, numbered as the whole table even when filtered to one `block`; dilation gets
+    a column only when some layer dilates."""
     dilated = any(r.dilation not in (None, 1) for r in rows)
     out = []
     for n, r in numbered(rows):
+        if not in_block(r.name, block):
+            continue
         d = {i18n.t("col.num", L): n,
              i18n.t("col.layer", L): ("\u2003" * (r.depth - 1)) + (r.name or "—"),
              i18n.t("col.type", L): r.type,
@@ -88,10 +97,13 @@ def layer_rows(rows, L: str) -> list[dict]:
     return out
 
 
-def layer_table(rows, key: str = "arch_table") -> None:
+def layer_table(rows, key: str = "arch_table", block: str | None = None) -> None:
     L = lang()
-    st.dataframe(layer_rows(rows, L), key=key, hide_index=True, width="stretch",
-                 height=min(420, 35 * (len(rows) + 1) + 3),  # a short (partial) table without empty rows
+    records = layer_rows(rows, L, block)
+    if block is not None:
+        st.caption(i18n.t("arch.table_block", L, block=block, n=len(records)))
+    st.dataframe(records, key=key, hide_index=True, width="stretch",
+                 height=min(420, 35 * (len(records) + 1) + 3),  # a short (partial) table without empty rows
                  column_config={i18n.t("col.params", L): st.column_config.NumberColumn(format="localized"),
                                 i18n.t("col.macs", L): st.column_config.NumberColumn(format="localized")})
     st.caption(i18n.t("arch.table_note", L))

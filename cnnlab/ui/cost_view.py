@@ -8,6 +8,7 @@ import streamlit as st
 
 from .. import costs, i18n
 from ..probe import human
+from ..registry import KnobError
 from .common import lang
 
 COLORS = {"conv": "#1f77b4", "linear": "#ff7f0e", "norm": "#2ca02c", "other": "#9467bd"}
@@ -77,3 +78,46 @@ def block_costs(probe) -> bool:
                 + i18n.t("cost.ledger_part", L, macs=f"{p.ledger_macs:,}", params=f"{p.ledger_params:,}")
                 for p in b.parts))
     return True
+
+
+K_COMPARE = "arch_compare"
+
+
+def compare_toggle() -> bool:
+    L = lang()
+    return st.toggle(i18n.t("cost.compare", L), key=K_COMPARE, help=i18n.t("cost.compare_help", L))
+
+
+def compare(choice: dict, pr_a) -> None:
+    """Compare mode: a second architecture or knob setting (B) beside the one above (A): ledgers with B against
+    A, shape traces and layer tables side by side."""
+    from ..registry import InputTooSmall
+    from . import arch_view, widgets
+    from .common import probe_config
+
+    L = lang()
+    st.subheader(i18n.t("cost.compare_title", L))
+    with st.expander(i18n.t("cost.compare_b", L), expanded=True):
+        choice_b = widgets.model_picker("cmp", {"arch": choice["arch"], "knobs": choice["knobs"],
+                                                "resolution": choice["resolution"],
+                                                "in_channels": choice["in_channels"],
+                                                "num_classes": choice["num_classes"]})
+    try:
+        _, pr_b = probe_config(choice_b["arch"], choice_b["knobs"], in_channels=choice_b["in_channels"],
+                               num_classes=choice_b["num_classes"], resolution=choice_b["resolution"])
+    except (KnobError, InputTooSmall) as e:
+        st.error(i18n.t("arch.invalid", L, msg=e))
+        return
+    a, b = st.columns(2, gap="large")
+    with a:
+        st.markdown(f"**A** · {choice['arch']}")
+        arch_view.cost_ledger(pr_a, None, key="cmp_cost_a")
+        kind_split(pr_a, key="cmp_kinds_a")
+        arch_view.draw_shape_trace(pr_a.layers, pr_a.input_shape, key="cmp_trace_a", detail_key="cmp_detail_a")
+        arch_view.layer_table(pr_a.layers, key="cmp_table_a")
+    with b:
+        st.markdown(f"**B** · {choice_b['arch']} ({i18n.t('cost.against_a', L)})")
+        arch_view.cost_ledger(pr_b, pr_a, key="cmp_cost_b", vs="cost.vs_a")
+        kind_split(pr_b, key="cmp_kinds_b")
+        arch_view.draw_shape_trace(pr_b.layers, pr_b.input_shape, key="cmp_trace_b", detail_key="cmp_detail_b")
+        arch_view.layer_table(pr_b.layers, key="cmp_table_b")

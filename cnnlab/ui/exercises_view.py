@@ -44,7 +44,7 @@ def pick() -> X.Exercise:
     if st.session_state.get(K_PICK) not in ids:
         st.session_state[K_PICK] = ids[0]
     ex_id = st.selectbox(i18n.t("ex.pick", L), ids, key=K_PICK,
-                         format_func=lambda i: f"{X.BY_ID[i].section} · {X.BY_ID[i].text('title', L)}")
+                         format_func=lambda i: f"{X.BY_ID[i].section_label(L)} · {X.BY_ID[i].text('title', L)}")
     if st.query_params.get("ex") != ex_id:
         st.query_params["ex"] = ex_id
         st.session_state["_ex_url"] = ex_id

@@ -118,7 +118,7 @@ def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en"
     if epochs:
         ex = [e.epoch for e in epochs]
         fig.add_trace(go.Scatter(x=ex, y=[e.train_acc for e in epochs], mode="markers",
-                                 name=t("fig.train_acc", lang) + " (epoch)", marker=dict(color=COLORS[1], size=9)),
+                                 name=t("fig.train_acc_epoch", lang), marker=dict(color=COLORS[1], size=9)),
                       secondary_y=False)
         fig.add_trace(go.Scatter(x=ex, y=[e.test_acc for e in epochs], mode="lines+markers",
                                  name=test_acc_label or t("fig.test_acc", lang),
