@@ -120,7 +120,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "书中的 LeNet（sigmoid，学习率 0.9）训练 10 轮后测试精度约 0.78；ReLU（配合较小学习率）用少得多的步数就能学会（d2l-zh 6.6 练习）。",
         _s("sigmoid, lr 0.9 (book)", "sigmoid，学习率 0.9（书中）", "lenet", {"activation": "sigmoid"}),
         _s("ReLU, lr 0.1", "ReLU，学习率 0.1", "lenet", {"activation": "relu"}, lr=0.1),
-        kind="train", epochs=3, train_size=20000, budget_s=20),
+        kind="train", epochs=3, train_size=20000, budget_s=10),
     Exercise(
         "lenet_maxpool", "d2l 7.6", "LeNet: average → max pooling", "LeNet：平均汇聚 → 最大汇聚",
         "Replace average pooling with max pooling. What happens?", "把平均汇聚换成最大汇聚，会怎样？",
@@ -130,7 +130,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "最大汇聚（现代网络的默认选择）训练效果不逊于 LeNet 的平均汇聚（d2l-zh 6.6 练习）。",
         _s("average pooling (book)", "平均汇聚（书中）", "lenet", {"pooling": "avg"}),
         _s("max pooling", "最大汇聚", "lenet", {"pooling": "max"}),
-        kind="train", epochs=5, train_size=30000, budget_s=25),
+        kind="train", epochs=5, train_size=30000, budget_s=15),
     Exercise(
         "alexnet_dropout", "d2l 8.1", "AlexNet without dropout", "不使用暂退法的 AlexNet",
         "Turn off AlexNet's dropout. Does it train faster? What happens to the test accuracy?",
@@ -191,7 +191,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "d2l-zh 7.5：BN-LeNet 10 轮后测试精度约 0.87，LeNet 约 0.78。",
         _s("LeNet, lr 0.9", "LeNet，学习率 0.9", "lenet", {}),
         _s("BN-LeNet, lr 1.0", "BN-LeNet，学习率 1.0", "lenet", {"batchnorm": "scratch"}),
-        kind="train", epochs=2, train_size=60000, test_size=2000, budget_s=20),
+        kind="train", epochs=2, train_size=60000, test_size=2000, budget_s=15),
     Exercise(
         "bn_position", "d2l 8.5", "Batch norm before or after the activation", "批量规范化放在激活函数之前还是之后",
         "The book puts BN between the affine layer and the activation. Try it after the activation.",
@@ -202,7 +202,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "d2l-zh 7.5 练习；Ioffe 与 Szegedy 2015 在非线性之前做规范化。",
         _s("before the activation (book)", "激活之前（书中）", "lenet", {"batchnorm": "nn", "bn_position": "before_act"}),
         _s("after the activation", "激活之后", "lenet", {"batchnorm": "nn", "bn_position": "after_act"}),
-        kind="train", epochs=2, train_size=30000, test_size=2000, budget_s=15),
+        kind="train", epochs=2, train_size=30000, test_size=2000, budget_s=10),
     Exercise(
         "bn_scratch_nn", "d2l 8.5", "Scratch batch norm = nn.BatchNorm", "从零实现的批量规范化 = nn.BatchNorm",
         "Train BN-LeNet with the book's from-scratch BatchNorm and with torch's. Same curves?",
@@ -213,7 +213,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "d2l-zh 7.5：简洁实现给出相同的结果，只是更快。",
         _s("scratch BatchNorm", "从零实现", "lenet", {"batchnorm": "scratch"}),
         _s("nn.BatchNorm", "nn.BatchNorm", "lenet", {"batchnorm": "nn"}),
-        kind="train", epochs=1, train_size=30000, test_size=2000, budget_s=10),
+        kind="train", epochs=1, train_size=30000, test_size=2000, budget_s=5),
     Exercise(
         "resnet_residual", "d2l 8.6", "ResNet without the shortcut", "去掉捷径连接的 ResNet",
         "Switch off ResNet-18's residual connections. How does training change?",
