@@ -262,6 +262,7 @@ class ArchSpec:
     source: str  # where the defaults come from
     input_size: Callable[[Mapping[str, Any], int], int] | None = None  # knobs, resolution -> H (=W)
     lr_for: Callable[[Mapping[str, Any]], float] | None = None  # lr depending on knobs (BN-LeNet)
+    source_zh: str = ""  # the same note in Chinese (d2l-zh's section numbers)
 
     def knob(self, name: str) -> Knob:
         for k in self.knobs:

@@ -50,3 +50,31 @@ def test_a_missing_string_falls_back_to_english_then_to_the_key():
     assert i18n.t("no.such.key", "zh") == "no.such.key"
     key = next(iter(i18n.STRINGS))
     assert i18n.t(key, "xx") == i18n.STRINGS[key][0]
+
+
+def test_every_architecture_source_note_is_in_chinese_too():
+    import re
+    from cnnlab.registry import ARCHS
+    for spec in ARCHS.values():
+        assert re.search(r"[\u4e00-\u9fff]", spec.source_zh), spec.name
+
+
+def test_run_labels_follow_the_page_language():
+    from types import SimpleNamespace
+    from cnnlab.ui.train_view import run_label
+    start = SimpleNamespace(epochs=10, lr=1.0, batch_size=256, train_size=60000, test_size=10000)
+    v = SimpleNamespace(meta={"arch": "lenet", "knobs": {"batchnorm": "scratch"}, "resolution": 28}, start=start,
+                        label="LeNet · 10 ep")
+    assert run_label(v, "zh") == "BN-LeNet (scratch) · 10 轮 · 学习率 1 · 批量 256 · 60,000/10,000 · 28²"
+    assert run_label(v, "en") == "BN-LeNet (scratch) · 10 ep · lr 1 · bs 256 · 60,000/10,000 · 28²"
+
+
+def test_architecture_page_source_note_in_chinese():
+    from streamlit.testing.v1 import AppTest
+    from helpers import APP
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception
+    assert any("出处: d2l-zh 6.6 LeNet；d2l-zh 7.5 BN-LeNet" in c.value for c in at.caption), \
+        [c.value for c in at.caption]

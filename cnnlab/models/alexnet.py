@@ -36,4 +36,5 @@ register(ArchSpec(
     book_resolution=224,
     training=BookTraining(lr=0.01, batch_size=128, resolution=224, accuracy=0.88),
     source="d2l 8.1 AlexNet (1 input channel, 10 classes)",
+    source_zh="d2l-zh 7.1 AlexNet（1 个输入通道，10 类）",
 ))

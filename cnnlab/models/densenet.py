@@ -49,4 +49,5 @@ register(ArchSpec(
     book_resolution=96,
     training=BookTraining(lr=0.1, batch_size=256, resolution=96, accuracy=0.88),
     source="d2l 8.7 DenseNet; Huang et al. 2017 for DenseNet-BC / DenseNet-121",
+    source_zh="d2l-zh 7.7 稠密连接网络；DenseNet-BC / DenseNet-121 见 Huang 等 2017",
 ))

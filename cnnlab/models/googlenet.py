@@ -42,4 +42,5 @@ register(ArchSpec(
     book_resolution=96,
     training=BookTraining(lr=0.1, batch_size=128, resolution=96, accuracy=0.89),
     source="d2l 8.4 GoogLeNet at 96×96",
+    source_zh="d2l-zh 7.4 含并行连结的网络（GoogLeNet），96×96",
 ))

@@ -58,4 +58,5 @@ register(ArchSpec(
     training=BookTraining(lr=0.9, batch_size=256, resolution=28, accuracy=0.78),
     lr_for=lambda k: 0.9 if k.get("batchnorm", "off") == "off" else 1.0,
     source="d2l 7.6 LeNet; d2l 8.5 BN-LeNet (lr 1.0, first conv without padding)",
+    source_zh="d2l-zh 6.6 LeNet；d2l-zh 7.5 BN-LeNet（学习率 1.0，第一个卷积层不填充）",
 ))

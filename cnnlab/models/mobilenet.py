@@ -52,6 +52,7 @@ register(ArchSpec(
     input_size=lambda k, r: max(1, round(r * k["rho"])),
     training=BookTraining(lr=0.1, batch_size=128, resolution=96),
     source="Howard et al. 2017, Table 1; the course notes train at 96×96 with lr 0.1",
+    source_zh="Howard 等 2017 表 1；课程笔记以 96×96、学习率 0.1 训练",
 ))
 
 # ---- V2: t (expansion), c (out channels), n (repeats), s (first stride), paper Table 2 ---------------------
@@ -87,6 +88,7 @@ register(ArchSpec(
     book_resolution=224,
     training=BookTraining(lr=0.1, batch_size=128, resolution=96),
     source="Sandler et al. 2018, Table 2; torchvision mobilenet_v2",
+    source_zh="Sandler 等 2018 表 2；torchvision 的 mobilenet_v2",
 ))
 
 # torchvision's mobilenet_v3 and the paper's TF code: BN eps 1e-3, momentum 0.01 (torch's convention:
@@ -142,4 +144,5 @@ register(ArchSpec(
     book_resolution=224,
     training=BookTraining(lr=0.1, batch_size=128, resolution=96),
     source="Howard et al. 2019, Tables 1-2; torchvision mobilenet_v3",
+    source_zh="Howard 等 2019 表 1–2；torchvision 的 mobilenet_v3",
 ))

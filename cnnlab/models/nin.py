@@ -26,4 +26,5 @@ register(ArchSpec(
     book_resolution=224,
     training=BookTraining(lr=0.1, batch_size=128, resolution=224, accuracy=0.79),
     source="d2l 8.3 NiN",
+    source_zh="d2l-zh 7.3 网络中的网络（NiN）",
 ))

@@ -34,4 +34,5 @@ register(ArchSpec(
     book_resolution=96,
     training=BookTraining(lr=0.05, batch_size=256, resolution=96, accuracy=0.89),
     source="d2l 8.6 ResNet-18 (the book trains at 96×96)",
+    source_zh="d2l-zh 7.6 ResNet-18（书中以 96×96 训练）",
 ))

@@ -52,4 +52,5 @@ register(ArchSpec(
     book_resolution=224,
     training=BookTraining(lr=0.05, batch_size=128, resolution=224, knobs={"ratio": 4}, accuracy=0.92),
     source="d2l 8.2 VGG-11 (trained with ratio 4)",
+    source_zh="d2l-zh 7.2 VGG-11（以 ratio 4 训练）",
 ))

@@ -168,4 +168,5 @@ def book_note(cfg) -> None:
     r = spec.recipe(cfg.knobs)
     acc = i18n.t("arch.book_acc", L, acc=r.accuracy) if r.accuracy else ""
     st.caption(i18n.t("arch.book", L, lr=r.lr, bs=r.batch_size, epochs=r.epochs,
-                      res=r.resolution, acc=acc) + f"  \n{i18n.t('arch.source', L)}: {spec.source}")
+                      res=r.resolution, acc=acc) + f"  \n{i18n.t('arch.source', L)}: "
+               f"{spec.source_zh if L == 'zh' and spec.source_zh else spec.source}")

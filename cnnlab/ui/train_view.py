@@ -319,6 +319,23 @@ def show_estimate(s: dict) -> None:
     st.caption(text)
 
 
+def run_label(v, L: str) -> str:
+    """A run as its owner sees it in the picker, in the page's language ("BN-LeNet (scratch) · 10 轮 · 学习率 1 ·
+    批量 256"), from its settings (the label stored at submit is English)."""
+    from .common import model_title
+
+    meta, start = v.meta or {}, v.start
+    if not meta.get("arch"):
+        return v.label
+    parts = [model_title(meta["arch"], meta.get("knobs"), L)]
+    if start is not None:
+        parts += [i18n.t("train.label_epochs", L, n=start.epochs), i18n.t("train.label_lr", L, lr=f"{start.lr:g}"),
+                  i18n.t("train.label_bs", L, n=start.batch_size), f"{start.train_size:,}/{start.test_size:,}"]
+    if meta.get("resolution"):
+        parts.append(f"{meta['resolution']}²")
+    return " · ".join(parts)
+
+
 def _my_run_active() -> bool:
     try:
         return any(s.active for s in executor().list(owner_id()))
@@ -484,7 +501,7 @@ def run_panel() -> None:
     if st.session_state.get(K_PICK) not in ids:  # a new session (reload) or back from another page
         saved = st.session_state.get(K_SAVED)
         st.session_state[K_PICK] = saved if saved in ids else mine.latest().id
-    labels = {v.id: f"{v.id} · {v.label}" for v in views}
+    labels = {v.id: f"{v.id} · {run_label(v, L)}" for v in views}
     job_id = st.selectbox(i18n.t("train.run", L), ids, key=K_PICK, format_func=lambda i: labels.get(i, i))
     st.session_state[K_SAVED] = job_id
     first = mine.view(job_id)
