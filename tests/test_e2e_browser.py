@@ -143,10 +143,13 @@ def test_every_page_train_stop_and_language(server, page, browser):
     shot(pg, "01-architecture-vgg")
 
     # 2. the VGG ratio 1 → 4 with the keyboard: params and URL follow
-    slider = pg.locator('.st-key-arch_k_vgg_ratio input[type="range"]')
-    slider.focus()
+    # one key press at a time: while a rerun redraws the page, the old slider can stay in the DOM beside the new
+    # one until the run ends, so each press waits for the page to settle and finds the slider again
     for _ in range(3):
+        slider = pg.locator('.st-key-arch_k_vgg_ratio input[type="range"]').last
+        slider.focus()
         slider.press("ArrowRight")
+        idle(pg)
     pg.wait_for_function("() => location.search.includes('ratio=4')", timeout=15_000)
     idle(pg)
     pg.wait_for_function("""() => { const v = document.querySelector('[data-testid="stMetricValue"]');
