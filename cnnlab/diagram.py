@@ -104,7 +104,7 @@ class _Builder:
         branches = [("1×1 conv", [m.b1_1]), ("1×1 → 3×3", [m.b2_1, m.b2_2]), ("1×1 → 5×5", [m.b3_1, m.b3_2]),
                     ("3×3 max pool → 1×1", [m.b4_1, m.b4_2])]
         outs = []
-        for mods in (x[1] for x in branches):
+        for _, mods in branches:
             prev = src
             for mod in mods:
                 nid = self.nid()
@@ -117,8 +117,6 @@ class _Builder:
                 prev = nid
             outs.append(mods[-1].out_channels)
         b.nodes.append((cat, f"concat {' + '.join(map(str, outs))} = {sum(outs)}"))
-        for e in [x for x in b.edges]:
-            pass
         # the last node of each branch feeds the concat
         lasts = []
         for nid, _ in b.nodes:
