@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .i18n import msg
 from .registry import InputTooSmall
 
 Pair = tuple[int, int]
@@ -241,7 +242,7 @@ def too_small_message(name: str, type_: str, in_hw: Pair, w: Window) -> tuple[st
     out = w.output(in_hw)
     i = 0 if out[0] < 1 else 1
     formula = size_formula(in_hw[i], w.kernel[i], w.stride[i], w.padding[i], w.dilation[i], w.ceil_mode)
-    return f"input too small: layer {name} ({type_}) gets {in_hw[0]}×{in_hw[1]}, {formula}", formula
+    return msg("msg.too_small", layer=name, type=type_, h=in_hw[0], w=in_hw[1], formula=formula), formula
 
 
 def walk(model: nn.Module, input_shape: Sequence[int], device=None,
@@ -301,7 +302,7 @@ def walk(model: nn.Module, input_shape: Sequence[int], device=None,
             info = pending.pop(idx)
             steps[idx] = Step(**info, output_shape=_shape(y), field=None, too_small=True)
             too_small.append(InputTooSmall(
-                f"input too small: layer {info['name']} ({info['type']}) outputs {hw[0]}×{hw[1]}",
+                msg("msg.too_small_out", layer=info["name"], type=info["type"], h=hw[0], w=hw[1]),
                 layer=info["name"], layer_type=info["type"], input_hw=_hw(_first_tensor(args)), formula=""))
             raise too_small[-1]
         info = pending.pop(idx)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import checkpoint as ckpt
+from .i18n import msg
 
 FOLDER = ".assignments"
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,24}$")
@@ -54,16 +55,16 @@ def _folder(root: str | os.PathLike) -> str:
 
 def _check_params(params: Mapping[str, Any]) -> dict[str, str]:
     if not isinstance(params, Mapping) or len(params) > MAX_PARAMS:
-        raise AssignmentError(f"an assignment holds at most {MAX_PARAMS} settings")
+        raise AssignmentError(msg("msg.asg_many", most=MAX_PARAMS))
     out = {}
     for k, v in params.items():
         if not isinstance(k, str) or not PARAM_RE.match(k):
-            raise AssignmentError(f"'{str(k)[:32]}' is not a setting name")
+            raise AssignmentError(msg("msg.asg_name", name=repr(str(k)[:32])))
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            raise AssignmentError(f"setting {k} must be written as text or a number")
+            raise AssignmentError(msg("msg.asg_value", name=k))
         s = str(v)
         if len(s) > MAX_VALUE:
-            raise AssignmentError(f"setting {k} is longer than {MAX_VALUE} characters")
+            raise AssignmentError(msg("msg.asg_value_long", name=k, most=MAX_VALUE))
         out[k] = s
     return out
 
@@ -92,7 +93,7 @@ def create(root: str | os.PathLike, params: Mapping[str, Any], locked: list[str]
     params = _check_params(params)
     bad = [x for x in locked if x not in params]
     if bad:
-        raise AssignmentError(f"cannot lock {bad[0]}: the assignment does not set it")
+        raise AssignmentError(msg("msg.asg_lock", name=bad[0]))
     a = Assignment(secrets.token_urlsafe(9), str(title)[:MAX_TITLE], params, tuple(dict.fromkeys(locked)),
                    preset, time.time())
     folder = _folder(root)
@@ -105,18 +106,21 @@ def create(root: str | os.PathLike, params: Mapping[str, Any], locked: list[str]
 def load(root: str | os.PathLike, aid: str) -> Assignment:
     """The assignment with this id, or AssignmentError (one sentence) if there is none or it is unreadable."""
     if not isinstance(aid, str) or not ID_RE.match(aid):
-        raise AssignmentError("this assignment link is not valid (ask your teacher for a new one)")
+        raise AssignmentError(msg("msg.asg_bad_link"))
     path = os.path.join(_folder(root), aid + ".json")
     try:
         raw = ckpt._read_capped(path, MAX_BYTES)
         data = ckpt._parse_json(raw, path)
     except ckpt.CheckpointError:
-        raise AssignmentError("no such assignment on this server (ask your teacher for a new link)") from None
+        raise AssignmentError(msg("msg.asg_none")) from None
     except (ValueError, UnicodeDecodeError):
-        raise AssignmentError("this assignment cannot be read (ask your teacher for a new link)") from None
-    a = _check(data, "this assignment")
+        raise AssignmentError(msg("msg.asg_unreadable")) from None
+    try:
+        a = _check(data, "this assignment")
+    except AssignmentError:
+        raise AssignmentError(msg("msg.asg_unreadable")) from None
     if a.id != aid:
-        raise AssignmentError("this assignment cannot be read (ask your teacher for a new link)")
+        raise AssignmentError(msg("msg.asg_unreadable"))
     return a
 
 

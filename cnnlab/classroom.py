@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass, field
 
 from . import checkpoint as ckpt
+from .i18n import msg
 from .runs import NotOwner, recovery
 from .runs.view import view
 from .teacher import Nicknames, server_token
@@ -123,33 +124,32 @@ def stop(ex, run: ClassRun) -> bool:
         return False
     tok = server_token()
     if not tok:
-        raise ClassError("teacher mode is off on this server")
+        raise ClassError(msg("msg.cls_off"))
     try:
         return bool(ex.stop(run.id, tok))
     except NotOwner:
-        raise ClassError("this server's executor does not accept the teacher's token (it was started before "
-                         "teacher mode was turned on): restart the server") from None
+        raise ClassError(msg("msg.cls_token")) from None
 
 
 def pin(run: ClassRun, pinned: bool = True) -> None:
     """Pinned runs are never pruned by the disk cap (CNNLAB_DISK_CAP_MB)."""
     if not run.run_dir:
-        raise ClassError("this run has no folder yet")
+        raise ClassError(msg("msg.cls_no_folder_yet"))
     try:
         recovery.pin(run.run_dir, pinned)
     except OSError as e:
-        raise ClassError(f"could not {'pin' if pinned else 'unpin'} {run.id}: {e.strerror or e}") from None
+        raise ClassError(msg("msg.cls_pin" if pinned else "msg.cls_unpin", run=run.id, why=e.strerror or e)) from None
 
 
 def delete(run: ClassRun, root: str) -> None:
     """Delete a finished run's folder (an active run must be stopped first)."""
     if run.active:
-        raise ClassError(f"{run.id} is still {run.state}: stop it first")
+        raise ClassError(msg("msg.cls_active", run=run.id, state=run.state))
     if not run.run_dir:
-        raise ClassError("this run has no folder")
+        raise ClassError(msg("msg.cls_no_folder"))
     d, base = os.path.abspath(run.run_dir), os.path.abspath(root)
     if os.path.dirname(d) != base:
-        raise ClassError(f"{run.id} is not a folder of this server's runs")
+        raise ClassError(msg("msg.cls_foreign", run=run.id))
     try:
         if stat.S_ISLNK(os.lstat(d).st_mode):
             os.remove(d)
@@ -158,4 +158,4 @@ def delete(run: ClassRun, root: str) -> None:
     except FileNotFoundError:
         return
     except OSError as e:
-        raise ClassError(f"could not delete {run.id}: {e.strerror or e}") from None
+        raise ClassError(msg("msg.cls_delete", run=run.id, why=e.strerror or e)) from None

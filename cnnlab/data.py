@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from .device import resolve_device
+from .i18n import msg
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
@@ -135,9 +136,7 @@ def find_fashion_mnist(download: bool | None = None) -> str:
     if download is None:
         download = download_allowed()
     if not download:
-        raise DataError(f"Fashion-MNIST was not found in {where}; install it with `{APT_HINT}` or set CNNLAB_DATA "
-                        "to a folder with the four *-ubyte.gz files (nothing is downloaded unless you pass "
-                        "--download or set CNNLAB_DOWNLOAD=1)")
+        raise DataError(msg("msg.data_missing", where=where, apt=APT_HINT))
     from torchvision.datasets import FashionMNIST
     root = os.path.abspath("data")
     try:
@@ -150,8 +149,7 @@ def find_fashion_mnist(download: bool | None = None) -> str:
         from .errors import log_failure, one_line
         log_failure("downloading Fashion-MNIST failed", e)
         why = one_line(e, with_type=True)
-    raise DataError(f"Fashion-MNIST was not found in {where} and the download failed ({why}); "
-                    f"install it with `{APT_HINT}` or set CNNLAB_DATA to a folder with the four *-ubyte.gz files")
+    raise DataError(msg("msg.data_download", where=where, why=why, apt=APT_HINT))
 
 
 @functools.lru_cache(maxsize=2)
@@ -162,8 +160,8 @@ def _read(root: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
         tr = FashionMNIST(root, train=True, download=False)
         te = FashionMNIST(root, train=False, download=False)
     except Exception as e:
-        raise DataError(f"the Fashion-MNIST files under {root} cannot be read ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else 'no message'}); reinstall them with `{APT_HINT}`") from e
+        raise DataError(msg("msg.data_unreadable", root=root, why=f"{type(e).__name__}: "
+                                f"{str(e).splitlines()[0] if str(e) else 'no message'}", apt=APT_HINT)) from e
     return tr.data, tr.targets.long(), te.data, te.targets.long()
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import one_line
+from .i18n import msg
 
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -165,7 +166,7 @@ def _hidden_by_env() -> str | None:
     if v is None:
         return None
     if v.strip() in ("", "-1", "none", "NoDevFiles"):
-        return f"CUDA_VISIBLE_DEVICES is set to {v!r}, which hides every GPU from this process"
+        return msg("msg.gpu_hidden", value=repr(v))
     return None
 
 
@@ -173,23 +174,22 @@ def _why_no_cuda(warning_text: str = "") -> str:
     """One sentence: why torch sees no CUDA device here."""
     tcuda = torch.version.cuda
     if not tcuda:
-        return f"this torch build ({torch.__version__}) has no CUDA support; install a CUDA build of torch"
+        return msg("msg.gpu_no_cuda_build", torch=torch.__version__)
     hidden = _hidden_by_env()
     if hidden:
         return hidden
     drv, dcuda = driver_version(), driver_cuda_version()
     if drv is None and dcuda is None:
-        return "no NVIDIA driver was found (no /proc/driver/nvidia/version, libcuda.so.1 does not load)"
+        return msg("msg.gpu_no_driver")
     tmaj, dmaj = _major(tcuda), _major(dcuda)
     if tmaj is not None and dmaj is not None and (dmaj, _minor(dcuda)) < (tmaj, 0):
         need = MIN_DRIVER.get(tmaj)
-        return (f"the NVIDIA driver {drv or '?'} supports CUDA up to {dcuda}, but torch {torch.__version__} is "
-                f"built for CUDA {tcuda}" + (f" and needs driver {need} or newer" if need else "")
-                + f"; update the driver, or install a torch built for CUDA {dmaj}.x "
-                  f"(pip install torch --index-url https://download.pytorch.org/whl/cu{dmaj}{_minor(dcuda) or ''})")
+        return msg("msg.gpu_old_driver_need" if need else "msg.gpu_old_driver", drv=drv or "?", dcuda=dcuda,
+                   torch=torch.__version__, tcuda=tcuda, need=need, major=dmaj,
+                   url=f"https://download.pytorch.org/whl/cu{dmaj}{_minor(dcuda) or ''}")
     if warning_text:
-        return f"CUDA could not start: {one_line(warning_text, 200)}"
-    return f"torch sees no CUDA device (driver {drv or '?'}, CUDA {dcuda or '?'} by the driver, torch built for {tcuda})"
+        return msg("msg.gpu_no_start", why=one_line(warning_text, 200))
+    return msg("msg.gpu_none_seen", drv=drv or "?", dcuda=dcuda or "?", tcuda=tcuda)
 
 
 def _minor(version: str | None) -> int:
@@ -242,8 +242,7 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
         count = int(torch.cuda.device_count())
         gpus = tuple(_gpu_info(i) for i in range(count))
     except Exception as e:  # noqa: BLE001
-        return DeviceReport(device="cpu", name=_cpu_name(), reason=f"CUDA is there but its devices cannot be "
-                            f"listed ({one_line(e, 200, with_type=True)})", **base)
+        return DeviceReport(device="cpu", name=_cpu_name(), reason=msg("msg.gpu_no_list", why=one_line(e, 200, with_type=True)), **base)
     index = 0
     if requested.startswith("cuda:"):
         try:
@@ -251,10 +250,9 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
         except ValueError:
             index = -1
         if not 0 <= index < count:
-            plural = "GPU" if count == 1 else "GPUs"
             return DeviceReport(device="cpu", name=_cpu_name(), device_count=count, gpus=gpus,
-                                reason=f"{requested} was asked for but this machine has {count} {plural} "
-                                       f"(cuda:0..cuda:{count - 1})", **base)
+                                reason=msg("msg.gpu_index" if count != 1 else "msg.gpu_index_1", asked=requested, count=count, last=count - 1),
+                                **base)
     if count == 0:
         return DeviceReport(device="cpu", name=_cpu_name(), reason=_why_no_cuda(), **base)
     g = gpus[index]
@@ -262,17 +260,16 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
     info = dict(name=g["name"], capability=g["capability"], memory_total=g["memory_total"], device_count=count,
                 gpus=gpus, **base)
     if not arch_supported(cap, base["arch_list"]):
-        return DeviceReport(device="cpu", reason=(
-            f"{g['name']} has compute capability {g['capability']} (sm_{cap[0]}{cap[1]}), but torch "
-            f"{torch.__version__} has kernels only for {' '.join(base['arch_list'])}; install a torch build "
-            f"that includes sm_{cap[0]}{cap[1]}"), **info)
+        return DeviceReport(device="cpu", reason=msg(
+            "msg.gpu_arch", gpu=g["name"], cap=g["capability"], sm=f"sm_{cap[0]}{cap[1]}", torch=torch.__version__,
+            archs=" ".join(base["arch_list"])), **info)
     dev = torch.device("cuda", index)
     if smoke:
         try:
             _smoke_test(dev)
         except Exception as e:  # noqa: BLE001
-            return DeviceReport(device="cpu", reason=f"a test allocation and convolution on {g['name']} failed "
-                                                     f"({one_line(e, 200, with_type=True)})", **info)
+            return DeviceReport(device="cpu", reason=msg("msg.gpu_smoke", gpu=g["name"],
+                                                                why=one_line(e, 200, with_type=True)), **info)
     return DeviceReport(device=str(dev), amp=amp_for_capability(cap), memory_free=free_memory_bytes(dev), **info)
 
 
@@ -318,7 +315,7 @@ def app_report(timeout: float = 90.0) -> DeviceReport:
             rep = DeviceReport.from_dict(json.loads(p.stdout.strip().splitlines()[-1]))
         except Exception as e:  # noqa: BLE001
             rep = DeviceReport(requested="auto", device="cpu", name=_cpu_name(),
-                               reason=f"the GPU check did not finish ({one_line(e, 160, with_type=True)})")
+                               reason=msg("msg.gpu_check", why=one_line(e, 160, with_type=True)))
     _REPORTS["app"] = rep
     return rep
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .i18n import msg
 from .registry import KnobError, get_spec, resolve
 
 
@@ -288,7 +289,7 @@ def get(ex_id: str) -> Exercise:
     if isinstance(ex_id, str) and ex_id in BY_ID:
         return BY_ID[ex_id]
     shown = str(ex_id)[:40]
-    raise KnobError(f"no exercise '{shown}': pick one of {', '.join(BY_ID)}")
+    raise KnobError(msg("msg.ex_none", name=repr(shown), names=", ".join(BY_ID)))
 
 
 def reading(ex: Exercise, acc_a: float, acc_b: float, lang: str = "en") -> str:

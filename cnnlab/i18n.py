@@ -5,6 +5,9 @@ key itself, so a missing string never breaks a page). No streamlit here: the pag
 """
 from __future__ import annotations
 
+import re
+import string as _string
+
 LANGS = ("en", "zh")
 LANG_NAMES = {"en": "English", "zh": "中文"}
 
@@ -402,6 +405,189 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.where_temp": ("No persistent storage (/data): runs are saved in the temporary folder `{root}` and are "
                         "lost when the app restarts.",
                         "没有持久存储（/data）：训练记录保存在临时文件夹 `{root}`，应用重启后会丢失。"),
+    # sentences the library says (msg()/say(); English fields are read back from these templates)
+    "msg.range_bool": ("on or off", "开或关"),
+    "msg.range_choice": ("one of {choices}", "以下之一：{choices}"),
+    "msg.range_ints": ("{min_len}..{max_len} comma-separated integers, each in {lo}..{hi}",
+                       "{min_len}..{max_len} 个逗号分隔的整数，每个在 {lo}..{hi} 之间"),
+    "msg.range_int": ("an integer in {lo}..{hi}", "{lo}..{hi} 之间的整数"),
+    "msg.range_float": ("a number in {left}{lo}, {hi}]", "区间 {left}{lo}, {hi}] 中的数"),
+    "msg.knob_bad": ("{knob} must be {range}, got {got}", "{knob} 必须是 {range}，收到的是 {got}"),
+    "msg.knob_unknown": ("unknown knob {name} for {arch}; its knobs are: {names}",
+                         "{arch} 没有参数 {name}；它的参数有：{names}"),
+    "msg.arch_unknown": ("unknown architecture {name}; choose one of: {names}", "没有网络 {name}；可选：{names}"),
+    "msg.too_small": ("input too small: layer {layer} ({type}) gets {h}×{w}, {formula}",
+                      "输入太小：第 {layer} 层（{type}）的输入只有 {h}×{w}，{formula}"),
+    "msg.too_small_out": ("input too small: layer {layer} ({type}) outputs {h}×{w}",
+                          "输入太小：第 {layer} 层（{type}）的输出只有 {h}×{w}"),
+    "msg.fits_never": ("{err}; {arch} cannot be built with these knobs at any resolution up to 1024",
+                       "{err}；{arch} 在这组参数下，分辨率不超过 1024 时都无法构建"),
+    "msg.fits_from": ("{err}; resolution must be at least {need} for {arch} with these knobs, got {got}",
+                      "{err}；{arch} 在这组参数下分辨率至少为 {need}，当前为 {got}"),
+    "msg.data_size": ("{name} must be at most {most} (the data set's size), got {got}",
+                      "{name} 最多为 {most}（数据集的大小），收到的是 {got}"),
+    "msg.cannot_write": ("cannot write the run folder under {dir} ({why})", "无法在 {dir} 下写入训练文件夹（{why}）"),
+    "msg.checkpoint_write": ("could not write the checkpoint in {dir} ({why})", "无法在 {dir} 中写入检查点（{why}）"),
+    "msg.data_res": ("the data are {size}×{size} but the model takes {model}×{model}",
+                     "数据是 {size}×{size}，但模型的输入是 {model}×{model}"),
+    "msg.data_classes": ("the data have {n} classes but the model has only {outputs} outputs",
+                         "数据有 {n} 个类别，但模型只有 {outputs} 个输出"),
+    "msg.stopped": ("stopped at step {step} (epoch {epoch}) on request", "应请求在第 {step} 步（第 {epoch} 轮）停止"),
+    "msg.nan": ("the loss became NaN at step {step} (epoch {epoch}); try a smaller learning rate than {lr}",
+                "损失在第 {step} 步（第 {epoch} 轮）变成了 NaN；请试用比 {lr} 更小的学习率"),
+    "msg.oom": ("the device ran out of memory at step {step}; try a smaller batch size or resolution ({why})",
+                "设备在第 {step} 步内存不足；请试用更小的批量大小或分辨率（{why}）"),
+    "msg.wall_limit": ("stopped after the wall-time limit of {mins} min at step {step}; the checkpoint is kept",
+                       "达到 {mins} 分钟的运行时间上限，在第 {step} 步停止；检查点已保留"),
+    "msg.cancelled": ("cancelled before it started", "开始之前已取消"),
+    "msg.cancelled_shutdown": ("cancelled: the server shut down", "已取消：服务器已关闭"),
+    "msg.shutdown": ("the server shut down", "服务器已关闭"),
+    "msg.wall_killed": ("stopped at the wall-time limit; its worker had to be ended",
+                        "达到运行时间上限而停止；它的工作进程被强制结束"),
+    "msg.no_stop": ("the run did not stop within {secs} s, so its worker was ended",
+                    "训练在 {secs} 秒内没有停止，因此它的工作进程被强制结束"),
+    "msg.worker_died": ("the worker process died", "工作进程已退出"),
+    "msg.worker_signal": ("the worker process died ({sig}: {why})", "工作进程已退出（{sig}：{why}）"),
+    "msg.worker_exit": ("the worker process exited with status {code}", "工作进程以状态 {code} 退出"),
+    "msg.sig_killed": ("killed, e.g. by the out-of-memory killer", "被杀死，例如被内存不足处理程序"),
+    "msg.sig_crash": ("a crash", "崩溃"),
+    "msg.sig_aborted": ("aborted", "中止"),
+    "msg.sig_terminated": ("terminated", "被终止"),
+    "msg.sig_other": ("a signal", "收到信号"),
+    "msg.ray_no_start": ("Ray could not start the run ({why})", "Ray 无法开始这次训练（{why}）"),
+    "msg.ray_silent": ("the Ray worker training this run stopped answering", "训练这次运行的 Ray 工作进程不再响应"),
+    "msg.ray_failed": ("the Ray worker failed ({type})", "Ray 工作进程出错（{type}）"),
+    "msg.no_final": ("the run ended without a final event", "训练结束时没有最终事件"),
+    "msg.ray_wall_killed": ("stopped at the wall-time limit; its Ray worker had to be ended",
+                            "达到运行时间上限而停止；它的 Ray 工作进程被强制结束"),
+    "msg.ray_no_stop": ("the run did not stop within {secs} s, so its Ray worker was ended",
+                        "训练在 {secs} 秒内没有停止，因此它的 Ray 工作进程被强制结束"),
+    "msg.ray_start_timeout": ("Ray did not start this run within {mins} min (the cluster has no room for it or "
+                              "cannot set up its worker)",
+                              "Ray 没有在 {mins} 分钟内开始这次训练（集群没有空间或无法准备工作进程）"),
+    "msg.ray_no_gpu": ("this Ray cluster has no GPU: train on the CPU (device auto or cpu)",
+                       "这个 Ray 集群没有 GPU：请在 CPU 上训练（设备选 auto 或 cpu）"),
+    "reason.error": ("error", "错误"),
+    "reason.nan_loss": ("loss became NaN", "损失为 NaN"),
+    "reason.out_of_memory": ("out of memory", "内存不足"),
+    "reason.worker_died": ("worker died", "工作进程退出"),
+    "reason.stopped": ("stopped", "已停止"),
+    "reason.time_limit": ("time limit", "时间上限"),
+    "msg.gpu_hidden": ("CUDA_VISIBLE_DEVICES is set to {value}, which hides every GPU from this process",
+                       "CUDA_VISIBLE_DEVICES 被设为 {value}，这个进程看不到任何 GPU"),
+    "msg.gpu_no_cuda_build": ("this torch build ({torch}) has no CUDA support; install a CUDA build of torch",
+                              "这个 torch 版本（{torch}）不支持 CUDA；请安装支持 CUDA 的 torch"),
+    "msg.gpu_no_driver": ("no NVIDIA driver was found (no /proc/driver/nvidia/version, libcuda.so.1 does not load)",
+                          "没有找到 NVIDIA 驱动（没有 /proc/driver/nvidia/version，libcuda.so.1 无法加载）"),
+    "msg.gpu_old_driver": ("the NVIDIA driver {drv} supports CUDA up to {dcuda}, but torch {torch} is built for "
+                           "CUDA {tcuda}; update the driver, or install a torch built for CUDA {major}.x "
+                           "(pip install torch --index-url {url})",
+                           "NVIDIA 驱动 {drv} 最高支持 CUDA {dcuda}，但 torch {torch} 是为 CUDA {tcuda} 构建的；请更新驱动，"
+                           "或安装为 CUDA {major}.x 构建的 torch（pip install torch --index-url {url}）"),
+    "msg.gpu_old_driver_need": ("the NVIDIA driver {drv} supports CUDA up to {dcuda}, but torch {torch} is built for "
+                                "CUDA {tcuda} and needs driver {need} or newer; update the driver, or install a torch "
+                                "built for CUDA {major}.x (pip install torch --index-url {url})",
+                                "NVIDIA 驱动 {drv} 最高支持 CUDA {dcuda}，但 torch {torch} 是为 CUDA {tcuda} 构建的，需要 {need} "
+                                "或更新的驱动；请更新驱动，或安装为 CUDA {major}.x 构建的 torch（pip install torch --index-url {url}）"),
+    "msg.gpu_no_start": ("CUDA could not start: {why}", "CUDA 无法启动：{why}"),
+    "msg.gpu_none_seen": ("torch sees no CUDA device (driver {drv}, CUDA {dcuda} by the driver, torch built for {tcuda})",
+                          "torch 看不到 CUDA 设备（驱动 {drv}，驱动支持 CUDA {dcuda}，torch 为 CUDA {tcuda} 构建）"),
+    "msg.gpu_no_list": ("CUDA is there but its devices cannot be listed ({why})", "CUDA 可用，但无法列出它的设备（{why}）"),
+    "msg.gpu_index": ("{asked} was asked for but this machine has {count} GPUs (cuda:0..cuda:{last})",
+                      "请求的是 {asked}，但这台机器只有 {count} 个 GPU（cuda:0..cuda:{last}）"),
+    "msg.gpu_index_1": ("{asked} was asked for but this machine has {count} GPU (cuda:0..cuda:{last})",
+                        "请求的是 {asked}，但这台机器只有 {count} 个 GPU（cuda:0..cuda:{last}）"),
+    "msg.gpu_arch": ("{gpu} has compute capability {cap} ({sm}), but torch {torch} has kernels only for {archs}; "
+                     "install a torch build that includes {sm}",
+                     "{gpu} 的计算能力为 {cap}（{sm}），但 torch {torch} 只包含 {archs} 的内核；请安装包含 {sm} 的 torch"),
+    "msg.gpu_smoke": ("a test allocation and convolution on {gpu} failed ({why})", "在 {gpu} 上的测试分配和卷积失败（{why}）"),
+    "msg.gpu_check": ("the GPU check did not finish ({why})", "GPU 检查没有完成（{why}）"),
+    "msg.estimate": ("≈ {mem}, ≈ {time} on this {dev}", "在这台 {dev} 上约需 {mem}、{time}"),
+    "msg.all_images": ("all {n} images", "全部 {n} 张图像"),
+    "msg.images": ("{n} images", "{n} 张图像"),
+    "msg.limit_mem": ("{mem} of memory per run", "每次训练 {mem} 内存"),
+    "msg.limit_time": ("{time} per run", "每次训练 {time}"),
+    "msg.limits_both": ("{mem} of memory per run and {time} per run", "每次训练 {mem} 内存、{time}"),
+    "msg.pick_preset": ("pick a {dev} preset such as “{preset}”", "请选择一个 {dev} 预设，例如“{preset}”"),
+    "msg.pick_smaller": ("pick a smaller resolution, fewer images or a smaller batch", "请选择更小的分辨率、更少的图像或更小的批量"),
+    "msg.refusal": ("{title} at {res}×{res} on {examples} needs about {mem} and {time} on this {dev} (this server "
+                    "allows {allows}): {pick}.",
+                    "{title} 在 {res}×{res}、{examples} 上训练，在这台 {dev} 上约需 {mem} 内存和 {time}（本服务器允许{allows}）：{pick}。"),
+    "msg.owner_limit": ("you already have {n} runs training or waiting (at most {active} training and {queued} "
+                        "waiting per person): stop one or wait for it to finish",
+                        "你已有 {n} 个训练在进行或等待（每人最多 {active} 个训练、{queued} 个等待）：请停止一个或等它完成"),
+    "msg.owner_limit_1": ("you already have {n} run training or waiting (at most {active} training and {queued} "
+                          "waiting per person): stop one or wait for it to finish",
+                          "你已有 {n} 个训练在进行或等待（每人最多 {active} 个训练、{queued} 个等待）：请停止一个或等它完成"),
+    "msg.queue_full": ("{n} runs are already waiting (the queue holds {size}): try again in a few minutes",
+                       "已有 {n} 个训练在等待（队列最多 {size} 个）：请几分钟后再试"),
+    "msg.lim_layers": ("{arch} with these knobs has {n} layers; this instance explores models of at most {most} "
+                       "layers (fewer blocks or layers per block)",
+                       "{arch} 在这组参数下有 {n} 层；本实例最多展示 {most} 层的模型（请减少块数或每块的层数）"),
+    "msg.lim_params": ("{arch} with these knobs has {params} parameters ({weights} of weights); the most this "
+                       "instance shows is {most}",
+                       "{arch} 在这组参数下有 {params} 个参数（权重 {weights}）；本实例最多展示 {most} 个参数"),
+    "msg.lim_search": ("{arch} with these knobs does not run on a {res}×{res} input, and for a model of {n} layers "
+                       "the smallest input is not searched for; try {book}×{book} or more",
+                       "{arch} 在这组参数下无法处理 {res}×{res} 的输入；对 {n} 层的模型不再搜索最小输入，请试 {book}×{book} 或更大"),
+    "msg.lim_weights": ("{arch} with these knobs at {res}×{res} has {params} parameters ({weights} of weights), "
+                        "more than this instance's memory budget of {budget}",
+                        "{arch} 在这组参数和 {res}×{res} 下有 {params} 个参数（权重 {weights}），超过本实例 {budget} 的内存预算"),
+    "msg.lim_memory": ("{arch} with these knobs at {res}×{res} needs {needs} for {batch} samples (weights and "
+                       "activations), more than this instance's memory budget of {budget}",
+                       "{arch} 在这组参数和 {res}×{res} 下处理 {batch} 个样本需要 {needs}（权重和激活），超过本实例 {budget} 的内存预算"),
+    "msg.lim_memory_1": ("{arch} with these knobs at {res}×{res} needs {needs} for {batch} sample (weights and "
+                       "activations), more than this instance's memory budget of {budget}",
+                       "{arch} 在这组参数和 {res}×{res} 下处理 {batch} 个样本需要 {needs}（权重和激活），超过本实例 {budget} 的内存预算"),
+    "msg.data_missing": ("Fashion-MNIST was not found in {where}; install it with `{apt}` or set CNNLAB_DATA to a "
+                         "folder with the four *-ubyte.gz files (nothing is downloaded unless you pass --download or "
+                         "set CNNLAB_DOWNLOAD=1)",
+                         "在 {where} 中没有找到 Fashion-MNIST；请用 `{apt}` 安装，或把 CNNLAB_DATA 设为含有四个 *-ubyte.gz "
+                         "文件的文件夹（除非使用 --download 或设置 CNNLAB_DOWNLOAD=1，否则不会下载）"),
+    "msg.data_download": ("Fashion-MNIST was not found in {where} and the download failed ({why}); install it with "
+                          "`{apt}` or set CNNLAB_DATA to a folder with the four *-ubyte.gz files",
+                          "在 {where} 中没有找到 Fashion-MNIST，下载也失败了（{why}）；请用 `{apt}` 安装，"
+                          "或把 CNNLAB_DATA 设为含有四个 *-ubyte.gz 文件的文件夹"),
+    "msg.data_unreadable": ("the Fashion-MNIST files under {root} cannot be read ({why}); reinstall them with `{apt}`",
+                            "无法读取 {root} 下的 Fashion-MNIST 文件（{why}）；请用 `{apt}` 重新安装"),
+    "msg.nick_text": ("a nickname is text", "昵称必须是文字"),
+    "msg.nick_long": ("a nickname has at most {most} characters", "昵称最多 {most} 个字符"),
+    "msg.nick_chars": ("a nickname may use letters, digits, spaces and . ' - _ only",
+                       "昵称只能使用字母、数字、空格和 . ' - _"),
+    "msg.nick_nobody": ("no browser to name", "没有可以命名的浏览器"),
+    "msg.nick_full": ("this server keeps no more nicknames", "本服务器不能再保存更多昵称"),
+    "msg.asg_many": ("an assignment holds at most {most} settings", "一个作业最多包含 {most} 项设置"),
+    "msg.asg_name": ("{name} is not a setting name", "{name} 不是设置的名称"),
+    "msg.asg_value": ("setting {name} must be written as text or a number", "设置 {name} 必须写成文字或数字"),
+    "msg.asg_value_long": ("setting {name} is longer than {most} characters", "设置 {name} 超过 {most} 个字符"),
+    "msg.asg_lock": ("cannot lock {name}: the assignment does not set it", "无法锁定 {name}：这个作业没有设置它"),
+    "msg.asg_bad_link": ("this assignment link is not valid (ask your teacher for a new one)",
+                         "这个作业链接无效（请向老师要一个新链接）"),
+    "msg.asg_none": ("no such assignment on this server (ask your teacher for a new link)",
+                     "本服务器上没有这个作业（请向老师要一个新链接）"),
+    "msg.asg_unreadable": ("this assignment cannot be read (ask your teacher for a new link)",
+                           "无法读取这个作业（请向老师要一个新链接）"),
+    "msg.cls_off": ("teacher mode is off on this server", "本服务器没有开启教师模式"),
+    "msg.cls_token": ("this server's executor does not accept the teacher's token (it was started before teacher "
+                      "mode was turned on): restart the server",
+                      "本服务器的执行器不接受教师令牌（它在开启教师模式之前就已启动）：请重启服务器"),
+    "msg.cls_no_folder_yet": ("this run has no folder yet", "这次训练还没有文件夹"),
+    "msg.cls_no_folder": ("this run has no folder", "这次训练没有文件夹"),
+    "msg.cls_pin": ("could not pin {run}: {why}", "无法固定 {run}：{why}"),
+    "msg.cls_unpin": ("could not unpin {run}: {why}", "无法取消固定 {run}：{why}"),
+    "msg.cls_active": ("{run} is still {state}: stop it first", "{run} 仍处于 {state} 状态：请先停止它"),
+    "msg.cls_foreign": ("{run} is not a folder of this server's runs", "{run} 不是本服务器的训练文件夹"),
+    "msg.cls_delete": ("could not delete {run}: {why}", "无法删除 {run}：{why}"),
+    "msg.ex_none": ("no exercise {name}: pick one of {names}", "没有练习 {name}：请从以下选择：{names}"),
+    "msg.img_empty": ("the file is empty", "文件是空的"),
+    "msg.img_big": ("the file is {mb} MB; the limit is {limit} MB", "文件有 {mb} MB；上限为 {limit} MB"),
+    "msg.img_not": ("it is not an image (or it is damaged); use PNG, JPEG, BMP, GIF or WebP",
+                    "这不是图像（或已损坏）；请使用 PNG、JPEG、BMP、GIF 或 WebP"),
+    "msg.img_format": ("{fmt} images are not supported; use PNG, JPEG, BMP, GIF or WebP",
+                       "不支持 {fmt} 图像；请使用 PNG、JPEG、BMP、GIF 或 WebP"),
+    "msg.img_pixels": ("the image is {w}×{h} pixels; it must be at most {most} pixels",
+                       "图像有 {w}×{h} 像素；最多只能有 {most} 像素"),
+    "msg.img_decode": ("the image could not be decoded ({why})", "无法解码图像（{why}）"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)
@@ -419,6 +605,68 @@ def t(key: str, lang: str = "en", **fmt) -> str:
     return s.format(**fmt) if fmt else s
 
 
+# -- sentences the library says (errors, refusals, stop messages, GPU reasons) ---------------------------------
+# The library (no streamlit, no language) builds them in English with msg("msg.…", **fields): a plain str that
+# travels anywhere (JSON run folders, worker pipes, Ray). A page says them in its language with say(text, lang),
+# which reads the fields back from the English sentence with the key's own template and fills the Chinese one;
+# each field is said again (a reason inside a refusal). Text no template matches is shown as it is.
+MSG_PREFIX = "msg."
+
+
+def msg(key: str, **fields) -> str:
+    """The library's English sentence for `key` (a "msg." key of STRINGS)."""
+    assert key.startswith(MSG_PREFIX) and key in STRINGS, key
+    return STRINGS[key][0].format(**fields)
+
+
+_MSG_PATTERNS: list | None = None
+TITLES: dict[str, str] = {}  # English title → Chinese (architectures and presets register theirs)
+# fields that are one token (a number, a size, a bracket): matched without spaces, so a longer sentence that
+# merely contains a template's words is not taken for it
+_WORD_FIELDS = {"lo", "hi", "min_len", "max_len", "left", "h", "w", "need", "n", "step", "epoch", "mins", "secs",
+                "count", "limit", "size", "most", "mb", "cap", "code", "sig"}
+
+
+def _pattern(template: str):
+    out, seen = [], set()
+    for literal, name, _spec, _conv in _string.Formatter().parse(template):
+        out.append(re.escape(literal))
+        if name is None:
+            continue
+        if name in seen:
+            out.append(f"(?P={name})")
+        else:
+            seen.add(name)
+            out.append(f"(?P<{name}>\\S+?)" if name in _WORD_FIELDS else f"(?P<{name}>.+?)")
+    return re.compile("".join(out), re.S)
+
+
+def _patterns() -> list:
+    global _MSG_PATTERNS
+    if _MSG_PATTERNS is None:
+        keys = [k for k in STRINGS if k.startswith(MSG_PREFIX)]
+        # the most literal text first: a specific sentence wins over a general one with the same fields
+        keys.sort(key=lambda k: -sum(len(lit) for lit, *_ in _string.Formatter().parse(STRINGS[k][0])))
+        _MSG_PATTERNS = [(k, _pattern(STRINGS[k][0])) for k in keys]
+    return _MSG_PATTERNS
+
+
+def say(text, lang: str = "en", _depth: int = 0) -> str:
+    """`text` (a library sentence, an exception, or any string) in `lang`: a sentence built with msg() comes
+    back in Chinese for "zh" (recursively for its fields); anything else as it is."""
+    s = text if isinstance(text, str) else (str(text) or type(text).__name__)
+    if lang != "zh" or _depth > 4 or not s:
+        return s
+    if s in TITLES:
+        return TITLES[s]
+    for key, rx in _patterns():
+        m = rx.fullmatch(s)
+        if m:
+            fields = {k: say(v, lang, _depth + 1) for k, v in m.groupdict().items()}
+            return STRINGS[key][1].format(**fields)
+    return s
+
+
 def labels(lang: str = "en") -> tuple[str, ...]:
     return FASHION_LABELS["zh" if lang == "zh" else "en"]
 
@@ -430,13 +678,5 @@ def knob_label(knob, lang: str = "en") -> str:
     return knob.name
 
 
-_RANGE_ZH = (("on or off", "开或关"), ("one of ", "取值之一："), ("comma-separated integers, each in ", "个逗号分隔的整数，每个在 "),
-             ("an integer in ", "整数，范围 "), ("a number in ", "数值，范围 "))
-
-
 def range_text(knob, lang: str = "en") -> str:
-    s = knob.range_text()
-    if lang == "zh":
-        for en, zh in _RANGE_ZH:
-            s = s.replace(en, zh)
-    return s
+    return say(knob.range_text(), lang)

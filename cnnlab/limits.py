@@ -28,6 +28,7 @@ from typing import Any, Callable, Hashable
 import torch
 from torch import nn
 
+from .i18n import msg
 from .registry import Config, KnobError
 
 log = logging.getLogger("cnnlab")
@@ -174,18 +175,14 @@ def check_probe_cost(cfg: Config) -> None:
         return
     params, weight_bytes, modules = counts
     if modules > MAX_PROBE_MODULES:
-        raise LimitError(f"{cfg.arch} with these knobs has {modules:,} layers; this instance explores models "
-                         f"of at most {MAX_PROBE_MODULES:,} layers (fewer blocks or layers per block)")
+        raise LimitError(msg("msg.lim_layers", arch=cfg.arch, n=f"{modules:,}", most=f"{MAX_PROBE_MODULES:,}"))
     if params > MAX_PROBE_PARAMS:
-        raise LimitError(f"{cfg.arch} with these knobs has {_count(params)} parameters "
-                         f"({human_bytes(weight_bytes)} of weights); the most this instance shows is "
-                         f"{_count(MAX_PROBE_PARAMS)}")
+        raise LimitError(msg("msg.lim_params", arch=cfg.arch, params=_count(params), weights=human_bytes(weight_bytes),
+                             most=_count(MAX_PROBE_PARAMS)))
     if modules > SEARCH_LAYERS and (not builds or _footprint(key).activation_bytes is None):
         # one forward pass said no: the search for the smallest input would take a dozen more
         book = cfg.spec.book_resolution
-        raise LimitError(f"{cfg.arch} with these knobs does not run on a {cfg.resolution}×{cfg.resolution} input, "
-                         f"and for a model of {modules:,} layers the smallest input is not searched for; "
-                         f"try {book}×{book} or more")
+        raise LimitError(msg("msg.lim_search", arch=cfg.arch, res=cfg.resolution, n=f"{modules:,}", book=book))
 
 
 def check_model(cfg: Config, *, batch: int = 1, budget: int | None = None) -> Footprint:
@@ -199,13 +196,11 @@ def check_model(cfg: Config, *, batch: int = 1, budget: int | None = None) -> Fo
     fp = footprint(cfg)
     mb = human_bytes(budget)
     if fp.weight_bytes > budget:
-        raise LimitError(f"{cfg.arch} with these knobs at {cfg.resolution}×{cfg.resolution} has {_count(fp.params)} "
-                         f"parameters ({human_bytes(fp.weight_bytes)} of weights), more than this instance's "
-                         f"memory budget of {mb}")
+        raise LimitError(msg("msg.lim_weights", arch=cfg.arch, res=cfg.resolution, params=_count(fp.params),
+                             weights=human_bytes(fp.weight_bytes), budget=mb))
     if fp.activation_bytes is not None and fp.bytes_for(batch) > budget:
-        raise LimitError(f"{cfg.arch} with these knobs at {cfg.resolution}×{cfg.resolution} needs "
-                         f"{human_bytes(fp.bytes_for(batch))} for {batch} sample{'s' if batch != 1 else ''} "
-                         f"(weights and activations), more than this instance's memory budget of {mb}")
+        raise LimitError(msg("msg.lim_memory" if batch != 1 else "msg.lim_memory_1", arch=cfg.arch, res=cfg.resolution, needs=human_bytes(fp.bytes_for(batch)),
+                             batch=batch, budget=mb))
     return fp
 
 

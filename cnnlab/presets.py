@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import i18n
 from .registry import arch_names, get_spec
 
 
@@ -90,6 +91,7 @@ BOOK_PRESETS = tuple(
     for a in arch_names())
 
 PRESETS = {p.id: p for p in CPU_PRESETS + BOOK_PRESETS}
+i18n.TITLES.update({p.title_en: p.title_zh for p in PRESETS.values()})  # a preset named inside a sentence
 
 MEASURED_FILE = os.path.join(os.path.dirname(__file__), "presets_measured.json")
 

@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from .i18n import TITLES, msg
+
 
 class KnobError(ValueError):
     """A knob, architecture or input size that cannot be used; the message is one line for people."""
@@ -112,20 +114,20 @@ class Knob:
     # -- describing -------------------------------------------------------------
     def range_text(self) -> str:
         if self.kind == "bool":
-            return "on or off"
+            return msg("msg.range_bool")
         if self.kind == "choice":
-            return "one of " + " | ".join(format_value(c) for c in self.choices)
+            return msg("msg.range_choice", choices=" | ".join(format_value(c) for c in self.choices))
         if self.kind == "ints":
-            return (f"{self.min_len}..{self.max_len} comma-separated integers, "
-                    f"each in {format_value(int(self.lo))}..{format_value(int(self.hi))}")
+            return msg("msg.range_ints", min_len=self.min_len, max_len=self.max_len,
+                       lo=format_value(int(self.lo)), hi=format_value(int(self.hi)))
         if self.kind == "int":
-            return f"an integer in {int(self.lo)}..{int(self.hi)}"
-        left = "(" if self.lo_open else "["
-        return f"a number in {left}{format_value(float(self.lo))}, {format_value(float(self.hi))}]"
+            return msg("msg.range_int", lo=int(self.lo), hi=int(self.hi))
+        return msg("msg.range_float", left="(" if self.lo_open else "[", lo=format_value(float(self.lo)),
+                   hi=format_value(float(self.hi)))
 
     def _bad(self, got: Any) -> KnobError:
-        return KnobError(f"{self.name} must be {self.range_text()}, got "
-                         f"{_echo(got if isinstance(got, str) else format_value(got))}")
+        return KnobError(msg("msg.knob_bad", knob=self.name, range=self.range_text(),
+                             got=_echo(got if isinstance(got, str) else format_value(got))))
 
     # -- parsing and validating -----------------------------------------------
     def parse(self, raw: str) -> Any:
@@ -269,7 +271,7 @@ class ArchSpec:
             if k.name == name:
                 return k
         names = ", ".join(k.name for k in self.knobs) or "none"
-        raise KnobError(f"unknown knob {_echo(name)} for {self.name}; its knobs are: {names}")
+        raise KnobError(msg("msg.knob_unknown", name=_echo(name), arch=self.name, names=names))
 
     def defaults(self) -> dict:
         return {k.name: k.default for k in self.knobs}
@@ -295,6 +297,7 @@ ARCHS: dict[str, ArchSpec] = {}
 def register(spec: ArchSpec) -> ArchSpec:
     assert spec.name not in ARCHS, spec.name
     ARCHS[spec.name] = spec
+    TITLES[spec.title_en] = spec.title_zh  # an architecture named inside a sentence
     return spec
 
 
@@ -303,7 +306,7 @@ def get_spec(arch: str) -> ArchSpec:
     try:
         return ARCHS[arch]
     except (KeyError, TypeError):  # TypeError: a list or a dict from a JSON file
-        raise KnobError(f"unknown architecture {_echo(arch)}; choose one of: {', '.join(ARCHS)}") from None
+        raise KnobError(msg("msg.arch_unknown", name=_echo(arch), names=", ".join(ARCHS))) from None
 
 
 def arch_names() -> list[str]:
@@ -459,10 +462,10 @@ def _check_fits(cfg: Config) -> None:
     err = too_small_error(cfg)
     need = min_resolution(cfg)
     if need is None:
-        tail = f"{cfg.arch} cannot be built with these knobs at any resolution up to 1024"
+        text = msg("msg.fits_never", err=err, arch=cfg.arch)
     else:
-        tail = f"resolution must be at least {need} for {cfg.arch} with these knobs, got {cfg.resolution}"
-    raise InputTooSmall(f"{err}; {tail}", layer=err.layer, layer_type=err.layer_type, input_hw=err.input_hw,
+        text = msg("msg.fits_from", err=err, need=need, arch=cfg.arch, got=cfg.resolution)
+    raise InputTooSmall(text, layer=err.layer, layer_type=err.layer_type, input_hw=err.input_hw,
                         formula=err.formula, steps=err.steps)
 
 

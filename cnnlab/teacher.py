@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from . import checkpoint as ckpt
+from .i18n import msg
 from .runs.recovery import owner_digest
 
 PASSWORD_ENV = "CNNLAB_TEACHER_PASSWORD"
@@ -107,14 +108,14 @@ class NicknameError(ValueError):
 def clean_nickname(text: str) -> str:
     """A nickname as kept: NFC, spaces folded, at most 24 characters of letters, digits, space . ' - _."""
     if not isinstance(text, str):
-        raise NicknameError("a nickname is text")
+        raise NicknameError(msg("msg.nick_text"))
     t = " ".join(unicodedata.normalize("NFC", text).split())
     if not t:
         return ""
     if len(t) > MAX_NICKNAME:
-        raise NicknameError(f"a nickname has at most {MAX_NICKNAME} characters")
+        raise NicknameError(msg("msg.nick_long", most=MAX_NICKNAME))
     if not _NICK_OK.match(t):
-        raise NicknameError("a nickname may use letters, digits, spaces and . ' - _ only")
+        raise NicknameError(msg("msg.nick_chars"))
     return t
 
 
@@ -175,7 +176,7 @@ class Nicknames:
         """Give this owner a nickname ("" removes it); returns the nickname as kept. Raises NicknameError."""
         nick = clean_nickname(nickname)
         if not owner_token:
-            raise NicknameError("no browser to name")
+            raise NicknameError(msg("msg.nick_nobody"))
         d = owner_digest(owner_token)
         with self._lock:
             data = dict(self._load())
@@ -184,7 +185,7 @@ class Nicknames:
             else:
                 data.pop(d, None)
             if len(data) > MAX_NICKNAMES:
-                raise NicknameError("this server keeps no more nicknames")
+                raise NicknameError(msg("msg.nick_full"))
             os.makedirs(os.fspath(self.root), exist_ok=True)
             ckpt.atomic_write_json(self.path, data)
             self._mtime = -1.0

@@ -10,7 +10,7 @@ import pytest
 from cnnlab import i18n
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DYNAMIC_PREFIXES = ("state.", "runs.col_", "runs.status.", "teacher.tab_", "cost.kind_", "cost.role_")  # keys built as prefix + value in the code
+DYNAMIC_PREFIXES = ("state.", "reason.", "runs.col_", "runs.status.", "teacher.tab_", "cost.kind_", "cost.role_")  # keys built as prefix + value in the code
 
 
 def _sources() -> str:
@@ -78,3 +78,39 @@ def test_architecture_page_source_note_in_chinese():
     assert not at.exception
     assert any("出处: d2l-zh 6.6 LeNet；d2l-zh 7.5 BN-LeNet" in c.value for c in at.caption), \
         [c.value for c in at.caption]
+
+
+# -- the library's sentences (i18n.msg) said in Chinese (i18n.say) ---------------------------------------------
+MSG_KEYS = sorted(k for k in i18n.STRINGS if k.startswith(i18n.MSG_PREFIX))
+
+
+def _sample(name: str) -> str:
+    # one-token fields get a token; the others a phrase with spaces and commas, as real values have
+    return f"7{len(name)}" if name in i18n._WORD_FIELDS else f"'odd value, {name} x-y'"
+
+
+@pytest.mark.parametrize("key", MSG_KEYS)
+def test_every_library_sentence_comes_back_in_chinese_with_its_fields(key):
+    en, zh = i18n.STRINGS[key]
+    fields = {f: _sample(f) for f in _fields(en)}
+    english = i18n.msg(key, **fields)
+    assert i18n.say(english, "en") == english
+    assert i18n.say(english, "zh") == zh.format(**fields), key
+    assert not re.search(r"\{[a-z_]+:", zh), "a Chinese template takes the English text of a field, no format spec"
+
+
+def test_a_sentence_inside_a_sentence_is_said_too():
+    from cnnlab.registry import KnobError, resolve
+    with pytest.raises(KnobError) as e:
+        resolve("densenet", {"block_config": "4,,4"})
+    zh = i18n.say(e.value, "zh")
+    assert zh.startswith("block_config 必须是 1..") and "个逗号分隔的整数" in zh and "收到的是 '4,,4'" in zh, zh
+    with pytest.raises(KnobError) as e:
+        resolve("lenet", {}, resolution=3)
+    zh = i18n.say(e.value, "zh")
+    assert zh.startswith("输入太小：第 ") and "分辨率至少为 12，当前为 3" in zh, zh
+
+
+def test_text_no_template_matches_is_shown_as_it_is():
+    for s in ("OSError: [Errno 28] No space left on device", "", "x and y", "10 s per run per person"):
+        assert i18n.say(s, "zh") == s

@@ -13,6 +13,7 @@ from .. import device as devpolicy
 from ..data import DataError, TensorData, load_fashion_mnist
 from ..errors import log_failure, one_line
 from ..events import Event, RunFailed
+from ..i18n import msg
 from ..registry import KnobError
 from .config import TrainConfig
 from .loop import count_params, fit
@@ -42,11 +43,9 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
         if data is None:
             data = build_data(tc, device)
         if data.resolution != cfg.input_hw:
-            raise DataError(f"the data are {data.resolution}×{data.resolution} but the model takes "
-                            f"{cfg.input_hw}×{cfg.input_hw}")
+            raise DataError(msg("msg.data_res", size=data.resolution, model=cfg.input_hw))
         if data.num_classes > cfg.num_classes:
-            raise DataError(f"the data have {data.num_classes} classes but the model has only {cfg.num_classes} "
-                            "outputs")
+            raise DataError(msg("msg.data_classes", n=data.num_classes, outputs=cfg.num_classes))
         amp = devpolicy.choose_amp(data.device, tc.amp)
         if model is None:
             torch.manual_seed(tc.seed)
@@ -71,8 +70,7 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
                          "resolution": data.resolution},
                 "torch": torch.__version__, "params": count_params(model), "status": "running"})
         except (OSError, ckpt.CheckpointError) as e:
-            yield RunFailed(reason="error", message=f"cannot write the run folder under {out_dir} "
-                                                    f"({one_line(e)})")
+            yield RunFailed(reason="error", message=msg("msg.cannot_write", dir=out_dir, why=one_line(e)))
             return
 
     events = fit(model, data, tc, stop)
@@ -84,8 +82,8 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
                 except (OSError, ckpt.CheckpointError) as e:
                     events.close()
                     writer.closed = True
-                    yield RunFailed(reason="error", message=f"could not write the checkpoint in {writer.run_dir} "
-                                                            f"({one_line(e)})", run_dir=writer.run_dir)
+                    yield RunFailed(reason="error", message=msg("msg.checkpoint_write", dir=writer.run_dir, why=one_line(e)),
+                                    run_dir=writer.run_dir)
                     return
             yield ev
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from .. import device as devpolicy
 from ..data import TensorData
 from ..errors import log, log_failure, one_line
+from ..i18n import msg
 from ..events import (BNLayerStats, BNSnapshot, Compiling, EpochEnd, EpochTrained, Event, RunEnd, RunFailed,
                       RunStart, StepEnd)
 from .. import cpu_fast
@@ -136,7 +137,7 @@ def evaluate(model: nn.Module, data: TensorData, batch_size: int = 256, split: s
 
 
 def _stopped(epoch: int, step: int) -> RunFailed:
-    return RunFailed(reason="stopped", message=f"stopped at step {step} (epoch {epoch}) on request",
+    return RunFailed(reason="stopped", message=msg("msg.stopped", step=step, epoch=epoch),
                      epoch=epoch, step=step)
 
 
@@ -285,8 +286,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     now = time.perf_counter()
                     if not math.isfinite(l_sum):
                         yield RunFailed(reason="nan_loss",
-                                        message=f"the loss became NaN at step {step} (epoch {epoch}); "
-                                                f"try a smaller learning rate than {tc.lr:g}",
+                                        message=msg("msg.nan", step=step, epoch=epoch, lr=f"{tc.lr:g}"),
                                         epoch=epoch, step=step)
                         return
                     train_time += now - t_log
@@ -337,8 +337,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
         if devpolicy.is_oom(e):
             devpolicy.release(device)
             yield RunFailed(reason="out_of_memory",
-                            message=f"the device ran out of memory at step {step}; try a smaller batch size "
-                                    f"or resolution ({one_line(e)})", epoch=epoch, step=step, detail=detail)
+                            message=msg("msg.oom", step=step, why=one_line(e)), epoch=epoch, step=step, detail=detail)
         else:
             yield RunFailed(reason="error", message=one_line(e, with_type=True), epoch=epoch, step=step,
                             detail=detail)

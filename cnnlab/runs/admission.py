@@ -21,6 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
+from ..i18n import msg
 from ..registry import Config
 from .base import AdmissionRefused, Limits
 
@@ -62,7 +63,8 @@ class Estimate:
 
     def text(self) -> str:
         """"≈ 1.2 GB, ≈ 3 min on this CPU"."""
-        return f"≈ {fmt_bytes(self.mem_bytes)}, ≈ {fmt_duration(self.seconds)} on this {_dev_word(self.device)}"
+        return msg("msg.estimate", mem=fmt_bytes(self.mem_bytes), time=fmt_duration(self.seconds),
+                   dev=_dev_word(self.device))
 
 
 def _dev_word(device: str) -> str:
@@ -213,24 +215,22 @@ def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
 
 
 def _examples_text(n: int) -> str:
-    return f"all {N_TRAIN:,} images" if n >= N_TRAIN else f"{n:,} images"
+    return msg("msg.all_images", n=f"{N_TRAIN:,}") if n >= N_TRAIN else msg("msg.images", n=f"{n:,}")
 
 
 def refusal(est: Estimate, title: str, preset_title: str | None) -> str:
     """One sentence: what does not fit, and a preset that does."""
     dev = _dev_word(est.device)
-    figs = []
-    if not est.fits_memory or not est.fits_time:
-        figs = [f"about {fmt_bytes(est.mem_bytes)}", f"{fmt_duration(est.seconds)}"]
     limits = []
     if not est.fits_memory:
-        limits.append(f"{fmt_bytes(est.budget_bytes)} of memory per run")
+        limits.append(msg("msg.limit_mem", mem=fmt_bytes(est.budget_bytes)))
     if not est.fits_time:
-        limits.append(f"{fmt_duration(est.budget_s)} per run")
-    pick = f"pick a {dev} preset such as “{preset_title}”" if preset_title else \
-        "pick a smaller resolution, fewer images or a smaller batch"
-    return (f"{title} at {est.resolution}×{est.resolution} on {_examples_text(est.train_examples)} needs "
-            f"{figs[0]} and {figs[1]} on this {dev} (this server allows {' and '.join(limits)}): {pick}.")
+        limits.append(msg("msg.limit_time", time=fmt_duration(est.budget_s)))
+    allows = msg("msg.limits_both", mem=fmt_bytes(est.budget_bytes), time=fmt_duration(est.budget_s)) \
+        if len(limits) == 2 else "".join(limits)
+    pick = msg("msg.pick_preset", dev=dev, preset=preset_title) if preset_title else msg("msg.pick_smaller")
+    return msg("msg.refusal", title=title, res=est.resolution, examples=_examples_text(est.train_examples),
+               mem=fmt_bytes(est.mem_bytes), time=fmt_duration(est.seconds), dev=dev, allows=allows, pick=pick)
 
 
 def nearest_preset(tc, device: str, limits: Limits | None = None):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import BNSnapshot, Event, RunEnd, RunFailed, RunStart, StepEnd
+from ..i18n import msg
 from . import recovery
 from .base import (CANCELLED, FINISHED, QUEUED, RUNNING, Limits, NotOwner, OwnerLimit, QueueFull, RunStatus,
                    state_of)
@@ -63,14 +64,11 @@ class RunBook:
             mine = [r for r in self.runs.values() if r.owner == rec.owner and r.state not in FINISHED]
             allowed = lim.max_active_per_owner + lim.max_queued_per_owner
             if len(mine) >= allowed:
-                raise OwnerLimit(
-                    f"you already have {len(mine)} run{'s' if len(mine) != 1 else ''} training or waiting "
-                    f"(at most {lim.max_active_per_owner} training and {lim.max_queued_per_owner} waiting per "
-                    "person): stop one or wait for it to finish")
+                raise OwnerLimit(msg("msg.owner_limit" if len(mine) != 1 else "msg.owner_limit_1", n=len(mine), active=lim.max_active_per_owner,
+                                     queued=lim.max_queued_per_owner))
             waiting = [r for r in self.runs.values() if r.state == QUEUED]
             if len(waiting) >= lim.queue_len:
-                raise QueueFull(f"{len(waiting)} runs are already waiting (the queue holds {lim.queue_len}): "
-                                "try again in a few minutes")
+                raise QueueFull(msg("msg.queue_full", n=len(waiting), size=lim.queue_len))
             self.runs[rec.id] = rec
             self._prune()
 
@@ -124,8 +122,7 @@ class RunBook:
                 return False
             if isinstance(ev, RunFailed) and ev.reason == "stopped" and rec.limit_reason == "time_limit":
                 ev = RunFailed(reason="time_limit", run_dir=ev.run_dir, epoch=ev.epoch, step=ev.step,
-                               message=f"stopped after the wall-time limit of {self.limits.max_wall_s / 60:g} min "
-                                       f"at step {ev.step}; the checkpoint is kept")
+                               message=msg("msg.wall_limit", mins=f"{self.limits.max_wall_s / 60:g}", step=ev.step))
             rec.events.append((rec.n, ev))
             rec.n += 1
             if isinstance(ev, (RunStart, RunEnd, RunFailed)) and getattr(ev, "run_dir", None):
@@ -160,7 +157,8 @@ class RunBook:
         drop = set(idx[:len(idx) // 2:2])  # every other one of the older half
         rec.events = [p for i, p in enumerate(rec.events) if i not in drop]
 
-    def cancel(self, rec: RunRecord, message: str = "cancelled before it started") -> None:
+    def cancel(self, rec: RunRecord, message: str | None = None) -> None:
+        message = message or msg("msg.cancelled")
         with self.lock:
             rec.events.append((rec.n, RunFailed(reason="stopped", message=message)))
             rec.n += 1

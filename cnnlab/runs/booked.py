@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ..events import Event, RunFailed
+from ..i18n import msg
 from . import admission, recovery
 from .base import FINISHED, QUEUED, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id
 from .book import RunBook, RunRecord
@@ -116,7 +117,7 @@ class BookedExecutor(Executor):
         recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
         for r in recs:
             if r.state == QUEUED:
-                self.book.cancel(r, "cancelled: the server shut down")
+                self.book.cancel(r, msg("msg.cancelled_shutdown"))
             elif r.worker is not None:
                 r.stop_requested = r.stop_requested or time.time()
                 self._send_stop(r.worker)
@@ -133,5 +134,5 @@ class BookedExecutor(Executor):
         """Under the lock: end a run that did not finish in time as stopped; True if it had to."""
         if rec.state in FINISHED:
             return False
-        self.book.record(rec, RunFailed(reason="stopped", message="the server shut down", run_dir=rec.run_dir))
+        self.book.record(rec, RunFailed(reason="stopped", message=msg("msg.shutdown"), run_dir=rec.run_dir))
         return True

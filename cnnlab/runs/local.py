@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from ..events import RunFailed
+from ..i18n import msg
 from . import admission, recovery
 from .base import RUNNING, Limits, RunHandle, handle_id
 from .book import RunBook, RunRecord
@@ -32,16 +33,16 @@ EARLY_DEATHS_MAX = 3    # workers that die before "ready" this many times in a r
 
 def _signal_text(code: int | None) -> str:
     if code is None:
-        return "the worker process died"
+        return msg("msg.worker_died")
     if code < 0:
         try:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        why = {"SIGKILL": "killed, e.g. by the out-of-memory killer", "SIGSEGV": "a crash",
-               "SIGABRT": "aborted", "SIGTERM": "terminated", "SIGBUS": "a crash"}.get(name, "a signal")
-        return f"the worker process died ({name}: {why})"
-    return f"the worker process exited with status {code}"
+        why = {"SIGKILL": "msg.sig_killed", "SIGSEGV": "msg.sig_crash", "SIGABRT": "msg.sig_aborted",
+               "SIGTERM": "msg.sig_terminated", "SIGBUS": "msg.sig_crash"}.get(name, "msg.sig_other")
+        return msg("msg.worker_signal", sig=name.replace(" ", "_"), why=msg(why))
+    return msg("msg.worker_exit", code=code)
 
 
 class _Worker:
@@ -283,11 +284,10 @@ class LocalExecutor(BookedExecutor):
         code = w.proc.exitcode
         if rec is not None and rec.state == RUNNING:
             if rec.stop_requested and rec.limit_reason == "time_limit":
-                ev = RunFailed(reason="time_limit", message="stopped at the wall-time limit; its worker had to be "
-                               "ended", run_dir=rec.run_dir)
+                ev = RunFailed(reason="time_limit", message=msg("msg.wall_killed"), run_dir=rec.run_dir)
             elif rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
-                ev = RunFailed(reason="stopped", message=f"the run did not stop within {STOP_GRACE_S:g} s, so "
-                               "its worker was ended", run_dir=rec.run_dir)
+                ev = RunFailed(reason="stopped", message=msg("msg.no_stop", secs=f"{STOP_GRACE_S:g}"),
+                               run_dir=rec.run_dir)
             else:
                 ev = RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir)
             self.book.record(rec, ev, before_done=self._fix_config)

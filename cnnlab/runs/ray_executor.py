@@ -38,6 +38,7 @@ from typing import Any
 
 import cnnlab
 
+from ..i18n import msg
 from ..events import RunFailed, RunStart, StepEnd
 from . import recovery
 from .base import RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
@@ -308,7 +309,7 @@ class RayExecutor(BookedExecutor):
             return "cuda" if gpus > 0 else "cpu"
         if d.startswith("cuda"):
             if gpus <= 0:
-                raise AdmissionRefused("this Ray cluster has no GPU: train on the CPU (device auto or cpu)")
+                raise AdmissionRefused(msg("msg.ray_no_gpu"))
             return "cuda"   # Ray picks the GPU and sets CUDA_VISIBLE_DEVICES; cuda:N has no meaning here
         return d
 
@@ -364,8 +365,8 @@ class RayExecutor(BookedExecutor):
                         handle = self._remote.options(**opts).remote(rec.id, rec.config, rec.out_dir)
                     except Exception as e:  # noqa: BLE001 - e.g. the cluster is gone
                         self.book.mark_running(rec, None)
-                        self.book.record(rec, RunFailed(reason="error", message="Ray could not start the run ("
-                                                        f"{type(e).__name__}: {str(e).splitlines()[0][:160]})"))
+                        self.book.record(rec, RunFailed(reason="error", message=msg(
+                            "msg.ray_no_start", why=f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")))
                         continue
                     rec.meta["ray"] = {k: v for k, v in opts.items() if k != "runtime_env"}
                     self.book.mark_running(rec, _Actor(handle=handle, options=opts))
@@ -417,13 +418,13 @@ class RayExecutor(BookedExecutor):
             w.errors += 1
             if w.errors < 20:
                 return       # a transient network problem: ask again
-            self._died(rec, w, "the Ray worker training this run stopped answering")
+            self._died(rec, w, msg("msg.ray_silent"))
             return
         except ray.exceptions.RayActorError as e:
             self._died(rec, w, _died_message(e))
             return
         except Exception as e:  # noqa: BLE001 - a bug in the worker's poll: the run fails, the server stays
-            self._died(rec, w, f"the Ray worker failed ({type(e).__name__})", reason="error")
+            self._died(rec, w, msg("msg.ray_failed", type=type(e).__name__), reason="error")
             return
         w.errors = 0
         if info and "worker" not in rec.meta.get("ray", {}):
@@ -436,7 +437,7 @@ class RayExecutor(BookedExecutor):
             final = self.book.record(rec, ev) or final
         if final or done:
             if not final:   # the stream ended without a final event (should not happen): end it here
-                self.book.record(rec, RunFailed(reason="error", message="the run ended without a final event",
+                self.book.record(rec, RunFailed(reason="error", message=msg("msg.no_final"),
                                                 run_dir=rec.run_dir))
             ev = rec.end
             if isinstance(ev, RunFailed) and ev.reason == "time_limit" and rec.run_dir:
@@ -455,11 +456,10 @@ class RayExecutor(BookedExecutor):
             if rec.state != RUNNING:
                 return
             if rec.stop_requested and rec.limit_reason == "time_limit":
-                ev = RunFailed(reason="time_limit", message="stopped at the wall-time limit; its Ray worker had to "
-                               "be ended", run_dir=rec.run_dir)
+                ev = RunFailed(reason="time_limit", message=msg("msg.ray_wall_killed"), run_dir=rec.run_dir)
             elif rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
-                ev = RunFailed(reason="stopped", message=f"the run did not stop within {STOP_GRACE_S:g} s, so its "
-                               "Ray worker was ended", run_dir=rec.run_dir)
+                ev = RunFailed(reason="stopped", message=msg("msg.ray_no_stop", secs=f"{STOP_GRACE_S:g}"),
+                               run_dir=rec.run_dir)
             else:
                 ev = RunFailed(reason=reason, message=message, run_dir=rec.run_dir)
             last = next((e for _, e in reversed(rec.events) if isinstance(e, StepEnd)), None)
@@ -486,8 +486,7 @@ class RayExecutor(BookedExecutor):
                 if rec.stop_requested and now - rec.stop_requested > STOP_GRACE_S:
                     self._died(rec, w, "")
                 elif not w.started_training and rec.started and now - rec.started > START_TIMEOUT_S:
-                    self._died(rec, w, f"Ray did not start this run within {START_TIMEOUT_S / 60:g} min (the "
-                                       "cluster has no room for it or cannot set up its worker)", reason="error")
+                    self._died(rec, w, msg("msg.ray_start_timeout", mins=f"{START_TIMEOUT_S / 60:g}"), reason="error")
             if not self._closed:
                 self._schedule()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..i18n import msg
 from ..layers import BatchNorm
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -101,20 +102,20 @@ def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
-        raise ImageError("the file is empty")
+        raise ImageError(msg("msg.img_empty"))
     if len(data) > max_bytes:
-        raise ImageError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        raise ImageError(msg("msg.img_big", mb=f"{len(data) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
     try:
         with Image.open(io.BytesIO(data)) as probe_img:
             fmt = probe_img.format or "?"
             w, h = probe_img.size
             probe_img.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ImageError("it is not an image (or it is damaged); use PNG, JPEG, BMP, GIF or WebP") from None
+        raise ImageError(msg("msg.img_not")) from None
     if fmt not in IMAGE_FORMATS:
-        raise ImageError(f"{fmt} images are not supported; use PNG, JPEG, BMP, GIF or WebP")
+        raise ImageError(msg("msg.img_format", fmt=fmt))
     if w < 1 or h < 1 or w * h > MAX_UPLOAD_PIXELS:
-        raise ImageError(f"the image is {w}×{h} pixels; it must be at most {MAX_UPLOAD_PIXELS:,} pixels")
+        raise ImageError(msg("msg.img_pixels", w=w, h=h, most=f"{MAX_UPLOAD_PIXELS:,}"))
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.seek(0)
@@ -131,7 +132,7 @@ def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool
             img = img.resize((size, size), Image.Resampling.LANCZOS)
             x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).float().div_(255.0)
     except (OSError, ValueError) as e:
-        raise ImageError(f"the image could not be decoded ({e})") from None
+        raise ImageError(msg("msg.img_decode", why=e)) from None
     c = 3 if in_channels == 3 else 1
     x = x.view(size, size, c).permute(2, 0, 1).contiguous()
     if invert is None:

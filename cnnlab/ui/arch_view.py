@@ -150,7 +150,7 @@ def too_small(err) -> None:
     """'Input too small': the error, the trace up to the layer where the size reaches zero, and that
     layer's formula with its own numbers."""
     L = lang()
-    st.error(i18n.t("arch.too_small", L, msg=err))
+    st.error(i18n.t("arch.too_small", L, msg=i18n.say(err, L)))
     rows = rows_from_steps(err.steps or [])
     if not rows:
         return

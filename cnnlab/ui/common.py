@@ -28,6 +28,11 @@ def tr(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
+def say(text: Any) -> str:
+    """A library sentence (an error, a refusal, a stop message, a reason) in the session's language."""
+    return i18n.say(text, lang())
+
+
 def arch_title(arch: str, language: str | None = None) -> str:
     try:
         spec = get_spec(arch)
@@ -149,8 +154,7 @@ def safe_label(text: Any, limit: int = 120) -> str:
 
 def show_error(exc: BaseException | str, key: str = "common.error") -> None:
     """One readable line for people, never a traceback; the message is shown as plain text (see `plain`)."""
-    msg = str(exc) or type(exc).__name__
-    st.error(tr(key, msg=plain(msg)))
+    st.error(tr(key, msg=plain(say(exc))))
 
 
 @st.cache_resource(show_spinner=False)

@@ -8,7 +8,7 @@ import streamlit as st
 from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
-from .common import arch_title, checkpoint_root, executor, lang, owner_id, plain, safe_label
+from .common import arch_title, checkpoint_root, executor, lang, owner_id, plain, safe_label, say
 
 K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
 K_THROTTLE = "_teacher_throttle"
@@ -26,7 +26,7 @@ def _save_nickname() -> None:
         kept = teacher.Nicknames(str(checkpoint_root())).set(owner_id(), st.session_state.get(K_NICK, ""))
         st.session_state[K_NICK_MSG] = ("ok", kept)
     except teacher.NicknameError as e:
-        st.session_state[K_NICK_MSG] = ("error", str(e))
+        st.session_state[K_NICK_MSG] = ("error", say(e))
 
 
 def _sign_in() -> None:
@@ -123,7 +123,7 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
             st.toast(i18n.t("teacher.deleted", L, id=r.id))
             st.rerun()
     except classroom.ClassError as e:
-        st.error(str(e))
+        st.error(say(e))
 
 
 def board(runs: list[classroom.ClassRun], L: str, titles: dict) -> None:
@@ -189,7 +189,7 @@ def assignments_panel(L: str) -> None:
             st.success(i18n.t("teacher.assign_made", L, title=plain(a.title)))
             st.code(f"/training?assign={a.id}", language=None)
         except assignments.AssignmentError as e:
-            st.error(str(e))
+            st.error(say(e))
     made_list = assignments.list_all(root)
     for a in made_list[:50]:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")

@@ -178,7 +178,7 @@ def restore_url() -> list[str]:
         try:
             v = knob.parse(qp[q])
             if data_hi is not None and v > data_hi:
-                raise KnobError(f"{name} must be at most {data_hi:,} (the data set's size), got {v}")
+                raise KnobError(i18n.msg("msg.data_size", name=name, most=f"{data_hi:,}", got=v))
             st.session_state[key] = v
         except KnobError as e:
             errors.append(str(e).replace(knob.name, name, 1))
@@ -309,11 +309,11 @@ def show_estimate(s: dict) -> None:
     try:
         est = admission.check(tc, device, limits)
     except AdmissionRefused as e:
-        st.warning(str(e))
+        st.warning(i18n.say(e, L))
         return
     except Exception:  # noqa: BLE001 - no estimate is no reason to hide the page
         return
-    text = i18n.t("train.estimate", L, text=est.text())
+    text = i18n.t("train.estimate", L, text=i18n.say(est.text(), L))
     if est.seconds > limits.max_wall_s:
         text += " " + i18n.t("train.estimate_wall", L, min=f"{limits.max_wall_s / 60:g}")
     st.caption(text)
@@ -357,7 +357,7 @@ def settings() -> dict:
     else:
         st.info(i18n.t("train.cpu_note", L))
         if app_report().reason:
-            st.caption(i18n.t("train.gpu_why_not", L, reason=app_report().reason))
+            st.caption(i18n.t("train.gpu_why_not", L, reason=i18n.say(app_report().reason, L)))
     plist = presets.for_device(bool(gpu))
     if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
         st.session_state[K_PRESET] = plist[0].id
@@ -456,10 +456,10 @@ def _start(s: dict) -> str | None:
     try:
         tc = train_config(s)
     except KnobError as e:
-        st.error(i18n.t("train.invalid", L, msg=e))
+        st.error(i18n.t("train.invalid", L, msg=i18n.say(e, L)))
         return None
     except ImportError as e:
-        st.error(i18n.t("train.no_engine", L, msg=e))
+        st.error(i18n.t("train.no_engine", L, msg=i18n.say(e, L)))
         return None
     broken = broken_locks(s)
     if broken:  # cannot happen through the widgets (they are disabled); a stale request could try
@@ -473,10 +473,10 @@ def _start(s: dict) -> str | None:
                               meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution,
                                     "preset": s.get("preset", "custom"), "assignment": s.get("assignment")})
     except RunRefused as e:  # owner limit, queue full, admission: one sentence
-        st.error(str(e))
+        st.error(i18n.say(e, L))
         return None
     except KnobError as e:
-        st.error(i18n.t("train.invalid", L, msg=e))
+        st.error(i18n.t("train.invalid", L, msg=i18n.say(e, L)))
         return None
     st.session_state[K_PICK] = st.session_state[K_SAVED] = h.id
     return h.id
@@ -553,11 +553,12 @@ def draw_job(v) -> None:
         st.success(i18n.t("train.done", L, acc=end.test_acc, epochs=end.epochs, wall=fmt_seconds(end.wall_s),
                           dir=end.run_dir or "—"))
     elif getattr(end, "reason", "") == "time_limit":
-        st.warning(i18n.t("train.time_limit", L, msg=end.message, dir=v.run_dir or "—"))
+        st.warning(i18n.t("train.time_limit", L, msg=i18n.say(end.message, L), dir=v.run_dir or "—"))
     elif v.state in ("stopped", "cancelled"):
-        st.warning(i18n.t("train.stopped", L, msg=end.message, dir=v.run_dir or "—"))
+        st.warning(i18n.t("train.stopped", L, msg=i18n.say(end.message, L), dir=v.run_dir or "—"))
     else:
-        st.error(i18n.t("train.failed", L, reason=end.reason, msg=plain(end.message)))
+        st.error(i18n.t("train.failed", L, reason=i18n.t("reason." + str(end.reason), L) if "reason." + str(end.reason) in i18n.STRINGS else end.reason,
+                            msg=plain(i18n.say(end.message, L))))
         if getattr(end, "detail", ""):  # the full traceback, for the person who reports the bug
             with st.expander(i18n.t("common.details", L), expanded=False):
                 st.code(end.detail, language=None)
