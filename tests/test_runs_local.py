@@ -258,3 +258,21 @@ def test_cli_train_through_the_local_executor(tmp_path):
     assert os.path.dirname(run_dir) == str(tmp_path) and ckpt.read_config(run_dir)["status"] == "finished"
     worker = json.load(open(os.path.join(run_dir, recovery.ALIVE)))["pid"]
     assert worker != p.pid  # trained in a worker process, not the CLI's
+
+
+def test_training_workers_run_at_a_lower_cpu_priority_than_the_server(monkeypatch, tmp_path):
+    from cnnlab.runs import worker
+    from cnnlab.runs.local import LocalExecutor
+
+    monkeypatch.delenv("CNNLAB_WORKER_NICE", raising=False)
+    assert worker.worker_nice() == 10
+    for raw, want in (("0", 0), ("5", 5), ("99", 19), ("-3", 10), ("x", 10)):
+        monkeypatch.setenv("CNNLAB_WORKER_NICE", raw)
+        assert worker.worker_nice() == want
+    monkeypatch.delenv("CNNLAB_WORKER_NICE")
+    with LocalExecutor(out_dir=str(tmp_path), preload=False) as ex:
+        assert ex.wait_ready(1, 120), ex.workers()
+        pids = [w["pid"] for w in ex.workers() if w["ready"]]
+        assert pids, ex.workers()
+        want = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+        assert os.getpriority(os.PRIO_PROCESS, pids[0]) == want

@@ -46,8 +46,26 @@ def _send(conn, msg) -> None:
         os._exit(0)
 
 
+def worker_nice() -> int:
+    """How much lower the training workers' CPU priority is than the web server's ($CNNLAB_WORKER_NICE,
+    default 10; 0 keeps it equal): on a shared machine the pages stay responsive while runs train, and a run
+    still gets every cycle the server does not use."""
+    v = os.environ.get("CNNLAB_WORKER_NICE", "").strip()
+    return max(0, min(19, int(v))) if v.isascii() and v.isdigit() else 10
+
+
+def _lower_priority() -> None:
+    n = worker_nice()
+    if n and hasattr(os, "nice"):
+        try:
+            os.nice(n)
+        except OSError:  # not allowed here: train at the server's priority
+            pass
+
+
 def main(wid: int, conn, stop, preload: bool = True) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server: the server stops runs itself
+    _lower_priority()
     try:
         info = _warm(preload)
         _send(conn, ("ready", wid, os.getpid(), info))
