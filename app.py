@@ -15,5 +15,6 @@ from cnnlab.ui import shell  # noqa: E402
 
 if _loading is not None:
     _loading.empty()
+    shell.freeze_startup_objects()
 shell.sidebar()  # language toggle (zh / en); keeps the Train settings across pages
 st.navigation(shell.pages()).run()

@@ -1,6 +1,9 @@
 """The app shell: language toggle (sidebar, kept in ?lang=) and the four pages for st.navigation."""
 from __future__ import annotations
 
+import gc
+import threading
+
 # pandas is imported here, before any page runs, on purpose: plotly looks pandas up in sys.modules without
 # importing it, so a session drawing its first chart while another session's thread was still importing pandas
 # got a half-initialised module ("partially initialized module 'pandas' has no attribute 'Series'", an exception
@@ -11,6 +14,28 @@ import streamlit as st
 
 from .. import i18n
 from .common import LANG_KEY, lang
+
+_FROZEN = threading.Lock()
+_frozen = False
+
+
+def freeze_startup_objects() -> bool:
+    """Once per server: import what every page needs, collect, then move every object that exists now
+    (modules, classes, torch's and plotly's tables) out of the garbage collector's reach (gc.freeze), so the
+    collections that happen while a class uses the app walk only what the sessions made. True the first time."""
+    global _frozen
+    with _FROZEN:
+        if _frozen:
+            return False
+        import plotly.graph_objects  # noqa: F401
+
+        from .. import probe  # noqa: F401  (torch, torchinfo)
+        from ..registry import arch_names
+        arch_names()
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+        return True
 
 # The page scripts live in app_pages/, not pages/: with a pages/ folder next to app.py, Streamlit runs the first
 # script run after a server start in its file-based multipage mode. That run showed the raw file names as a
