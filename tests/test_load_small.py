@@ -56,3 +56,7 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     assert r["runs_lost"] == 0, f"lost runs:\n{details}"
     assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
     assert r["server_rss_peak"] > 0 and r["server_cpu_s"] > 0  # the server was sampled
+    # the server's share of each knob change was found in the WebSocket frames (a new ledger figure in a reply)
+    assert r["wire_n"] + r["wire_missing"] == r["knob_n"] and r["wire_n"] >= r["knob_n"] // 2, \
+        (r["wire_n"], r["wire_missing"])
+    assert r["wire_p50"] is not None and r["wire_p50"] <= r["knob_p50"]
