@@ -550,6 +550,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                           "或把 CNNLAB_DATA 设为含有四个 *-ubyte.gz 文件的文件夹"),
     "msg.data_unreadable": ("the Fashion-MNIST files under {root} cannot be read ({why}); reinstall them with `{apt}`",
                             "无法读取 {root} 下的 Fashion-MNIST 文件（{why}）；请用 `{apt}` 重新安装"),
+    "msg.student": ("student {id}", "学生 {id}"),
     "msg.nick_text": ("a nickname is text", "昵称必须是文字"),
     "msg.nick_long": ("a nickname has at most {most} characters", "昵称最多 {most} 个字符"),
     "msg.nick_chars": ("a nickname may use letters, digits, spaces and . ' - _ only",
@@ -703,7 +704,7 @@ TITLES: dict[str, str] = {}  # English title → Chinese (architectures and pres
 # fields that are one token (a number, a size, a bracket): matched without spaces, so a longer sentence that
 # merely contains a template's words is not taken for it
 _WORD_FIELDS = {"lo", "hi", "min_len", "max_len", "left", "h", "w", "need", "n", "step", "epoch", "mins", "secs",
-                "count", "limit", "size", "most", "mb", "cap", "code", "sig"}
+                "count", "limit", "size", "most", "mb", "cap", "code", "sig", "id"}
 
 
 def _pattern(template: str):

@@ -121,7 +121,7 @@ def clean_nickname(text: str) -> str:
 
 def anonymous(digest: str | None) -> str:
     """The label of a student without a nickname: "student 3f2a" (from the owner digest)."""
-    return f"student {digest[:4]}" if digest else "—"
+    return msg("msg.student", id=digest[:4]) if digest else "—"
 
 
 @dataclass

@@ -90,7 +90,7 @@ def _acc(v) -> str:
 
 
 def runs_table(runs: list[classroom.ClassRun], L: str) -> None:
-    rows = [{i18n.t("teacher.col_who", L): safe_label(r.who, 40), i18n.t("teacher.col_run", L): r.id,
+    rows = [{i18n.t("teacher.col_who", L): safe_label(say(r.who), 40), i18n.t("teacher.col_run", L): r.id,
              i18n.t("teacher.col_state", L): i18n.t(f"state.{r.state}", L) if f"state.{r.state}" in i18n.STRINGS
              else r.state,
              i18n.t("teacher.col_model", L): arch_title(r.arch, L) if r.arch != "?" else "?",
@@ -107,7 +107,7 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
         return
     by_id = {r.id: r for r in runs}
     pick = st.selectbox(i18n.t("teacher.pick_run", L), list(by_id), key="teacher_pick",
-                        format_func=lambda i: f"{safe_label(by_id[i].who, 40)} · {i} · {by_id[i].state}")
+                        format_func=lambda i: f"{safe_label(say(by_id[i].who), 40)} · {i} · {by_id[i].state}")
     r = by_id[pick]
     c1, c2, c3 = st.columns(3)
     try:
@@ -137,15 +137,15 @@ def board(runs: list[classroom.ClassRun], L: str, titles: dict) -> None:
     mine = [r for r in runs if r.group == g]
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(figures.compare_curves({f"{safe_label(r.who, 40)} · {r.id[-6:]}": r.curve for r in mine},
+        st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.curve for r in mine},
                                                i18n.t("fig.test_acc", L), L, y_range=[0, 1]),
                         key="teacher_board_acc", width="stretch")
     with c2:
-        st.plotly_chart(figures.compare_curves({f"{safe_label(r.who, 40)} · {r.id[-6:]}": r.loss for r in mine},
+        st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.loss for r in mine},
                                                i18n.t("fig.train_loss", L), L),
                         key="teacher_board_loss", width="stretch")
     ranked = sorted(mine, key=lambda r: -(r.test_acc if r.test_acc is not None else -1))
-    st.dataframe(pd.DataFrame([{i18n.t("teacher.col_who", L): safe_label(r.who, 40),
+    st.dataframe(pd.DataFrame([{i18n.t("teacher.col_who", L): safe_label(say(r.who), 40),
                                 i18n.t("teacher.col_test_acc", L): _acc(r.test_acc),
                                 i18n.t("teacher.col_epochs", L): f"{r.epochs_done}/{r.epochs}",
                                 i18n.t("teacher.col_state", L): i18n.t(f"state.{r.state}", L)
