@@ -72,3 +72,44 @@ def test_projector_and_phone_layouts(tmp_path):
                 idle(phone)
             finally:
                 b.close()
+
+
+# the prediction grid on Saved runs: each image's width in px, and the subplot titles' boxes [left, right, top]
+GRID = """() => { const g = document.querySelector('.st-key-runs_grid .js-plotly-plot');
+    if (!g || !g._fullLayout) return null;
+    const widths = Object.keys(g._fullLayout).filter(k => /^xaxis\\d*$/.test(k)).map(k => g._fullLayout[k]._length);
+    const titles = [...g.querySelectorAll('.annotation-text')].map(e => { const r = e.getBoundingClientRect();
+        return [r.left, r.right, Math.round(r.top)]; });
+    return [widths, titles]; }"""
+
+
+@needs_fmnist
+def test_the_prediction_grid_is_readable_on_a_phone(tmp_path):
+    from helpers import save_tiny_run
+
+    save_tiny_run(tmp_path / "ckpt", train_size=256, test_size=128, epochs=1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
+        with sync_api.sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+                phone.set_default_timeout(60_000)
+                phone.goto(base + "/saved-runs")
+                phone.wait_for_selector(".st-key-runs_grid .js-plotly-plot")
+                idle(phone)
+                no_exception(phone, "saved runs on a phone")
+                phone.locator(".st-key-runs_grid").scroll_into_view_if_needed()
+                phone.screenshot(path=str(ARTIFACTS / "layout-390-runs-grid.png"))
+                widths, titles = phone.evaluate(GRID)
+                assert len(widths) == 16 and min(widths) >= 90, f"grid images {widths} px wide on a phone"
+                rows: dict = {}
+                for left, right, top in titles:
+                    rows.setdefault(top, []).append((left, right))
+                for top, boxes in rows.items():
+                    boxes.sort()
+                    overlaps = [(a, b2) for a, b2 in zip(boxes, boxes[1:]) if a[1] > b2[0] + 1]
+                    assert not overlaps, f"titles overlap in the row at y={top}: {overlaps}"
+                assert len(titles) == 16, titles
+            finally:
+                b.close()

@@ -90,6 +90,9 @@ CSS = """<style>
   text-overflow: clip; }
 @media (max-width: 640px) {
   .st-key-train_layout > div > [data-testid="stHorizontalBlock"] { flex-direction: column-reverse; }
+  /* the prediction grid keeps a desktop width on a phone and scrolls sideways: 8 images a row stay readable */
+  .st-key-runs_grid { overflow-x: auto; }
+  .st-key-runs_grid > div { min-width: 960px; }
 }
 </style>"""
 
