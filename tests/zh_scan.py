@@ -30,27 +30,19 @@ def strip(text: str) -> str:
 
 def english_runs(text: str, knob_names: set[str] = frozenset()) -> list[str]:
     """Runs of two or more English words that are not names or notation, in one piece of page text."""
-    words = []
-    for m in WORD.finditer(strip(text)):
-        w = m.group(0)
-        low = w.lower()
+    s = strip(text)
+    runs, cur, prev_end = [], [], 0
+    for m in WORD.finditer(s):
+        w, low = m.group(0), m.group(0).lower()
         english = low not in KEEP and low not in knob_names and not re.search(r"\d", w) and not (
             w[0].isupper() and any(c.isupper() for c in w[1:]))  # LeNet, GoogLeNet-style names
-        words.append((m.start(), m.end(), english))
-    runs, cur = [], []
-    s = strip(text)
-    for i, (a, b, eng) in enumerate(words):
-        gap = s[words[i - 1][1]:a] if i else ""
-        if eng and cur and re.fullmatch(r"[\s,;:()'\-–/]*", gap):
-            cur.append(s[a:b])
-        elif eng:
-            if len(cur) >= 2:
-                runs.append(" ".join(cur))
-            cur = [s[a:b]]
+        if english and cur and re.fullmatch(r"[\s,;:()'\-–/]*", s[prev_end:m.start()]):
+            cur.append(w)
         else:
             if len(cur) >= 2:
                 runs.append(" ".join(cur))
-            cur = []
+            cur = [w] if english else []
+        prev_end = m.end()
     if len(cur) >= 2:
         runs.append(" ".join(cur))
     return runs
