@@ -182,8 +182,15 @@ def test_stop_lands_within_a_few_steps_and_only_for_the_owner(ray_executor):
     assert cfg["status"] == "stopped"
 
 
-def test_killed_actor_fails_its_run_only(ray_executor, ray_cluster):
+def test_killed_actor_fails_its_run_only(ray_executor, ray_cluster, monkeypatch):
     ex = ray_executor
+    from cnnlab.runs import recovery
+    real_update = recovery.update_config
+
+    def slow_update(*a, **kw):   # a slow disk: config.json must still say "failed" before the end is seen
+        time.sleep(1.0)
+        return real_update(*a, **kw)
+    monkeypatch.setattr(recovery, "update_config", slow_update)
     a = ex.submit(long_run(), "alice")
     b = ex.submit(tiny(epochs=2), "bob")
     stream(ex, a, until=has_step)

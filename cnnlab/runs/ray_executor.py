@@ -434,15 +434,11 @@ class RayExecutor(BookedExecutor):
         for ev in evs:
             w.got += 1
             w.started_training = True
-            final = self.book.record(rec, ev) or final
+            final = self.book.record(rec, ev, before_done=self._fix_time_limit_config) or final
         if final or done:
             if not final:   # the stream ended without a final event (should not happen): end it here
                 self.book.record(rec, RunFailed(reason="error", message=msg("msg.no_final"),
                                                 run_dir=rec.run_dir))
-            ev = rec.end
-            if isinstance(ev, RunFailed) and ev.reason == "time_limit" and rec.run_dir:
-                recovery.update_config(rec.run_dir, failure={"reason": ev.reason, "message": ev.message,
-                                                             "epoch": ev.epoch, "step": ev.step})
             try:
                 w.handle.__ray_terminate__.remote()   # let the actor exit; its resources go back to Ray
             except Exception:  # noqa: BLE001
@@ -465,12 +461,21 @@ class RayExecutor(BookedExecutor):
             last = next((e for _, e in reversed(rec.events) if isinstance(e, StepEnd)), None)
             if last is not None:   # where it was when it died
                 ev = dataclasses.replace(ev, epoch=last.epoch, step=last.step)
-            self.book.record(rec, ev)
-            if rec.run_dir:
-                recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
-                                       failure={"reason": ev.reason, "message": ev.message})
-            self._kill(w)
+            self.book.record(rec, ev, before_done=self._fix_died_config)   # the folder says so before anyone
+            self._kill(w)                                                   # who waits on the run is woken
             self._schedule()
+
+    @staticmethod
+    def _fix_time_limit_config(rec: RunRecord, ev) -> None:
+        if isinstance(ev, RunFailed) and ev.reason == "time_limit" and rec.run_dir:
+            recovery.update_config(rec.run_dir, failure={"reason": ev.reason, "message": ev.message,
+                                                         "epoch": ev.epoch, "step": ev.step})
+
+    @staticmethod
+    def _fix_died_config(rec: RunRecord, ev: RunFailed) -> None:
+        if rec.run_dir:
+            recovery.update_config(rec.run_dir, status="stopped" if ev.reason == "stopped" else "failed",
+                                   failure={"reason": ev.reason, "message": ev.message})
 
     def _watch(self) -> None:
         now = time.time()
