@@ -276,3 +276,22 @@ def test_training_workers_run_at_a_lower_cpu_priority_than_the_server(monkeypatc
         assert pids, ex.workers()
         want = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         assert os.getpriority(os.PRIO_PROCESS, pids[0]) == want
+
+
+def test_workers_do_not_run_the_page_script_streamlit_made_main(monkeypatch, tmp_path):
+    """Under `streamlit run`, sys.modules["__main__"] is the running page script; a "spawn" child re-runs its
+    parent's __main__ first, so every worker used to run the whole app in bare mode as it started."""
+    import types
+
+    from cnnlab.runs.local import LocalExecutor
+
+    marker = tmp_path / "the page script ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    with LocalExecutor(out_dir=str(tmp_path / "runs"), preload=False) as ex:
+        assert ex.wait_ready(1, 120), ex.workers()
+    assert sys.modules["__main__"] is page     # put back after each start
+    assert not marker.exists(), "a worker ran the parent's __main__ script"

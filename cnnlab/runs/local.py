@@ -12,11 +12,14 @@ beside the busy ones (so the next Start after a run is as fast as the first).
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import multiprocessing.connection
 import signal
+import sys
 import threading
 import time
+import types
 import weakref
 from typing import Any
 
@@ -45,6 +48,26 @@ def _signal_text(code: int | None) -> str:
     return msg("msg.worker_exit", code=code)
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bare_main():
+    """A "spawn" child first re-imports its parent's ``__main__``. Under ``streamlit run`` that is the page script
+    (Streamlit makes the running script ``sys.modules["__main__"]``), so every worker ran the whole app in
+    bare mode as it started: the UI's imports (pandas, pyarrow, plotly) in its memory, seconds of CPU, and a
+    screen of "missing ScriptRunContext" warnings in the server log. Workers need nothing from ``__main__``
+    (their target is :func:`cnnlab.runs.worker.main`), so they start against an empty one."""
+    with _MAIN_LOCK:
+        real = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if real is not None:
+                sys.modules["__main__"] = real
+
+
 class _Worker:
     def __init__(self, ctx, wid: int, preload: bool):
         from . import worker
@@ -54,7 +77,8 @@ class _Worker:
         self.stop = ctx.Event()
         self.proc = ctx.Process(target=worker.main, args=(wid, child, self.stop, preload), daemon=True,
                                 name=f"cnnlab-worker-{wid}")
-        self.proc.start()
+        with _bare_main():
+            self.proc.start()
         child.close()
         self.spawned = time.time()
         self.ready = False
