@@ -192,6 +192,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.loss": ("train loss", "训练损失"),
     "train.done": ("Finished: test accuracy {acc:.3f} after {epochs} epochs in {wall}. Saved in {dir}.",
                    "训练完成：{epochs} 轮后测试精度 {acc:.3f}，用时 {wall}。已保存到 {dir}。"),
+    "train.done_1": ("Finished: test accuracy {acc:.3f} after 1 epoch in {wall}. Saved in {dir}.",
+                     "训练完成：1 轮后测试精度 {acc:.3f}，用时 {wall}。已保存到 {dir}。"),
     "train.stopped": ("Stopped: {msg}. The checkpoint is kept in {dir}.", "已停止：{msg}。检查点保存在 {dir}。"),
     "train.failed": ("The run failed ({reason}): {msg}", "训练失败（{reason}）：{msg}"),
     "train.waiting_data": ("Preparing data and model…", "正在准备数据和模型……"),

@@ -550,7 +550,8 @@ def draw_job(v) -> None:
     if end is None:
         return
     if v.state == "done":
-        st.success(i18n.t("train.done", L, acc=end.test_acc, epochs=end.epochs, wall=fmt_seconds(end.wall_s),
+        st.success(i18n.t("train.done_1" if end.epochs == 1 else "train.done", L, acc=end.test_acc,
+                          epochs=end.epochs, wall=fmt_seconds(end.wall_s),
                           dir=end.run_dir or "—"))
     elif getattr(end, "reason", "") == "time_limit":
         st.warning(i18n.t("train.time_limit", L, msg=i18n.say(end.message, L), dir=v.run_dir or "—"))
