@@ -19,20 +19,18 @@ def kind_split(probe, key: str = "arch_kinds") -> None:
     dense layers."""
     L = lang()
     k = costs.by_kind(probe.layers, probe.cost.params, probe.cost.macs)
-    fig = go.Figure()
     ys = [i18n.t("arch.params", L), i18n.t("arch.macs", L)]
-    for kind in costs.KINDS:
-        v = k[kind]
-        if not v["params"] and not v["macs"]:
-            continue
-        fig.add_trace(go.Bar(
-            y=ys, x=[v["params_share"] * 100, v["macs_share"] * 100], orientation="h",
-            name=i18n.t(f"cost.kind_{kind}", L), marker_color=COLORS[kind],
-            text=[f"{human(v['params'])} · {v['params_share']:.0%}", f"{human(v['macs'])} · {v['macs_share']:.0%}"],
-            textposition="inside", insidetextanchor="middle"))
-    fig.update_layout(barmode="stack", height=170, margin=dict(l=10, r=10, t=10, b=30),
-                      xaxis=dict(title=i18n.t("cost.share", L), range=[0, 100]),
-                      legend=dict(orientation="h", y=-0.45), uniformtext_minsize=9, uniformtext_mode="hide")
+    bars = [dict(type="bar", y=ys, x=[k[kind]["params_share"] * 100, k[kind]["macs_share"] * 100], orientation="h",
+                 name=i18n.t(f"cost.kind_{kind}", L), marker=dict(color=COLORS[kind]),
+                 text=[f"{human(k[kind]['params'])} · {k[kind]['params_share']:.0%}",
+                       f"{human(k[kind]['macs'])} · {k[kind]['macs_share']:.0%}"],
+                 textposition="inside", insidetextanchor="middle")
+            for kind in costs.KINDS if k[kind]["params"] or k[kind]["macs"]]
+    # one validated step from dicts (see figures._figure): this chart is redrawn on every knob change
+    fig = go.Figure(dict(data=bars, layout=dict(
+        barmode="stack", height=170, margin=dict(l=10, r=10, t=10, b=30),
+        xaxis=dict(title=dict(text=i18n.t("cost.share", L)), range=[0, 100]),
+        legend=dict(orientation="h", y=-0.45), uniformtext=dict(minsize=9, mode="hide"))))
     with st.container(key=key):
         st.caption(i18n.t("cost.by_kind", L))
         st.plotly_chart(fig, key=key + "_fig", width="stretch")

@@ -1,0 +1,61 @@
+"""The figures the pages redraw on every knob change or live-run poll are built from dicts in one step
+(cnnlab.ui.figures._figure) instead of make_subplots + update_* calls, which cost the server 3-10x the CPU.
+Their hand-written subplot layouts must stay what make_subplots lays out, and their content what it was."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("plotly")
+from plotly.subplots import make_subplots  # noqa: E402
+
+from cnnlab import probe as pr  # noqa: E402
+from cnnlab import registry  # noqa: E402
+from cnnlab.events import EpochEnd, StepEnd  # noqa: E402
+from cnnlab.ui import figures  # noqa: E402
+from cnnlab.ui.arch_view import chart_rows  # noqa: E402
+
+AXES = ("anchor", "domain", "matches", "overlaying", "side", "showticklabels")
+
+
+def _axes(layout) -> dict:
+    out = {}
+    for name in ("xaxis", "xaxis2", "yaxis", "yaxis2"):
+        ax = layout.get(name)
+        if ax:
+            out[name] = {k: ax[k] for k in AXES if k in ax}
+    return out
+
+
+def test_the_shape_trace_is_laid_out_as_two_rows_sharing_x():
+    p = pr.probe(registry.Config("vgg", {"ratio": 2}, 1, 10, 224))
+    rows = chart_rows(p.layers, "blocks")
+    fig = figures.shape_trace_figure(rows, p.input_shape, "en").to_dict()
+    ref = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.5, 0.5]).to_dict()
+    assert _axes(fig["layout"]) == _axes(ref["layout"])
+    hw, ch = fig["data"]
+    assert (hw["xaxis"], hw["yaxis"], ch["xaxis"], ch["yaxis"]) == ("x", "y", "x2", "y2")
+    assert hw["x"][0] == "input" and len(hw["x"]) == len(rows) + 1
+    assert hw["y"][0] == 224 * 224 and ch["y"][0] == 1 and hw["text"][0] == "224×224"
+    assert fig["layout"]["yaxis"]["type"] == fig["layout"]["yaxis2"]["type"] == "log"
+    assert fig["layout"]["xaxis2"]["title"]["text"] == "layer"
+
+
+def test_a_long_trace_drops_its_bar_labels():
+    p = pr.probe(registry.Config("densenet", {}, 1, 10, 96))
+    rows = chart_rows(p.layers, "layers")
+    assert len(rows) > 40
+    fig = figures.shape_trace_figure(rows, p.input_shape, "en").to_dict()
+    assert all("text" not in bar for bar in fig["data"]) and fig["data"][0]["hovertext"]
+
+
+def test_training_curves_put_the_loss_on_a_right_hand_axis():
+    steps = [StepEnd(i, 100, 1, 2.3 - i / 100, i / 100, 1000.0, 5.0) for i in range(1, 21)]
+    epochs = [EpochEnd(1, 3, 1.2, 0.5, 0.45, 3.0, 1000.0)]
+    fig = figures.training_curves(steps, epochs, 20, "en").to_dict()
+    ref = make_subplots(specs=[[{"secondary_y": True}]]).to_dict()
+    assert _axes(fig["layout"]) == _axes(ref["layout"])
+    loss, acc, train_ep, test_ep = fig["data"]
+    assert loss["yaxis"] == "y2" and {acc["yaxis"], train_ep["yaxis"], test_ep["yaxis"]} == {"y"}
+    assert loss["x"][-1] == 1.0 and test_ep["y"] == [0.45]
+    assert fig["layout"]["yaxis"]["range"] == [0, 1] and fig["layout"]["yaxis2"]["showgrid"] is False
+    assert figures.training_curves([], [], None, "zh").to_dict()["data"] == []
