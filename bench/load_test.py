@@ -7,6 +7,14 @@ to end. Meanwhile the server process and its children (training workers) are sam
 
     .venv/bin/python bench/load_test.py --sessions 30 --runs 4 --markdown load.md --assert
 
+With --chromium-sessions K only the first K sessions are real Chromium tabs; the others speak Streamlit's
+WebSocket protocol directly (bench/st_wire.py): the same script, the same requests, the same static files a
+real Chromium fetched, but nothing drawn. On a 2-core machine thirty Chromium renderers use the cores the
+server under test needs (in a class, each runs on its student's own machine); protocol sessions load the
+server the same way at a fraction of the CPU. Their knob→ledger latency is the time to the first WebSocket
+frame with a changed ledger element (the server's share); the Chromium sessions' is the DOM's (drawing
+included, on this machine's cores). The table gives both, per kind.
+
 Bounded: at most 40 sessions, every wait has a timeout, the whole test stops by itself after --max-seconds
 and cleans up (browsers, the server and its process group, the temporary run folder).
 
@@ -31,6 +39,8 @@ import json
 import math
 import os
 import random
+import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -44,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "bench") not in sys.path:   # st_wire.py, the protocol client, lives beside this file
+    sys.path.insert(0, str(ROOT / "bench"))
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
@@ -319,6 +331,7 @@ class Session:
     index: int
     runner: bool
     seed: int
+    kind: str = "chromium"     # "chromium": a real headless browser; "wire": Streamlit's protocol (st_wire.py)
     page_loads: list[float] = field(default_factory=list)
     page_load_by: dict = field(default_factory=dict)  # url path → [seconds, ...]
     knob_latencies: list[float] = field(default_factory=list)
@@ -366,6 +379,7 @@ class Config:
     app_dir: str | None = None      # the checkout whose app.py is served (default: this one)
     static_via_driver: bool = True  # static files through playwright's HTTP client (see Driver._static)
     browser_nice: int = 19          # the Chromiums run this much below the server's priority (0: the same)
+    chromium_sessions: int = -1     # sessions in a real Chromium; the rest speak the protocol (-1: all Chromium)
 
 
 class Driver:
@@ -374,6 +388,7 @@ class Driver:
     def __init__(self, cfg: Config, base: str, deadline: float):
         self.cfg, self.base, self.deadline = cfg, base, deadline
         self.log_lock = threading.Lock()
+        self.static_paths: list[str] = []
 
     def log(self, msg: str) -> None:
         if self.cfg.verbose:
@@ -701,15 +716,128 @@ class Driver:
         try:
             await self.route_context(ctx)
             page = await ctx.new_page()
+            page.on("request", lambda req: self._note_static(req.url))
             t0 = time.monotonic()
             await page.goto(self.base + "/", timeout=self.timeout() * 1000, wait_until="domcontentloaded")
             await page.wait_for_selector(PAGES[0][1], timeout=self.timeout() * 1000)
             await self.idle(page, "warm-up")
-            self.log(f"warm-up: the app opened in {time.monotonic() - t0:.1f} s")
+            self.log(f"warm-up: the app opened in {time.monotonic() - t0:.1f} s, "
+                     f"{len(self.static_paths)} static files")
         except Exception as e:  # noqa: BLE001
             self.log(f"warm-up failed: {type(e).__name__}: {e}")
         finally:
             await ctx.close()
+
+    def _note_static(self, url: str) -> None:
+        """The static files a real Chromium fetched to draw the app: each protocol client fetches them once, as
+        every student's browser does on its first visit."""
+        if url.startswith(self.base + "/static/") or url == self.base + "/favicon.png":
+            path = url[len(self.base):]
+            if path not in self.static_paths:
+                self.static_paths.append(path)
+
+    # -- protocol sessions (bench/st_wire.py) --------------------------------------------------
+
+    async def wire_session(self, s: Session, start_delay: float) -> None:
+        """The same script as `session()`, over Streamlit's protocol instead of a browser."""
+        from st_wire import WireError, WireSession
+
+        rng = random.Random(self.cfg.seed * 1000 + s.index)
+        arch, key, how = KNOBS[s.index % len(KNOBS)]
+        await asyncio.sleep(start_delay)
+        ws = WireSession(self.base, owner=secrets.token_urlsafe(18), on_error=s.error, timeout=self.timeout(),
+                         static=self.static_paths)
+        markers = {url: (sel[len(".st-key-"):] if sel else None) for url, sel in PAGES}
+        try:
+            t = await ws.open(f"arch={arch}", marker=markers[PAGES[0][0]])
+            self.log(f"session {s.index} (wire): opened in {t:.2f} s ("
+                     + ", ".join(f"{k} {v:.2f} s" for k, v in ws.open_stages.items()) + ")")
+            s.page_loads.append(t)
+            s.page_load_by.setdefault("open", []).append(t)
+            for r in range(self.cfg.rounds):
+                for j in range(self.cfg.knob_changes):
+                    await self.think(rng)
+                    ws.timeout = self.timeout()
+                    where = f"knob {key} change {r * self.cfg.knob_changes + j + 1}"
+                    hit, _ = await ws.set_and_watch(key, ws.step_up(key), "arch_cost", where)
+                    s.knob_latencies.append(hit)
+                    s.wire_latencies.append(hit)   # no drawing here: the latency is the server's share
+                for url_path, _ in PAGES[1:] + PAGES[:1]:
+                    await self.think(rng)
+                    ws.timeout = self.timeout()
+                    home = url_path == PAGES[0][0] and url_path not in ws.pages   # the first page lives at "/"
+                    t = await ws.goto("" if home else url_path, markers[url_path], f"page /{url_path}")
+                    s.page_loads.append(t)
+                    s.page_load_by.setdefault(url_path, []).append(t)
+                    self.log(f"session {s.index} (wire): /{url_path} in {t:.2f} s")
+                    if url_path == "training" and s.runner and r == 0:
+                        await self.wire_start_run(ws, s)
+            if s.run_started:
+                ws.timeout = self.timeout()
+                t = await ws.goto("training", markers["training"], "page /training")
+                s.page_loads.append(t)
+                s.page_load_by.setdefault("training", []).append(t)
+                await self.wire_wait_run_end(ws, s, stop_at=self.deadline - 40)
+            s.finished = True
+        except WireError as e:
+            s.error("stuck", str(e))
+        except asyncio.CancelledError:
+            s.error("deadline", "the session had not finished when the test's time was up")
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug in the client is an error too, not a crash of the test
+            s.error("client", f"{type(e).__name__}: {e}")
+        finally:
+            s.closing = True
+            await ws.close()
+
+    async def wire_start_run(self, ws, s: Session) -> None:
+        from st_wire import WireError
+
+        want = {"train_n_train": self.cfg.run_train_size, "train_n_test": self.cfg.run_test_size,
+                "train_epochs": self.cfg.run_epochs, "train_seed": s.seed}
+        for key, value in want.items():
+            if ws.find(key) is None:
+                raise WireError(f"the Train page has no {key} input")
+            await ws.set(key, value, f"train setting {key}")
+        before = ws.alerts()
+        await ws.click("train_start", "start a run")
+        new_boxes = [body for kind, body in ws.alerts() if kind in ("error", "warning") and (kind, body) not in before]
+        if new_boxes:
+            s.run_refused = new_boxes[-1][:200]
+            self.log(f"session {s.index} (wire): run refused: {s.run_refused}")
+            return
+        s.run_started = True
+        self.log(f"session {s.index} (wire): run started (seed {s.seed})")
+
+    @staticmethod
+    def wire_run_end(ws) -> tuple[str, str] | None:
+        """As JS_RUN_END: the Stop button disabled and a success / warning / error box."""
+        stop = ws.find("train_stop")
+        if stop is not None and not stop[1].msg.disabled:
+            return None
+        boxes = ws.alerts()
+        for kind, end in (("success", "finished"), ("warning", "stopped"), ("error", "failed")):
+            body = next((b for k, b in boxes if k == kind), None)
+            if body is not None:
+                return end, body
+        return None
+
+    async def wire_wait_run_end(self, ws, s: Session, stop_at: float) -> None:
+        while True:
+            end = self.wire_run_end(ws)
+            if end:
+                s.run_end, s.run_end_text = end[0], end[1].strip()[:200]
+                return
+            if time.monotonic() >= stop_at and not s.run_stopped_by_test:
+                stop = ws.find("train_stop")
+                if stop is not None and not stop[1].msg.disabled:
+                    s.run_stopped_by_test = True
+                    self.log(f"session {s.index} (wire): stopping its run at the deadline")
+                    ws.timeout = self.timeout()
+                    await ws.click("train_stop", "stop the run")
+            if time.monotonic() >= stop_at + 30 or self.left() < 2:
+                return
+            await asyncio.sleep(0.5)
 
     def niced_chromium(self) -> str:
         """Chromium started through `nice`: the class's browsers share this machine's cores with the server
@@ -726,20 +854,22 @@ class Driver:
         from playwright.async_api import async_playwright
 
         cfg = self.cfg
-        n_browsers = cfg.browsers or max(1, math.ceil(len(sessions) / 12))
+        n_chromium = sum(s.kind == "chromium" for s in sessions)
+        n_browsers = cfg.browsers or max(1, math.ceil(n_chromium / 12))
         ramp = cfg.ramp_seconds if cfg.ramp_seconds >= 0 else 0.3 * len(sessions)
         async with async_playwright() as p:
             browsers = []
             exe = self.niced_chromium()
             try:
-                for _ in range(n_browsers):
+                for _ in range(n_browsers):   # one at least: the warm-up finds the static files with it
                     browsers.append(await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS,
                                                             timeout=60_000))
                 if cfg.warmup:
                     await self.warm_up(browsers[0])
-                tasks = [asyncio.create_task(self.session(browsers[s.index % n_browsers], s,
-                                                          ramp * s.index / max(1, len(sessions))))
-                         for s in sessions]
+                tasks = [asyncio.create_task(
+                    self.session(browsers[s.index % n_browsers], s, ramp * s.index / max(1, len(sessions)))
+                    if s.kind == "chromium" else self.wire_session(s, ramp * s.index / max(1, len(sessions))))
+                    for s in sessions]
                 done, pending = await asyncio.wait(tasks, timeout=max(1.0, self.left()))
                 for t in pending:
                     t.cancel()
@@ -766,10 +896,34 @@ def percentile(values: list[float], q: float) -> float | None:
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
+def run_counting_cpu(fn) -> float:
+    """Run `fn` in a thread of its own; returns the CPU seconds this process used meanwhile (the protocol
+    clients and playwright's Python side). The clients run at the server's priority, unlike the Chromiums:
+    they are cheap, and a starved client would add its own delays to the latencies it measures."""
+    out: dict = {}
+
+    def body():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            out["error"] = e
+
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t = threading.Thread(target=body, name="load-test-class", daemon=True)
+    t.start()
+    t.join()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    if "error" in out:
+        raise out["error"]
+    return (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+
+
 def run_load(cfg: Config) -> dict:
     """Start the server, drive the sessions, measure; returns the figures (see `table()`)."""
     if not 1 <= cfg.sessions <= MAX_SESSIONS:
         raise ValueError(f"sessions must be in 1..{MAX_SESSIONS}, got {cfg.sessions}")
+    if not -1 <= cfg.chromium_sessions <= cfg.sessions:
+        raise ValueError(f"chromium-sessions must be in 0..{cfg.sessions} (or -1: all), got {cfg.chromium_sessions}")
     if not 0 <= cfg.runs <= min(cfg.sessions, MAX_RUNS):
         raise ValueError(f"runs must be in 0..{min(cfg.sessions, MAX_RUNS)}, got {cfg.runs}")
     if not 30 <= cfg.max_seconds <= 1800:
@@ -786,7 +940,9 @@ def run_load(cfg: Config) -> dict:
     sampler = client = None
     # the runners are spread over the class (and so over the start ramp), starting with session 0
     runner_ids = {k * cfg.sessions // cfg.runs for k in range(cfg.runs)} if cfg.runs else set()
-    sessions = [Session(i, i in runner_ids, seed=1000 + i) for i in range(cfg.sessions)]
+    n_chromium = cfg.sessions if cfg.chromium_sessions < 0 else cfg.chromium_sessions
+    sessions = [Session(i, i in runner_ids, seed=1000 + i, kind="chromium" if i < n_chromium else "wire")
+                for i in range(cfg.sessions)]
     try:
         server.start(timeout_s=min(90, cfg.max_seconds / 3))
         sampler = ProcSampler(server.proc.pid)
@@ -795,7 +951,7 @@ def run_load(cfg: Config) -> dict:
         client = ProcSampler(os.getpid(), every=2.0, exclude_sid=server.proc.pid, by_session=False)
         client.start()
         driver = Driver(cfg, server.base, deadline)
-        asyncio.run(driver.run_all(sessions))
+        own_cpu = run_counting_cpu(lambda: asyncio.run(driver.run_all(sessions)))
         server.mark_end()
         wall = time.monotonic() - t_start
         if sampler is not None:
@@ -833,6 +989,16 @@ def run_load(cfg: Config) -> dict:
         for k, v in s.page_load_by.items():
             by_page.setdefault(k, []).extend(v)
     knobs = [x for s in sessions for x in s.knob_latencies]
+    by_kind = {}
+    for kind in ("chromium", "wire"):
+        ks = [x for s in sessions if s.kind == kind for x in s.knob_latencies]
+        ls = [x for s in sessions if s.kind == kind for x in s.page_loads]
+        n = sum(s.kind == kind for s in sessions)
+        if n:
+            by_kind[kind] = {"sessions": n, "finished": sum(s.finished for s in sessions if s.kind == kind),
+                             "errors": sum(len(s.errors) for s in sessions if s.kind == kind),
+                             "knob_n": len(ks), "knob_p50": percentile(ks, 50), "knob_p95": percentile(ks, 95),
+                             "page_load_p50": percentile(ls, 50), "page_load_p95": percentile(ls, 95)}
     wire = [x for s in sessions for x in s.wire_latencies]
     return {
         "sessions": cfg.sessions, "runs_asked": cfg.runs, "runs_started": len(started),
@@ -857,6 +1023,8 @@ def run_load(cfg: Config) -> dict:
         "worker_rss_peak_one": sampler.worker_rss_peak_one if sampler else 0,
         "workers_cpu_s": sampler.workers_cpu_s if sampler else 0.0,
         "client_rss_peak": client.workers_rss_peak if client else 0,
+        "client_cpu_s": own_cpu + (client.workers_cpu_s if client else 0.0),
+        "by_kind": by_kind,
         "wall_s": wall, "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
         "workdir": str(workdir) if cfg.keep else None,
     }
@@ -885,6 +1053,12 @@ def table(r: dict) -> str:
              f"sessions finished their script, wall {r['wall_s']:.0f} s on {r['cpus']} CPUs, the browsers' peak "
              f"RSS {_mb(r['client_rss_peak'])}; load average "
              f"before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}.")
+    for kind, k in r.get("by_kind", {}).items():
+        what = "in headless Chromium" if kind == "chromium" else "over Streamlit's protocol (bench/st_wire.py)"
+        notes += (f"\n{k['sessions']} sessions {what}: {k['finished']} finished, {k['errors']} errors, "
+                  f"knob→ledger p50 / p95 {_s(k['knob_p50'])} / {_s(k['knob_p95'])} ({k['knob_n']}), "
+                  f"page load p50 / p95 {_s(k['page_load_p50'])} / {_s(k['page_load_p95'])}.")
+    notes += f"\nThe class's side (browsers, playwright, protocol clients) used {r.get('client_cpu_s', 0):.0f} s of CPU."
     if r["runs_refused"]:
         notes += f"\nRefused runs: {len(r['runs_refused'])} (\"{r['runs_refused'][0]}\")."
     notes += (f"\nThe server's share: from the knob's WebSocket message to the first frame carrying the new ledger, "
@@ -937,6 +1111,9 @@ def main(argv: list[str] | None = None) -> int:
                          "ERR_NETWORK_CHANGED when the host's interfaces change)")
     ap.add_argument("--browser-nice", type=int, default=19,
                     help="run the Chromiums this many nice levels below the server (default 19; 0: the same)")
+    ap.add_argument("--chromium-sessions", type=int, default=-1,
+                    help="sessions in a real headless Chromium; the others speak Streamlit's WebSocket protocol "
+                         "(bench/st_wire.py) at a fraction of a browser's CPU (default -1: all in Chromium)")
     ap.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every stuck session in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, run folders)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each session's steps to stderr")
@@ -946,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
                  step_timeout=a.step_timeout, run_train_size=a.run_train_size, run_epochs=a.run_epochs,
                  seed=a.seed, port=a.port, chromium=a.chromium, keep=a.keep, verbose=a.verbose,
                  warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app, static_via_driver=a.static_via_driver,
-                 browser_nice=a.browser_nice)
+                 browser_nice=a.browser_nice, chromium_sessions=a.chromium_sessions)
     try:
         r = run_load(cfg)
     except ValueError as e:

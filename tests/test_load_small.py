@@ -60,3 +60,24 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     assert r["wire_n"] + r["wire_missing"] == r["knob_n"] and r["wire_n"] >= r["knob_n"] // 2, \
         (r["wire_n"], r["wire_missing"])
     assert r["wire_p50"] is not None and r["wire_p50"] <= r["knob_p50"]
+
+
+@needs_fmnist
+def test_protocol_sessions_beside_a_chromium_no_error_no_lost_run(tmp_path):
+    """The mixed class (--chromium-sessions): 1 Chromium tab and 5 protocol sessions (bench/st_wire.py), 2 runs
+    (sessions 0 and 3: one of each kind). Every protocol session must go through the same script and measure
+    what a browser session measures."""
+    lt = _load_test_module()
+    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=180, chromium=CHROMIUM,
+                    chromium_sessions=1)
+    r = lt.run_load(cfg)
+    print(lt.table(r))
+    details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
+    assert r["errors"] == 0, f"{r['errors']} errors:\n{details}"
+    assert r["sessions_finished"] == SESSIONS, details
+    assert r["by_kind"]["chromium"]["sessions"] == 1 and r["by_kind"]["wire"]["sessions"] == SESSIONS - 1
+    assert r["by_kind"]["wire"]["knob_n"] == (SESSIONS - 1) * KNOB_CHANGES
+    assert r["page_load_n"] == SESSIONS * 5 + r["runs_started"]
+    assert r["runs_started"] == RUNS and r["runs_lost"] == 0, details
+    assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
+    assert r["wire_n"] == r["knob_n"] - r["wire_missing"] and r["client_cpu_s"] > 0
