@@ -59,3 +59,24 @@ def test_training_curves_put_the_loss_on_a_right_hand_axis():
     assert loss["x"][-1] == 1.0 and test_ep["y"] == [0.45]
     assert fig["layout"]["yaxis"]["range"] == [0, 1] and fig["layout"]["yaxis2"]["showgrid"] is False
     assert figures.training_curves([], [], None, "zh").to_dict()["data"] == []
+
+
+def test_figures_of_a_shared_probe_are_built_once_per_option():
+    p = pr.probe(registry.Config("resnet", {}, 1, 10, 96))
+    calls = []
+
+    def build(detail):
+        calls.append(detail)
+        return figures.shape_trace_figure(chart_rows(p.layers, detail), p.input_shape, "en")
+
+    a = figures.shared(p.layers, "test_trace", lambda: build("blocks"), "blocks", "en")
+    assert figures.shared(p.layers, "test_trace", lambda: build("blocks"), "blocks", "en") is a
+    b = figures.shared(p.layers, "test_trace", lambda: build("layers"), "layers", "en")
+    assert b is not a and calls == ["blocks", "layers"]
+    # another probe of the same net (another object) is another entry; a list is never kept
+    q = pr.probe(registry.Config("resnet", {}, 1, 10, 96))
+    assert figures.shared(q.layers, "test_trace", lambda: build("blocks"), "blocks", "en") is not a
+    rows = list(p.layers)
+    figures.shared(rows, "test_trace", lambda: build("blocks"), "blocks", "en")
+    figures.shared(rows, "test_trace", lambda: build("blocks"), "blocks", "en")
+    assert calls == ["blocks", "layers", "blocks", "blocks", "blocks"]

@@ -56,7 +56,8 @@ def draw_shape_trace(rows, input_shape, key: str = "arch_trace_fig", detail_key:
     detail = st.radio(i18n.t("arch.trace_detail", L), ["blocks", "layers"], key=detail_key, horizontal=True,
                       format_func=lambda d: i18n.t("arch.detail_blocks" if d == "blocks" else "arch.detail_layers", L))
     st.caption(i18n.t("arch.trace_note", L))
-    fig = figures.shape_trace_figure(chart_rows(rows, detail), input_shape, L)
+    fig = figures.shared(rows, "shape_trace", lambda: figures.shape_trace_figure(chart_rows(rows, detail), input_shape,
+                                                                                 L), detail, tuple(input_shape), L)
     st.plotly_chart(fig, key=key, width="stretch")
 
 
@@ -142,8 +143,10 @@ def draw_receptive_field(rows, input_shape, key: str = "arch_rf_fig", detail_key
     """Receptive field per block or per layer (the shape trace's detail), against the input size."""
     L = lang()
     st.caption(i18n.t("arch.rf_note", L))
-    pts = chart_rows(rows, st.session_state.get(detail_key, "blocks"))
-    st.plotly_chart(figures.receptive_field_figure(pts, int(input_shape[-2]), L), key=key, width="stretch")
+    detail = st.session_state.get(detail_key, "blocks")
+    fig = figures.shared(rows, "receptive_field", lambda: figures.receptive_field_figure(
+        chart_rows(rows, detail), int(input_shape[-2]), L), detail, int(input_shape[-2]), L)
+    st.plotly_chart(fig, key=key, width="stretch")
 
 
 def too_small(err) -> None:

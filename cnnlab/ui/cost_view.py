@@ -9,15 +9,13 @@ import streamlit as st
 from .. import costs, i18n
 from ..probe import human
 from ..registry import KnobError
+from . import figures
 from .common import lang
 
 COLORS = {"conv": "#1f77b4", "linear": "#ff7f0e", "norm": "#2ca02c", "other": "#9467bd"}
 
 
-def kind_split(probe, key: str = "arch_kinds") -> None:
-    """Two stacked bars (parameters, MACs) split by layer kind: NiN is all conv, AlexNet's parameters sit in its
-    dense layers."""
-    L = lang()
+def kind_split_figure(probe, L: str) -> go.Figure:
     k = costs.by_kind(probe.layers, probe.cost.params, probe.cost.macs)
     ys = [i18n.t("arch.params", L), i18n.t("arch.macs", L)]
     bars = [dict(type="bar", y=ys, x=[k[kind]["params_share"] * 100, k[kind]["macs_share"] * 100], orientation="h",
@@ -27,10 +25,17 @@ def kind_split(probe, key: str = "arch_kinds") -> None:
                  textposition="inside", insidetextanchor="middle")
             for kind in costs.KINDS if k[kind]["params"] or k[kind]["macs"]]
     # one validated step from dicts (see figures._figure): this chart is redrawn on every knob change
-    fig = go.Figure(dict(data=bars, layout=dict(
+    return go.Figure(dict(data=bars, layout=dict(
         barmode="stack", height=170, margin=dict(l=10, r=10, t=10, b=30),
         xaxis=dict(title=dict(text=i18n.t("cost.share", L)), range=[0, 100]),
         legend=dict(orientation="h", y=-0.45), uniformtext=dict(minsize=9, mode="hide"))))
+
+
+def kind_split(probe, key: str = "arch_kinds") -> None:
+    """Two stacked bars (parameters, MACs) split by layer kind: NiN is all conv, AlexNet's parameters sit in its
+    dense layers."""
+    L = lang()
+    fig = figures.shared(probe, "kind_split", lambda: kind_split_figure(probe, L), L)
     with st.container(key=key):
         st.caption(i18n.t("cost.by_kind", L))
         st.plotly_chart(fig, key=key + "_fig", width="stretch")

@@ -10,6 +10,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import limits
 from ..i18n import t
 
 _H = 420
@@ -31,6 +32,24 @@ def _figure(data: list[dict], height: int = _H, **layout) -> go.Figure:
     base = dict(height=height, margin=dict(l=10, r=10, t=40, b=10),
                 legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return go.Figure(dict(data=data, layout={**base, **layout}))
+
+
+_SHARED = limits.ByteLRU(16 << 20)   # figures of shared probes, for every session (16 MB of figure JSON at most)
+
+
+def shared(owner, what: str, build, *options) -> go.Figure:
+    """The figure `build()` makes of `owner` (a Probe or its layer tuple, from the probe cache every session
+    shares), built once per (owner, what, options) for the whole server: a class stepping through the same
+    knob values, or a student coming back to a page, gets the built figure instead of building it again.
+    The entry keeps `owner` alive, so while it is cached no other object can carry its id. Anything else
+    (a list made for one call) is built each time."""
+    if not isinstance(owner, tuple) and not hasattr(owner, "layers"):
+        return build()
+    import plotly.io as pio
+
+    kept, fig = _SHARED.get_or_make((what, id(owner), *options), lambda: (owner, build()),
+                                    lambda v: len(pio.to_json(v[1], validate=False)))
+    return fig if kept is owner else build()
 
 
 def clean(values) -> list:
