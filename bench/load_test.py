@@ -762,6 +762,7 @@ class Driver:
                     hit, _ = await ws.set_and_watch(key, ws.step_up(key), "arch_cost", where)
                     s.knob_latencies.append(hit)
                     s.wire_latencies.append(hit)   # no drawing here: the latency is the server's share
+                    self.log(f"session {s.index} (wire): {where} in {hit:.2f} s")
                 for url_path, _ in PAGES[1:] + PAGES[:1]:
                     await self.think(rng)
                     ws.timeout = self.timeout()
@@ -839,50 +840,91 @@ class Driver:
                 return
             await asyncio.sleep(0.5)
 
-    def niced_chromium(self) -> str:
-        """Chromium started through `nice`: the class's browsers share this machine's cores with the server
-        under test, and on a real class they run on the students' own machines. At a lower priority they
-        still get every cycle the server leaves, but do not hold the server up."""
-        if self.cfg.browser_nice <= 0:
-            return self.cfg.chromium
-        path = Path(tempfile.mkdtemp(prefix="cnnlab-load-chromium-")) / "chromium"
-        path.write_text(f"#!/bin/sh\nexec nice -n {int(self.cfg.browser_nice)} {self.cfg.chromium!r} \"$@\"\n")
-        path.chmod(0o755)
-        return str(path)
+    def ramp_delay(self, s: Session, n: int) -> float:
+        ramp = self.cfg.ramp_seconds if self.cfg.ramp_seconds >= 0 else 0.3 * n
+        return ramp * s.index / max(1, n)
 
-    async def run_all(self, sessions: list[Session]) -> None:
+    async def run_browsers(self, sessions: list[Session], n_all: int) -> None:
+        """The Chromium sessions (and the warm-up, which finds the static files the protocol sessions fetch);
+        sets `self.warm` when the class may start."""
         from playwright.async_api import async_playwright
 
         cfg = self.cfg
-        n_chromium = sum(s.kind == "chromium" for s in sessions)
-        n_browsers = cfg.browsers or max(1, math.ceil(n_chromium / 12))
-        ramp = cfg.ramp_seconds if cfg.ramp_seconds >= 0 else 0.3 * len(sessions)
-        async with async_playwright() as p:
-            browsers = []
-            exe = self.niced_chromium()
-            try:
-                for _ in range(n_browsers):   # one at least: the warm-up finds the static files with it
-                    browsers.append(await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS,
-                                                            timeout=60_000))
-                if cfg.warmup:
-                    await self.warm_up(browsers[0])
-                tasks = [asyncio.create_task(
-                    self.session(browsers[s.index % n_browsers], s, ramp * s.index / max(1, len(sessions)))
-                    if s.kind == "chromium" else self.wire_session(s, ramp * s.index / max(1, len(sessions))))
-                    for s in sessions]
-                done, pending = await asyncio.wait(tasks, timeout=max(1.0, self.left()))
-                for t in pending:
-                    t.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=10)
-            finally:
-                for s in sessions:
-                    s.closing = True
-                for b in browsers:
-                    try:
-                        await asyncio.wait_for(b.close(), 15)
-                    except Exception:  # noqa: BLE001 - best effort; the playwright exit kills what is left
-                        pass
+        n_browsers = cfg.browsers or max(1, math.ceil(len(sessions) / 12))
+        try:
+            async with async_playwright() as p:
+                browsers = []
+                exe = cfg.chromium   # niced with this thread (run_all)
+                try:
+                    for _ in range(n_browsers):   # one at least: the warm-up finds the static files with it
+                        browsers.append(await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS,
+                                                                timeout=60_000))
+                    if cfg.warmup:
+                        await self.warm_up(browsers[0])
+                    self.warm.set()
+                    tasks = [asyncio.create_task(self.session(browsers[s.index % n_browsers], s,
+                                                              self.ramp_delay(s, n_all))) for s in sessions]
+                    await self._wait_all(tasks)
+                finally:
+                    for s in sessions:
+                        s.closing = True
+                    for b in browsers:
+                        try:
+                            await asyncio.wait_for(b.close(), 15)
+                        except Exception:  # noqa: BLE001 - best effort; the playwright exit kills what is left
+                            pass
+        finally:
+            self.warm.set()
+
+    async def run_wire(self, sessions: list[Session], n_all: int) -> None:
+        """The protocol sessions, once the warm-up is done."""
+        while not self.warm.is_set() and self.left() > 0:
+            await asyncio.sleep(0.1)
+        tasks = [asyncio.create_task(self.wire_session(s, self.ramp_delay(s, n_all))) for s in sessions]
+        await self._wait_all(tasks)
+
+    async def _wait_all(self, tasks: list) -> None:
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=max(1.0, self.left()))
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
+    def run_all(self, sessions: list[Session]) -> float:
+        """Both kinds at once, each in a thread with its own event loop: the browsers' thread at
+        `browser_nice` (playwright's driver and the Chromiums it starts inherit it: they relay and draw every
+        frame, and in a class they run on the students' machines), the protocol clients' at the server's
+        priority (cheap; starved, they would add their own delays to what they measure). Returns the CPU
+        seconds this process used meanwhile (the protocol clients and playwright's Python side)."""
+        self.warm = threading.Event()
+        chromium = [s for s in sessions if s.kind == "chromium"]
+        wire = [s for s in sessions if s.kind == "wire"]
+        errors: list[BaseException] = []
+
+        def thread(fn, nice: int) -> threading.Thread:
+            def body():
+                try:
+                    if nice > 0:
+                        os.nice(nice)   # this thread only (Linux), and what it starts
+                    asyncio.run(fn())
+                except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                    errors.append(e)
+                    self.warm.set()
+            return threading.Thread(target=body, daemon=True)
+
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        threads = [thread(lambda: self.run_browsers(chromium, len(sessions)), self.cfg.browser_nice),
+                   thread(lambda: self.run_wire(wire, len(sessions)), 0)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        if errors:
+            raise errors[0]
+        return (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
 
 
 # -- the whole test -----------------------------------------------------------------------
@@ -894,28 +936,6 @@ def percentile(values: list[float], q: float) -> float | None:
     pos = (len(v) - 1) * q / 100
     lo, hi = math.floor(pos), math.ceil(pos)
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
-
-
-def run_counting_cpu(fn) -> float:
-    """Run `fn` in a thread of its own; returns the CPU seconds this process used meanwhile (the protocol
-    clients and playwright's Python side). The clients run at the server's priority, unlike the Chromiums:
-    they are cheap, and a starved client would add its own delays to the latencies it measures."""
-    out: dict = {}
-
-    def body():
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-            out["error"] = e
-
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    t = threading.Thread(target=body, name="load-test-class", daemon=True)
-    t.start()
-    t.join()
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    if "error" in out:
-        raise out["error"]
-    return (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
 
 
 def run_load(cfg: Config) -> dict:
@@ -951,7 +971,7 @@ def run_load(cfg: Config) -> dict:
         client = ProcSampler(os.getpid(), every=2.0, exclude_sid=server.proc.pid, by_session=False)
         client.start()
         driver = Driver(cfg, server.base, deadline)
-        own_cpu = run_counting_cpu(lambda: asyncio.run(driver.run_all(sessions)))
+        own_cpu = driver.run_all(sessions)
         server.mark_end()
         wall = time.monotonic() - t_start
         if sampler is not None:
