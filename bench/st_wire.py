@@ -88,6 +88,7 @@ class WireSession:
         self.closing = False
         self.ws = None
         self._reader: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
 
     # -- HTTP ------------------------------------------------------------------------------
     # A browser's HTTP/1.1: keep-alive connections, at most 6 at once per tab, gzip accepted. (On the event loop,
@@ -103,16 +104,18 @@ class WireSession:
         status = int(head[0].split()[1])
         h = {ln.split(":", 1)[0].lower(): ln.split(":", 1)[1].strip() for ln in head[1:] if ":" in ln}
         n = 0
-        if "content-length" in h:
+        if status in (204, 304) or status < 200:
+            pass    # no body
+        elif "content-length" in h:
             n = len(await reader.readexactly(int(h["content-length"])))
         elif h.get("transfer-encoding", "").lower() == "chunked":
             while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
                 n += len(await reader.readexactly(size))
                 await reader.readline()
             await reader.readline()
-        else:
+        else:   # the body runs to the end of the connection
             n = len(await reader.read())
-            conn.clear()
+            h["connection"] = "close"
         if h.get("connection", "").lower() == "close":
             writer.close()
             conn.clear()
@@ -168,7 +171,7 @@ class WireSession:
 
     async def close(self) -> None:
         self.closing = True
-        for t in self.auto.values():
+        for t in [*self.auto.values(), *self._background]:
             t.cancel()
         if self.ws is not None:
             try:
@@ -254,7 +257,9 @@ class WireSession:
                     url = img.url
                     if url.startswith("/media/") and url not in self.media:
                         self.media.add(url)
-                        asyncio.get_running_loop().create_task(self.get(url, "image"))
+                        task = asyncio.get_running_loop().create_task(self.get(url, "image"))
+                        self._background.add(task)   # (the loop keeps only weak references to tasks)
+                        task.add_done_callback(self._background.discard)
         else:
             return
         self.tree[path] = node

@@ -22,6 +22,8 @@ APP = textwrap.dedent('''
         st.title("Home")
         v = st.slider("n", 0, 10, 1, key="n")
         st.toggle("a toggle nothing reads", key="t")
+        st.image(bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                               "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"))
         with st.container(key="out"):
             st.metric("square", v * v)
             st.write("a line that never changes")
@@ -71,7 +73,8 @@ def test_the_protocol_client_sees_what_a_browser_would(server):
                           timeout=30, static=["/_stcore/health"] * 8)
         try:
             await s.open(marker="out")
-            assert s.stats.http_requests == 1 + 8 + 2 and not errors, (s.stats, errors)   # page, "static", health
+            await asyncio.sleep(0.3)   # the image's request runs beside the script runs
+            assert len(s.media) == 1 and s.stats.http_requests == 1 + 8 + 2 + 1 and not errors, (s.stats, errors)
             assert s.value("n") == [1.0]
             assert s.step_up("n") == [2.0]
             hit, done = await s.set_and_watch("n", s.step_up("n"), "out", "n to 2")
