@@ -131,6 +131,8 @@ def test_cpu_only_cluster_never_asks_for_a_gpu(ray_cluster, tmp_path, monkeypatc
         assert info["assigned"] == {"CPU": 1.0}, info        # what Ray itself assigned the actor
         assert info["gpu_ids"] == [] and info["cnnlab"].startswith(ROOT)
         assert info["pid"] != os.getpid()
+        # it trains below the server's CPU priority, as local workers do (Ray itself starts its workers niced)
+        assert info["train_nice"] > os.getpriority(os.PRIO_PROCESS, 0), info
         assert ex.stop(h, "alice")
         assert ex.wait(h, 30)
 

@@ -138,7 +138,15 @@ class RunWorker:
         return {"pid": os.getpid(), "host": socket.gethostname(), "node_id": ctx.get_node_id(),
                 "assigned": assigned, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                "threads_env": os.environ.get("CNNLAB_THREADS"), "cnnlab": cnnlab.__file__}
+                "threads_env": os.environ.get("CNNLAB_THREADS"), "cnnlab": cnnlab.__file__,
+                "train_nice": _nice_of(self._thread.native_id)}   # Ray starts workers niced ($RAY_worker_niceness)
+
+
+def _nice_of(tid: int | None) -> int | None:
+    try:
+        return os.getpriority(os.PRIO_PROCESS, tid) if tid else None
+    except OSError:   # the thread has ended
+        return None
 
 
 # -- the executor (driver side) ---------------------------------------------------------------
