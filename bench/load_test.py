@@ -354,6 +354,10 @@ class Session:
     def error(self, where: str, what: str) -> None:
         self.errors.append(f"session {self.index} · {where}: {what}"[:500])
 
+    def page_load(self, where: str, seconds: float) -> None:
+        self.page_loads.append(seconds)
+        self.page_load_by.setdefault(where, []).append(seconds)
+
 
 @dataclass
 class Config:
@@ -447,8 +451,7 @@ class Driver:
         await page.goto(f"{self.base}/?arch={arch}", timeout=self.timeout() * 1000, wait_until="domcontentloaded")
         await page.wait_for_selector(PAGES[0][1], timeout=self.timeout() * 1000)
         t1 = await self.idle(page, "open the app", settle_s=0.6)
-        s.page_loads.append(t1 - t0)
-        s.page_load_by.setdefault("open", []).append(t1 - t0)
+        s.page_load("open", t1 - t0)
         await self.check(page, s, "open the app")
 
     async def nav(self, page, s: Session, url_path: str) -> None:
@@ -477,8 +480,7 @@ class Driver:
             raise Stuck(f"page /{url_path} did not draw within {self.timeout():.0f} s ({type(e).__name__}; "
                         f"title {await page.evaluate(JS_TITLE)!r}, url {page.url})") from None
         t1 = await self.idle(page, f"page /{url_path}")
-        s.page_loads.append(t1 - t0)
-        s.page_load_by.setdefault(url_path, []).append(t1 - t0)
+        s.page_load(url_path, t1 - t0)
         self.log(f"session {s.index}: /{url_path} in {t1 - t0:.2f} s")
         await self.check(page, s, f"page /{url_path}")
 
@@ -539,10 +541,14 @@ class Driver:
         await box.press("Enter")
         await self.rerun_done(page, n0, f"train setting {key}")
 
+    def run_settings(self, s: Session) -> dict[str, int]:
+        """The Train page's inputs (widget keys) for this session's tiny run; its seed finds its folder later."""
+        return {"train_n_train": self.cfg.run_train_size, "train_n_test": self.cfg.run_test_size,
+                "train_epochs": self.cfg.run_epochs, "train_seed": s.seed}
+
     async def start_run(self, page, s: Session) -> None:
         """On the Train page: a tiny LeNet run with this session's seed; Start; a refusal is noted, not an error."""
-        want = {"train_n_train": self.cfg.run_train_size, "train_n_test": self.cfg.run_test_size,
-                "train_epochs": self.cfg.run_epochs, "train_seed": s.seed}
+        want = self.run_settings(s)
         for attempt in range(3):
             for key, value in want.items():
                 if await page.locator(f".st-key-{key} input").count() == 0:
@@ -752,8 +758,7 @@ class Driver:
             t = await ws.open(f"arch={arch}", marker=markers[PAGES[0][0]])
             self.log(f"session {s.index} (wire): opened in {t:.2f} s ("
                      + ", ".join(f"{k} {v:.2f} s" for k, v in ws.open_stages.items()) + ")")
-            s.page_loads.append(t)
-            s.page_load_by.setdefault("open", []).append(t)
+            s.page_load("open", t)
             for r in range(self.cfg.rounds):
                 for j in range(self.cfg.knob_changes):
                     await self.think(rng)
@@ -768,16 +773,14 @@ class Driver:
                     ws.timeout = self.timeout()
                     home = url_path == PAGES[0][0] and url_path not in ws.pages   # the first page lives at "/"
                     t = await ws.goto("" if home else url_path, markers[url_path], f"page /{url_path}")
-                    s.page_loads.append(t)
-                    s.page_load_by.setdefault(url_path, []).append(t)
+                    s.page_load(url_path, t)
                     self.log(f"session {s.index} (wire): /{url_path} in {t:.2f} s")
                     if url_path == "training" and s.runner and r == 0:
                         await self.wire_start_run(ws, s)
             if s.run_started:
                 ws.timeout = self.timeout()
                 t = await ws.goto("training", markers["training"], "page /training")
-                s.page_loads.append(t)
-                s.page_load_by.setdefault("training", []).append(t)
+                s.page_load("training", t)
                 await self.wire_wait_run_end(ws, s, stop_at=self.deadline - 40)
             s.finished = True
         except WireError as e:
@@ -794,8 +797,7 @@ class Driver:
     async def wire_start_run(self, ws, s: Session) -> None:
         from st_wire import WireError
 
-        want = {"train_n_train": self.cfg.run_train_size, "train_n_test": self.cfg.run_test_size,
-                "train_epochs": self.cfg.run_epochs, "train_seed": s.seed}
+        want = self.run_settings(s)
         for key, value in want.items():
             if ws.find(key) is None:
                 raise WireError(f"the Train page has no {key} input")
@@ -811,10 +813,14 @@ class Driver:
         self.log(f"session {s.index} (wire): run started (seed {s.seed})")
 
     @staticmethod
+    def wire_can_stop(ws) -> bool:
+        stop = ws.find("train_stop")
+        return stop is not None and not stop[1].msg.disabled
+
+    @staticmethod
     def wire_run_end(ws) -> tuple[str, str] | None:
         """As JS_RUN_END: the Stop button disabled and a success / warning / error box."""
-        stop = ws.find("train_stop")
-        if stop is not None and not stop[1].msg.disabled:
+        if Driver.wire_can_stop(ws):
             return None
         boxes = ws.alerts()
         for kind, end in (("success", "finished"), ("warning", "stopped"), ("error", "failed")):
@@ -830,8 +836,7 @@ class Driver:
                 s.run_end, s.run_end_text = end[0], end[1].strip()[:200]
                 return
             if time.monotonic() >= stop_at and not s.run_stopped_by_test:
-                stop = ws.find("train_stop")
-                if stop is not None and not stop[1].msg.disabled:
+                if self.wire_can_stop(ws):
                     s.run_stopped_by_test = True
                     self.log(f"session {s.index} (wire): stopping its run at the deadline")
                     ws.timeout = self.timeout()
@@ -854,11 +859,10 @@ class Driver:
         try:
             async with async_playwright() as p:
                 browsers = []
-                exe = cfg.chromium   # niced with this thread (run_all)
                 try:
                     for _ in range(n_browsers):   # one at least: the warm-up finds the static files with it
-                        browsers.append(await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS,
-                                                                timeout=60_000))
+                        browsers.append(await p.chromium.launch(executable_path=cfg.chromium, args=CHROMIUM_ARGS,
+                                                                timeout=60_000))   # niced with this thread
                     if cfg.warmup:
                         await self.warm_up(browsers[0])
                     self.warm.set()
@@ -878,8 +882,7 @@ class Driver:
 
     async def run_wire(self, sessions: list[Session], n_all: int) -> None:
         """The protocol sessions, once the warm-up is done."""
-        while not self.warm.is_set() and self.left() > 0:
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(self.warm.wait, max(0.0, self.left()))
         tasks = [asyncio.create_task(self.wire_session(s, self.ramp_delay(s, n_all))) for s in sessions]
         await self._wait_all(tasks)
 
@@ -1011,12 +1014,12 @@ def run_load(cfg: Config) -> dict:
     knobs = [x for s in sessions for x in s.knob_latencies]
     by_kind = {}
     for kind in ("chromium", "wire"):
-        ks = [x for s in sessions if s.kind == kind for x in s.knob_latencies]
-        ls = [x for s in sessions if s.kind == kind for x in s.page_loads]
-        n = sum(s.kind == kind for s in sessions)
-        if n:
-            by_kind[kind] = {"sessions": n, "finished": sum(s.finished for s in sessions if s.kind == kind),
-                             "errors": sum(len(s.errors) for s in sessions if s.kind == kind),
+        mine = [s for s in sessions if s.kind == kind]
+        if mine:
+            ks = [x for s in mine for x in s.knob_latencies]
+            ls = [x for s in mine for x in s.page_loads]
+            by_kind[kind] = {"sessions": len(mine), "finished": sum(s.finished for s in mine),
+                             "errors": sum(len(s.errors) for s in mine),
                              "knob_n": len(ks), "knob_p50": percentile(ks, 50), "knob_p95": percentile(ks, 95),
                              "page_load_p50": percentile(ls, 50), "page_load_p95": percentile(ls, 95)}
     wire = [x for s in sessions for x in s.wire_latencies]
@@ -1078,7 +1081,8 @@ def table(r: dict) -> str:
         notes += (f"\n{k['sessions']} sessions {what}: {k['finished']} finished, {k['errors']} errors, "
                   f"knob→ledger p50 / p95 {_s(k['knob_p50'])} / {_s(k['knob_p95'])} ({k['knob_n']}), "
                   f"page load p50 / p95 {_s(k['page_load_p50'])} / {_s(k['page_load_p95'])}.")
-    notes += f"\nThe class's side (browsers, playwright, protocol clients) used {r.get('client_cpu_s', 0):.0f} s of CPU."
+    notes += (f"\nThe class's side (browsers, playwright, protocol clients) used {r.get('client_cpu_s', 0):.0f} s "
+              "of CPU.")
     if r["runs_refused"]:
         notes += f"\nRefused runs: {len(r['runs_refused'])} (\"{r['runs_refused'][0]}\")."
     notes += (f"\nThe server's share: from the knob's WebSocket message to the first frame carrying the new ledger, "
