@@ -332,12 +332,15 @@ class WireSession:
         return [(ALERT_KIND.get(n.msg.format, "?"), n.msg.body) for _, n in sorted(self.tree.items())
                 if n.kind == "alert"]
 
+    def _widget(self, key: str) -> Node:
+        found = self.find(key)
+        if found is None or found[1].kind == "block":
+            raise WireError(f"no widget {key!r} on the page")
+        return found[1]
+
     def value(self, key: str):
         """A widget's value as this tab shows it: what it set, else what the server last said."""
-        found = self.find(key)
-        if found is None:
-            raise WireError(f"no widget {key!r} on the page")
-        n = found[1]
+        n = self._widget(key)
         w = self.widgets.get(n.msg.id)
         if n.kind == "slider":
             return list(w.double_array_value.data) if w else list(n.msg.value if n.msg.set_value else n.msg.default)
@@ -349,10 +352,9 @@ class WireSession:
             return n.msg.value if n.msg.set_value else n.msg.default
         raise WireError(f"{key!r} is a {n.kind}, not a widget this client sets")
 
-    def _state(self, key: str, value) -> WidgetState:
-        path, n = self.find(key) or (None, None)
-        if n is None:
-            raise WireError(f"no widget {key!r} on the page")
+    def _set_state(self, key: str, value) -> None:
+        """What this tab sends for the widget from now on."""
+        n = self._widget(key)
         w = WidgetState(id=n.msg.id)
         if n.kind == "slider":
             w.double_array_value.data.extend(value)
@@ -365,11 +367,11 @@ class WireSession:
                 w.double_value = float(value)
         else:
             raise WireError(f"{key!r} is a {n.kind}, not a widget this client sets")
-        return w
+        self.widgets[w.id] = w
 
     def step_up(self, key: str):
         """The value after one press of → on a slider, or a click on a toggle."""
-        n = self.find(key)[1]
+        n = self._widget(key)
         if n.kind == "slider":
             cur = self.value(key)
             return [min(n.msg.max, cur[0] + n.msg.step)] + cur[1:]
@@ -385,12 +387,10 @@ class WireSession:
             raise WireError(f"{where}: no {block_key!r} on the page")
         prefix = found[0]
         old = {p: n.raw for p, n in self.tree.items() if p[:len(prefix)] == prefix}
-        w = self._state(key, value)
-        self.widgets[w.id] = w
+        self._set_state(key, value)
         self.watch_hit = None
-        self.watch = (prefix, old, time.monotonic())
+        self.watch = (prefix, old, time.monotonic())   # set before sending: the reply may come during the send
         t0 = await self._send()
-        self.watch = (prefix, old, t0)
         try:
             await self.wait_run(t0, where)
         finally:
@@ -400,8 +400,7 @@ class WireSession:
         return self.watch_hit - t0, time.monotonic() - t0
 
     async def set(self, key: str, value, where: str) -> float:
-        w = self._state(key, value)
-        self.widgets[w.id] = w
+        self._set_state(key, value)
         return await self.rerun_and_wait(where)
 
     async def click(self, key: str, where: str) -> float:
