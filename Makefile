@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: run test setup data browser bench space-test clean-venv
+.PHONY: run test setup data browser front bench space-test clean-venv
 
 run: setup data
 	$(PY) -m streamlit run app.py
 
-test: setup data browser
+test: setup data browser front
 	bash scripts/pytest.sh $(PY)
 
 setup: $(STAMP)
@@ -33,6 +33,10 @@ data:
 # Debian's chromium for the real-browser test (playwright drives it; it never downloads a browser).
 browser:
 	@bash scripts/ensure_browser.sh
+
+# Debian's nginx-light, the Space's front (space/front.py), for its tests and the load test.
+front:
+	@bash scripts/ensure_nginx.sh
 
 bench: setup data
 	bash bench/setup_peer.sh

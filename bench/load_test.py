@@ -15,6 +15,12 @@ server the same way at a fraction of the CPU. Their knob→ledger latency is the
 frame with a changed ledger element (the server's share); the Chromium sessions' is the DOM's (drawing
 included, on this machine's cores). The table gives both, per kind.
 
+The app is served as the Space image serves it (--front nginx, the default): nginx in front (space/front.py)
+serving the static files, Streamlit behind it. And the machine is split (unless --no-split): the server side
+(Streamlit, its training workers, nginx) on the first half of the CPUs, the class on the other half, since in
+a class the browsers are on the students' machines; see split_cpus() for why lowering the browsers' priority
+is not enough. On this 2-core machine the server side gets one core, half of what a 2-vCPU Space gives it.
+
 Bounded: at most 40 sessions, every wait has a timeout, the whole test stops by itself after --max-seconds
 and cleans up (browsers, the server and its process group, the temporary run folder).
 
@@ -56,6 +62,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "bench") not in sys.path:   # st_wire.py, the protocol client, lives beside this file
     sys.path.insert(0, str(ROOT / "bench"))
+if str(ROOT) not in sys.path:   # space/front.py: the Space's nginx front, run here as the Space runs it
+    sys.path.insert(0, str(ROOT))
+from space import front  # noqa: E402
+
+FRONTS = ("nginx", "none")
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
@@ -142,10 +153,10 @@ class ProcSampler(threading.Thread):
     descended from the server or in its session (the server leads a session of its own, so a worker that
     was re-parented to init still counts)."""
 
-    def __init__(self, pid: int, every: float = 0.5, exclude_sid: int | None = None, by_session: bool = True):
+    def __init__(self, pid: int, every: float = 0.5, exclude_sids: tuple[int, ...] = (), by_session: bool = True):
         super().__init__(daemon=True, name="proc-sampler")
         self.pid, self.every = pid, every
-        self.exclude_sid, self.by_session = exclude_sid, by_session
+        self.exclude_sids, self.by_session = set(exclude_sids), by_session
         self.stop_event = threading.Event()
         self.server_rss_peak = 0
         self.server_cpu0: float | None = None
@@ -162,7 +173,7 @@ class ProcSampler(threading.Thread):
         for name in os.listdir("/proc"):
             if name.isdigit():
                 st = _read_stat(int(name))
-                if st is not None and st[1] != self.exclude_sid:
+                if st is not None and st[1] not in self.exclude_sids:
                     children.setdefault(st[0], []).append(int(name))
                     if self.by_session and st[1] == self.pid:
                         out.add(int(name))
@@ -223,16 +234,29 @@ def free_port() -> int:
 
 
 class Server:
-    """`streamlit run app.py` on loopback in its own process group, runs saved under `ckpt_dir`."""
+    """`streamlit run app.py` on loopback in its own process group, runs saved under `ckpt_dir`.
 
-    def __init__(self, workdir: Path, port: int | None = None, app_dir: Path = ROOT):
+    With `front="nginx"` it is served as the Space image serves it (space/front.py): nginx on `port` serves
+    the static files and passes the rest to Streamlit on a port of its own. nginx runs in a session of its
+    own too, so its CPU and memory are measured apart (`front_proc`)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, app_dir: Path = ROOT, front: str = "none",
+                 cpus: set[int] | None = None):
+        if front not in FRONTS:
+            raise ValueError(f"front must be one of {', '.join(FRONTS)}, got {front!r}")
         self.app_dir = Path(app_dir)
+        self.front = front
+        self.cpus = cpus    # the CPUs the server, its workers and nginx may use (None: all)
         self.port = port or free_port()
+        self.st_port = free_port() if front == "nginx" else self.port
         self.base = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
         self.ckpt_dir = workdir / "checkpoints"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "streamlit.log"
+        self.front_log_path = workdir / "nginx.log"
         self.proc: subprocess.Popen | None = None
+        self.front_proc: subprocess.Popen | None = None
         self.log_offset_at_end: int | None = None
 
     def start(self, timeout_s: float = 90) -> None:
@@ -241,21 +265,45 @@ class Server:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
+             "--server.port", str(self.st_port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
              "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
-            cwd=self.app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=self.app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=self._pin)
         log.close()
         deadline = time.monotonic() + timeout_s
+        self._wait_health(f"http://127.0.0.1:{self.st_port}", self.proc, deadline, "streamlit", timeout_s)
+        if self.front == "nginx":
+            conf = front.write_conf(self.workdir / "front", listen_port=self.port, listen_host="127.0.0.1",
+                                    streamlit_port=self.st_port, static_dir=front.streamlit_static_dir(),
+                                    max_body_mb=front.max_upload_mb(self.app_dir))
+            with open(self.front_log_path, "wb") as flog:
+                self.front_proc = front.start_nginx(conf, stdout=flog, stderr=subprocess.STDOUT,
+                                                    start_new_session=True, preexec_fn=self._pin)
+            self._wait_health(self.base, self.front_proc, deadline, "nginx", timeout_s)
+
+    def _pin(self) -> None:
+        """In the child before exec: its CPUs, inherited by every thread and process it starts."""
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
+
+    def _wait_health(self, base: str, proc: subprocess.Popen, deadline: float, what: str, timeout_s: float):
         while True:
             try:
-                with urllib.request.urlopen(self.base + "/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
                     if r.read().strip() == b"ok":
                         return
             except OSError:
                 pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start within {timeout_s:.0f} s:\n{self.log_tail()}")
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = self.log_tail() if what == "streamlit" else self.front_log_tail()
+                raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s:\n{log}")
             time.sleep(0.3)
+
+    def front_log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.front_log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
 
     def log_text(self) -> str:
         try:
@@ -283,6 +331,13 @@ class Server:
         return out
 
     def stop(self) -> None:
+        if self.front_proc is not None and self.front_proc.poll() is None:
+            self.front_proc.terminate()     # nginx's fast shutdown; its workers leave with it
+            try:
+                self.front_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.front_proc.pid, signal.SIGKILL)
+                self.front_proc.wait()
         if self.proc is None or self.proc.poll() is not None:
             return
         pgid = self.proc.pid  # start_new_session: the server leads its own group (its workers are in it)
@@ -384,6 +439,8 @@ class Config:
     static_via_driver: bool = True  # static files through playwright's HTTP client (see Driver._static)
     browser_nice: int = 19          # the Chromiums run this much below the server's priority (0: the same)
     chromium_sessions: int = -1     # sessions in a real Chromium; the rest speak the protocol (-1: all Chromium)
+    front: str = "nginx"            # "nginx": served as the Space serves it (space/front.py); "none": Streamlit alone
+    split: bool = True              # the server side and the class on separate CPUs (see split_cpus)
 
 
 class Driver:
@@ -941,6 +998,44 @@ def percentile(values: list[float], q: float) -> float | None:
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
 
 
+def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]] | None:
+    """(server side, class side): the first half of the CPUs for the server, its training workers and nginx,
+    the other half for the class (Chromium, playwright, the protocol clients, this script). None for one CPU.
+
+    In a class the students' browsers run on their own machines; here they share the server's. Lowering their
+    priority does not keep them off the server's CPU: with the kernel's autogroups (on by default) priorities
+    only count inside one session, and the server leads a session of its own, so a nice-19 Chromium still got
+    half the CPU the server wanted. Measured on this 2-core machine (4 Chromium + 26 protocol sessions): the
+    server's share of knob→ledger at p95 was 3.4-5.6 s with the machine shared, 0.45-0.6 s with the split."""
+    cpus = sorted(cpus)
+    if len(cpus) < 2:
+        return None
+    half = (len(cpus) + 1) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def _set_own_cpus(cpus: set[int]) -> dict[int, set[int]]:
+    """Pin every thread of this process to `cpus` (threads and processes started later inherit it); returns
+    what each had, for `_restore_own_cpus`."""
+    before = {}
+    for tid in map(int, os.listdir("/proc/self/task")):
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+        except OSError:     # a thread that ended meanwhile
+            pass
+    return before
+
+
+def _restore_own_cpus(before: dict[int, set[int]]) -> None:
+    default = before.get(os.getpid()) or set(range(os.cpu_count() or 1))
+    for tid in map(int, os.listdir("/proc/self/task")):
+        try:
+            os.sched_setaffinity(tid, before.get(tid, default))
+        except OSError:
+            pass
+
+
 def run_load(cfg: Config) -> dict:
     """Start the server, drive the sessions, measure; returns the figures (see `table()`)."""
     if not 1 <= cfg.sessions <= MAX_SESSIONS:
@@ -959,8 +1054,10 @@ def run_load(cfg: Config) -> dict:
     deadline = t_start + cfg.max_seconds - 20  # keep 20 s to tear down
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="cnnlab-load-"))
-    server = Server(workdir, cfg.port, Path(cfg.app_dir or ROOT))
-    sampler = client = None
+    split = split_cpus(os.sched_getaffinity(0)) if cfg.split else None
+    server = Server(workdir, cfg.port, Path(cfg.app_dir or ROOT), front=cfg.front, cpus=split[0] if split else None)
+    sampler = client = front_sampler = None
+    own_cpus = _set_own_cpus(split[1]) if split else None
     # the runners are spread over the class (and so over the start ramp), starting with session 0
     runner_ids = {k * cfg.sessions // cfg.runs for k in range(cfg.runs)} if cfg.runs else set()
     n_chromium = cfg.sessions if cfg.chromium_sessions < 0 else cfg.chromium_sessions
@@ -968,25 +1065,33 @@ def run_load(cfg: Config) -> dict:
                 for i in range(cfg.sessions)]
     try:
         server.start(timeout_s=min(90, cfg.max_seconds / 3))
+        server_cpus = sorted(os.sched_getaffinity(server.proc.pid))   # as the kernel has it, for the record
         sampler = ProcSampler(server.proc.pid)
         sampler.start()
-        # this process's own children but the server's session: playwright's driver and the Chromiums
-        client = ProcSampler(os.getpid(), every=2.0, exclude_sid=server.proc.pid, by_session=False)
+        sids = (server.proc.pid,)
+        if server.front_proc is not None:   # nginx's master leads its own session; its workers are its children
+            front_sampler = ProcSampler(server.front_proc.pid, every=1.0)
+            front_sampler.start()
+            sids += (server.front_proc.pid,)
+        # this process's own children but the server's sessions: playwright's driver and the Chromiums
+        client = ProcSampler(os.getpid(), every=2.0, exclude_sids=sids, by_session=False)
         client.start()
         driver = Driver(cfg, server.base, deadline)
         own_cpu = driver.run_all(sessions)
         server.mark_end()
         wall = time.monotonic() - t_start
-        if sampler is not None:
-            sampler.stop()
-        client.stop()
+        for smp in (sampler, front_sampler, client):
+            if smp is not None:
+                smp.stop()
         folders = final_runs(server.ckpt_dir)
         tracebacks = server.tracebacks()
     finally:
-        for smp in (sampler, client):
-            if smp is not None:
+        for smp in (sampler, front_sampler, client):
+            if smp is not None and smp.is_alive():
                 smp.stop()
         server.stop()
+        if own_cpus is not None:
+            _restore_own_cpus(own_cpus)
         if not cfg.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()
@@ -1045,6 +1150,11 @@ def run_load(cfg: Config) -> dict:
         "workers_rss_peak": sampler.workers_rss_peak if sampler else 0,
         "worker_rss_peak_one": sampler.worker_rss_peak_one if sampler else 0,
         "workers_cpu_s": sampler.workers_cpu_s if sampler else 0.0,
+        "front": cfg.front,
+        "split": {"server": sorted(split[0]), "class": sorted(split[1])} if split else None,
+        "server_cpus": server_cpus,
+        "front_rss_peak": (front_sampler.server_rss_peak + front_sampler.workers_rss_peak) if front_sampler else 0,
+        "front_cpu_s": (front_sampler.server_cpu_s + front_sampler.workers_cpu_s) if front_sampler else 0.0,
         "client_rss_peak": client.workers_rss_peak if client else 0,
         "client_cpu_s": own_cpu + (client.workers_cpu_s if client else 0.0),
         "by_kind": by_kind,
@@ -1059,6 +1169,10 @@ def _s(x: float | None) -> str:
 
 def _mb(x: int) -> str:
     return f"{x / 2**20:,.0f} MB"
+
+
+def _cpus(c: list[int]) -> str:
+    return ",".join(map(str, c)) if len(c) < 3 or c != list(range(c[0], c[-1] + 1)) else f"{c[0]}-{c[-1]}"
 
 
 def table(r: dict) -> str:
@@ -1081,6 +1195,16 @@ def table(r: dict) -> str:
         notes += (f"\n{k['sessions']} sessions {what}: {k['finished']} finished, {k['errors']} errors, "
                   f"knob→ledger p50 / p95 {_s(k['knob_p50'])} / {_s(k['knob_p95'])} ({k['knob_n']}), "
                   f"page load p50 / p95 {_s(k['page_load_p50'])} / {_s(k['page_load_p95'])}.")
+    if r.get("split"):
+        notes += (f"\nThe server side (Streamlit, its training workers, nginx) on CPU {_cpus(r['split']['server'])}, "
+                  f"the class (browsers, playwright, protocol clients) on CPU {_cpus(r['split']['class'])}.")
+    else:
+        notes += "\nThe server and the class shared every CPU (--no-split)."
+    if r.get("front") == "nginx":
+        notes += (f"\nServed as the Space serves it: nginx in front (space/front.py) serving the static files, "
+                  f"{r['front_cpu_s']:.1f} s of CPU, peak RSS {_mb(r['front_rss_peak'])} (master + worker).")
+    else:
+        notes += "\nStreamlit alone, no front (--front none): it serves the static files itself."
     notes += (f"\nThe class's side (browsers, playwright, protocol clients) used {r.get('client_cpu_s', 0):.0f} s "
               "of CPU.")
     if r["runs_refused"]:
@@ -1138,6 +1262,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chromium-sessions", type=int, default=-1,
                     help="sessions in a real headless Chromium; the others speak Streamlit's WebSocket protocol "
                          "(bench/st_wire.py) at a fraction of a browser's CPU (default -1: all in Chromium)")
+    ap.add_argument("--front", choices=FRONTS, default="nginx",
+                    help="nginx (default): serve the app as the Space image does, nginx in front serving the "
+                         "static files (space/front.py; needs Debian's nginx-light); none: Streamlit alone")
+    ap.add_argument("--no-split", dest="split", action="store_false",
+                    help="let the server and the class share every CPU (default: the server side on the first "
+                         "half of the CPUs, the class on the other half; see split_cpus)")
     ap.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every stuck session in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, run folders)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log each session's steps to stderr")
@@ -1147,7 +1277,8 @@ def main(argv: list[str] | None = None) -> int:
                  step_timeout=a.step_timeout, run_train_size=a.run_train_size, run_epochs=a.run_epochs,
                  seed=a.seed, port=a.port, chromium=a.chromium, keep=a.keep, verbose=a.verbose,
                  warmup=a.warmup, artifacts=a.artifacts, app_dir=a.app, static_via_driver=a.static_via_driver,
-                 browser_nice=a.browser_nice, chromium_sessions=a.chromium_sessions)
+                 browser_nice=a.browser_nice, chromium_sessions=a.chromium_sessions, front=a.front,
+                 split=a.split)
     try:
         r = run_load(cfg)
     except ValueError as e:

@@ -3,13 +3,18 @@ app.py`, 2 of them starting a tiny LeNet run. Every session must go through its 
 3 knob changes, every page) with no error (exception box, stuck page, HTTP or WebSocket failure, server
 traceback) and no started run may be lost. Latency is measured but not asserted: timings depend on the machine.
 
-Needs Debian's chromium, pip's playwright and Fashion-MNIST (CI installs all three); skipped without them.
+The app is served as the Space serves it, behind nginx (space/front.py), with the server side and the class on
+separate CPUs (bench/load_test.py's defaults).
+
+Needs Debian's chromium and nginx-light, pip's playwright and Fashion-MNIST (CI installs them all); skipped
+without them outside CI.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,6 +28,11 @@ CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 pytest.importorskip("playwright.async_api", reason="pip package playwright is not installed")
 if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+    if os.environ.get("CI"):   # the load test runs the app behind the Space's nginx front (space/front.py)
+        raise RuntimeError("CI needs Debian's nginx-light for the load test (make front)")
+    pytest.skip("no nginx for the Space's front (apt-get install nginx-light, or `make front`)",
+                allow_module_level=True)
 
 
 def _load_test_module():
@@ -42,6 +52,7 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     artifacts = ROOT / "tests" / "artifacts" / "load"  # screenshots of stuck sessions, the figures as JSON
     cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=240, chromium=CHROMIUM,
                     artifacts=str(artifacts))
+    cpus_before = os.sched_getaffinity(0)
     r = lt.run_load(cfg)
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "result.json").write_text(json.dumps(r, indent=1, default=str))
@@ -60,6 +71,12 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     assert r["wire_n"] + r["wire_missing"] == r["knob_n"] and r["wire_n"] >= r["knob_n"] // 2, \
         (r["wire_n"], r["wire_missing"])
     assert r["wire_p50"] is not None and r["wire_p50"] <= r["knob_p50"]
+    # served as the Space serves it, nginx in front; on 2+ CPUs the server side kept apart from the class
+    assert r["front"] == "nginx"
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert r["split"] and r["server_cpus"] == r["split"]["server"]
+        assert not set(r["split"]["server"]) & set(r["split"]["class"])
+    assert os.sched_getaffinity(0) == cpus_before   # this process's CPUs given back after the test
 
 
 @needs_fmnist
