@@ -13,8 +13,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 # Debian's python3 (3.11) and Fashion-MNIST from Debian's dataset-fashion-mnist (files in
 # /usr/share/datasets/fashion-mnist, where CNN Lab looks): nothing is downloaded at run time.
+# nginx-light is the front (space/front.py): it serves Streamlit's static files and passes the rest on.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates dataset-fashion-mnist \
+      nginx-light \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 
 # The runtime requirements only (no pytest/playwright) in a root-owned venv, from PyPI alone.
@@ -32,7 +34,12 @@ RUN --mount=type=cache,id=cnnlab-wheels,target=/var/cache/cnnlab-wheels \
     /opt/venv/bin/pip download --no-cache-dir --progress-bar off -d /var/cache/cnnlab-wheels \
       -r /opt/cnnlab/requirements.txt; \
     /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /var/cache/cnnlab-wheels \
-      -r /opt/cnnlab/requirements.txt
+      -r /opt/cnnlab/requirements.txt; \
+    # Streamlit's frontend bundles, gzipped once here: nginx sends the .gz to browsers that accept it
+    # (gzip_static), at no CPU cost per request. The originals stay for those that do not.
+    find /opt/venv/lib/python3*/site-packages/streamlit/static \
+      -type f \( -name '*.js' -o -name '*.css' -o -name '*.svg' -o -name '*.json' -o -name '*.html' \) \
+      -size +1k -exec gzip -k -9 -n {} +
 
 # Hugging Face docker Spaces run the container as uid 1000: a user with a writable HOME.
 RUN useradd -m -u 1000 user
@@ -40,6 +47,7 @@ USER user
 ENV HOME=/home/user \
     PATH=/opt/venv/bin:/home/user/.local/bin:$PATH \
     PORT=7860 \
+    CNNLAB_STREAMLIT_PORT=8501 \
     CNNLAB_CHECKPOINTS=/data/cnnlab-runs \
     CNNLAB_CHECKPOINTS_FALLBACK=/tmp/cnnlab-runs \
     STREAMLIT_SERVER_HEADLESS=true \
@@ -61,4 +69,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python3 -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('PORT', '7860'), timeout=4)" || exit 1
 # Run folders: /data/cnnlab-runs when the Space has persistent storage (/data writable), else
 # /tmp/cnnlab-runs, which the app says on the Saved runs page.
-CMD ["sh", "-c", "exec python3 -m streamlit run app.py --server.port \"$PORT\" --server.address 0.0.0.0"]
+# space/front.py: Streamlit on 127.0.0.1:$CNNLAB_STREAMLIT_PORT, then nginx on $PORT in front of it (static
+# files from disk, the rest passed on); SIGTERM stops both, and either one ending stops the container.
+# CNNLAB_FRONT=none runs Streamlit alone on $PORT.
+CMD ["python3", "space/front.py"]

@@ -10,8 +10,9 @@
 #   4. checks the image: no test-only packages, torch starts without a GPU, run folders fall back to a temp
 #      folder without /data;
 #   5. runs it as uid 1000 with a /data folder (persistent storage), waits for /_stcore/health and for
-#      Docker's HEALTHCHECK to say healthy, then scripts/space_smoke.py opens every page in headless Chromium,
-#      trains a tiny LeNet run inside the container and finds it on Saved runs;
+#      Docker's HEALTHCHECK to say healthy, checks that nginx (space/front.py) serves the static files gzipped,
+#      then scripts/space_smoke.py opens every page in headless Chromium, trains a tiny LeNet run inside the
+#      container and finds it on Saved runs; `docker stop` must end it with status 0 within 15 s;
 #   6. removes what it started (container, temp folders, and dockerd when it started it) on exit.
 # Any failure exits non-zero; nothing is skipped. Figures are printed at the end.
 #
@@ -186,12 +187,36 @@ STATUS=$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$NAME")
 [ "$STATUS" = healthy ] || fail "Docker's HEALTHCHECK says $STATUS"
 say "HEALTHCHECK: $STATUS after $(since "$t") s"
 
+# The front (space/front.py): a bundle comes from nginx, gzipped at build time, with a year's cache.
+"$PY" - "$URL" <<'PY' || fail "the nginx front does not serve the static files"
+import re, sys, urllib.request
+url = sys.argv[1]
+page = urllib.request.urlopen(url + "/", timeout=10).read().decode()
+bundle = re.search(r'src="\./(static/js/[^"]+\.js)"', page).group(1)
+req = urllib.request.Request(f"{url}/{bundle}", headers={"Accept-Encoding": "gzip"})
+with urllib.request.urlopen(req, timeout=10) as r:
+    h = r.headers
+    assert h.get("Server", "").startswith("nginx"), h.get("Server")
+    assert h.get("Content-Encoding") == "gzip", h.get("Content-Encoding")
+    assert "immutable" in h.get("Cache-Control", ""), h.get("Cache-Control")
+    print(f"front: /{bundle} from nginx, gzip ({h.get('Content-Length')} bytes), {h.get('Cache-Control')}")
+PY
+
 "$PY" scripts/space_smoke.py --url "$URL" --container "$NAME" --docker "$DOCKER" --runs /data/cnnlab-runs \
   --host-runs "$DATA_DIR/cnnlab-runs" --artifacts "$ART" --figures "$ART/figures.txt" \
   || fail "browser / training check failed"
 
 MEM=$("$DOCKER" stats --no-stream --format '{{.MemUsage}}' "$NAME" 2>/dev/null || echo "?")
 echo "container memory after the checks: $MEM" >>"$ART/figures.txt"
+# docker stop: SIGTERM reaches space/front.py, which stops Streamlit and nginx; status 0, well within 20 s.
+t=$(now)
+"$DOCKER" stop -t 20 "$NAME" >/dev/null
+STOP_S=$(since "$t")
+EXIT=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$NAME")
+[ "$EXIT" = 0 ] || fail "the container exited with $EXIT on docker stop"
+awk -v s="$STOP_S" 'BEGIN { exit !(s < 15) }' || fail "docker stop took $STOP_S s (SIGTERM not handled)"
+say "docker stop: exit 0 after $STOP_S s"
+echo "docker stop: exit 0 after $STOP_S s" >>"$ART/figures.txt"
 say "figures ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores):"
 sed 's/^/  /' "$ART/figures.txt"
 say "passed"
