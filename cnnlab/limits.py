@@ -239,6 +239,9 @@ def nbytes(obj: Any, _depth: int = 0) -> int:
     return 64
 
 
+MAKE_WAIT_S = 30.0   # the longest a ByteLRU waits for another thread making the same key
+
+
 class ByteLRU:
     """A thread-safe least-recently-used cache bounded by the bytes of its values (:func:`nbytes`).
 
@@ -249,6 +252,7 @@ class ByteLRU:
     def __init__(self, max_bytes: int | Callable[[], int]):
         self._max = max_bytes
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._making: dict[Hashable, threading.Event] = {}   # keys being made now, set when done
         self._lock = threading.Lock()
         self.total = 0
 
@@ -257,23 +261,44 @@ class ByteLRU:
         return int(self._max() if callable(self._max) else self._max)
 
     def get_or_make(self, key: Hashable, make: Callable[[], Any], size: Callable[[Any], int] = nbytes) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        value = make()  # outside the lock: making may take seconds; errors are not cached
-        n = int(size(value))
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-            if n <= self.max_bytes:
-                self._items[key] = (value, n)
-                self.total += n
-                while self.total > self.max_bytes and self._items:
-                    _, (_, old) = self._items.popitem(last=False)
-                    self.total -= old
-        return value
+        """The kept value for `key`, else `make()`'s (kept when it fits). While one thread makes a key, others
+        asking for it wait for that value rather than make it again (a class stepping the same slider together
+        asked for the same new probe at once); if the maker fails or the value is too large to keep, the
+        waiters make it in turn (errors are not cached)."""
+        owner = False
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key][0]
+                making = self._making.get(key)
+                if making is None:
+                    making = self._making[key] = threading.Event()
+                    owner = True
+                    break
+            # then kept (returned above), or the maker failed / could not keep it: made here. A maker taking
+            # longer than MAKE_WAIT_S (or one waiting on this thread) is not waited for any longer.
+            if not making.wait(MAKE_WAIT_S):
+                break
+        try:
+            value = make()  # outside the lock: making may take seconds
+            n = int(size(value))
+            with self._lock:
+                if key in self._items:   # kept meanwhile by a maker this thread stopped waiting for
+                    self._items.move_to_end(key)
+                    return self._items[key][0]
+                if n <= self.max_bytes:
+                    self._items[key] = (value, n)
+                    self.total += n
+                    while self.total > self.max_bytes and self._items:
+                        _, (_, old) = self._items.popitem(last=False)
+                        self.total -= old
+            return value
+        finally:
+            if owner:
+                with self._lock:
+                    self._making.pop(key, None)
+                making.set()
 
     def clear(self) -> None:
         with self._lock:

@@ -135,7 +135,7 @@ def test_every_arch_renders_from_cold_caches_with_the_librarys_figures(arch):
     ledger shows the figures the library computes for it. (Speed is measured by bench/bench_probe.py, not here.)"""
     from cnnlab import registry
     from cnnlab.probe import human, probe
-    from cnnlab.ui.common import _probe_cached
+    from cnnlab.ui.common import _PROBES, _probe_cached
 
     at = _app(arch=arch)
     _ok(at)
@@ -143,10 +143,34 @@ def test_every_arch_renders_from_cold_caches_with_the_librarys_figures(arch):
     registry._fits_cached.cache_clear()
     at.run()
     _ok(at)
-    assert registry._fits_cached.cache_info().misses > 0   # the page really probed again
+    assert len(_PROBES) > 0   # the page really probed again
     cost = probe(registry.resolve(arch)).cost
     shown = [m.value for m in at.metric][:3]
     assert shown == [human(cost.params), human(cost.macs), human(cost.activation_bytes, "B")], shown
+
+
+def test_a_new_ledger_walks_the_model_once_and_too_small_keeps_its_message(monkeypatch):
+    """The page's probe is its own shape check: a model that fits is walked once (the probe), not twice (resolve's
+    fit check, then the probe). One that does not fit still gets resolve's sentence naming the smallest input."""
+    from cnnlab import registry
+    from cnnlab.ui.common import _probe_cached, probe_config
+
+    _probe_cached.clear()
+    registry._fits_cached.cache_clear()
+    walks = []
+    real = registry._fits_cached.__wrapped__
+
+    def counted(*a):
+        walks.append(a)
+        return real(*a)
+    monkeypatch.setattr(registry, "_fits_cached", counted)
+    cfg, p = probe_config("vgg", {"ratio": 4}, resolution=96)
+    assert cfg.resolution == 96 and p.cost.params > 0 and walks == []
+    with pytest.raises(registry.InputTooSmall) as page:
+        probe_config("lenet", {}, resolution=4)
+    with pytest.raises(registry.InputTooSmall) as lib:
+        registry.resolve("lenet", {}, resolution=4)
+    assert str(page.value) == str(lib.value) and "must be at least 12" in str(page.value)
 
 
 def test_reset_restores_the_defaults():

@@ -355,6 +355,54 @@ def test_the_byte_lru_never_holds_more_than_its_bytes():
     assert 2 not in cache and 1 in cache and cache.total <= 10 * MB
 
 
+def test_the_byte_lru_makes_a_key_once_for_threads_asking_together():
+    """Eight threads ask for one new key at once: it is made once and all get that value; a maker that fails
+    leaves the waiters to make it themselves (errors are not cached)."""
+
+    cache = limits.ByteLRU(10 * MB)
+    made, start = [], threading.Barrier(8)
+
+    def make():
+        made.append(1)
+        time.sleep(0.3)
+        return object()
+
+    def ask(out):
+        start.wait()
+        out.append(cache.get_or_make("k", make, lambda v: 64))
+    got: list = []
+    threads = [threading.Thread(target=ask, args=(got,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(made) == 1 and len(got) == 8 and all(v is got[0] for v in got)
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        time.sleep(0.2)
+        if len(calls) == 1:
+            raise RuntimeError("first maker fails")
+        return "ok"
+
+    results, errors = [], []
+
+    def ask2():
+        try:
+            results.append(cache.get_or_make("f", flaky, lambda v: 64))
+        except RuntimeError as e:
+            errors.append(e)
+    threads = [threading.Thread(target=ask2) for _ in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 1 and results == ["ok", "ok"] and len(calls) == 2
+
+
 def test_the_shared_cache_follows_its_environment_setting(monkeypatch):
     monkeypatch.setenv("CNNLAB_CACHE_MB", "3")
     assert limits.CACHE.max_bytes == 3 * MB

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -208,6 +209,31 @@ def test_admission_sentences_name_the_figure_and_a_preset_that_fits(monkeypatch)
     monkeypatch.setattr(admission, "cpu_rate", lambda: 20e9)
     est2 = admission.estimate(engine.TrainConfig(model="lenet", epochs=10, device="cpu").resolved(), "cpu", lim)
     assert est2.seconds == pytest.approx(est.seconds / 2)
+
+
+def test_the_cpu_rate_is_measured_once_when_a_class_asks_together(monkeypatch):
+    """Ten sessions open the Train page together with the figure stale: one measures, the others wait for it
+    (they used to measure all at once, each slowed by the others, in the server's script threads)."""
+    calls = []
+
+    def measure():
+        calls.append(1)
+        time.sleep(0.3)
+        return 12e9
+    monkeypatch.delenv("CNNLAB_CPU_GMACS", raising=False)
+    monkeypatch.setattr(admission, "_measure_cpu_rate", measure)
+    monkeypatch.setattr(admission, "_rate", {"value": 0.0, "at": -1e9})
+    start, got = threading.Barrier(10), []
+
+    def ask():
+        start.wait()
+        got.append(admission.cpu_rate())
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and got == [12e9] * 10
 
 
 def test_memory_estimate_grows_with_batch_resolution_and_adam():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -90,6 +91,7 @@ def fmt_duration(s: float) -> str:
 MIN_CPU_RATE = 2e9       # MAC/s: below this the machine is busy, not slow (a 2-core EPYC measures ~12e9)
 RATE_TTL_S = 600.0
 _rate: dict = {"value": 0.0, "at": -1e9}
+_rate_lock = threading.Lock()
 
 
 def _measure_cpu_rate() -> float:
@@ -117,10 +119,13 @@ def cpu_rate() -> float:
     env = os.environ.get("CNNLAB_CPU_GMACS", "")
     if env:
         return float(env) * 1e9
-    now = time.monotonic()
-    if now - _rate["at"] > RATE_TTL_S:
-        _rate["value"] = max(_rate["value"], _measure_cpu_rate())
-        _rate["at"] = now
+    if time.monotonic() - _rate["at"] > RATE_TTL_S:
+        # One measurement at a time: a class opening the Train page together found the figure stale at once,
+        # and every session measured it, each slowed by the others, in the server's script threads.
+        with _rate_lock:
+            if time.monotonic() - _rate["at"] > RATE_TTL_S:
+                _rate["value"] = max(_rate["value"], _measure_cpu_rate())
+                _rate["at"] = time.monotonic()
     return max(MIN_CPU_RATE, _rate["value"])
 
 

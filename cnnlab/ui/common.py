@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import streamlit as st
 
 from .. import i18n, limits
-from ..registry import Config, KnobError, get_spec, resolve
+from ..registry import Config, InputTooSmall, KnobError, get_spec, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 LANG_KEY = "lang"
@@ -110,9 +110,20 @@ def _probe_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, r
     """(Config, Probe), kept in a byte-bounded LRU shared by all sessions (sized by its pickled bytes)."""
     from ..probe import probe
 
+    dims = dict(in_channels=in_channels, num_classes=num_classes, resolution=resolution)
+
     def make():
-        cfg = resolve(arch, dict(knobs), in_channels=in_channels, num_classes=num_classes, resolution=resolution)
-        return cfg, probe(cfg)
+        # The knobs validated and the probe's cost bounded as resolve() does; the shape check is the probe's own
+        # walk (a model that runs through it fits). resolve()'s separate check, a second walk on the meta device
+        # as long as the probe, runs only when the probe finds the input too small, for its message naming the
+        # smallest input that fits. Under a class changing knobs this halves the cost of every new ledger.
+        cfg = resolve(arch, dict(knobs), check_shapes=False, **dims)
+        limits.check_probe_cost(cfg)
+        try:
+            return cfg, probe(cfg)
+        except InputTooSmall:
+            resolve(arch, dict(knobs), **dims)   # raises InputTooSmall with the full message
+            raise
 
     return _PROBES.get_or_make((arch, knobs, in_channels, num_classes, resolution), make,
                                lambda v: len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)))
