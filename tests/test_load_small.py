@@ -3,8 +3,8 @@ app.py`, 2 of them starting a tiny LeNet run. Every session must go through its 
 3 knob changes, every page) with no error (exception box, stuck page, HTTP or WebSocket failure, server
 traceback) and no started run may be lost. Latency is measured but not asserted: timings depend on the machine.
 
-The app is served as the Space serves it, behind nginx (space/front.py), with the server side and the class on
-separate CPUs (bench/load_test.py's defaults).
+The app is served as the Space serves it, behind nginx (space/front.py); the mixed class also keeps the server
+side and the class on separate CPUs (bench/load_test.py's default).
 
 Needs Debian's chromium and nginx-light, pip's playwright and Fashion-MNIST (CI installs them all); skipped
 without them outside CI.
@@ -50,9 +50,10 @@ SESSIONS, RUNS, KNOB_CHANGES = 6, 2, 3
 def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     lt = _load_test_module()
     artifacts = ROOT / "tests" / "artifacts" / "load"  # screenshots of stuck sessions, the figures as JSON
+    # the machine shared (--no-split): six tabs on one class core took 165 s of CI's 15 minutes; the split
+    # is checked by the mixed class below
     cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=240, chromium=CHROMIUM,
-                    artifacts=str(artifacts))
-    cpus_before = os.sched_getaffinity(0)
+                    artifacts=str(artifacts), split=False)
     r = lt.run_load(cfg)
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "result.json").write_text(json.dumps(r, indent=1, default=str))
@@ -71,12 +72,7 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     assert r["wire_n"] + r["wire_missing"] == r["knob_n"] and r["wire_n"] >= r["knob_n"] // 2, \
         (r["wire_n"], r["wire_missing"])
     assert r["wire_p50"] is not None and r["wire_p50"] <= r["knob_p50"]
-    # served as the Space serves it, nginx in front; on 2+ CPUs the server side kept apart from the class
-    assert r["front"] == "nginx"
-    if len(os.sched_getaffinity(0)) >= 2:
-        assert r["split"] and r["server_cpus"] == r["split"]["server"]
-        assert not set(r["split"]["server"]) & set(r["split"]["class"])
-    assert os.sched_getaffinity(0) == cpus_before   # this process's CPUs given back after the test
+    assert r["front"] == "nginx" and r["split"] is None   # served as the Space serves it, nginx in front
 
 
 @needs_fmnist
@@ -87,6 +83,7 @@ def test_protocol_sessions_beside_a_chromium_no_error_no_lost_run(tmp_path):
     lt = _load_test_module()
     cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=180, chromium=CHROMIUM,
                     chromium_sessions=1)
+    cpus_before = os.sched_getaffinity(0)
     r = lt.run_load(cfg)
     print(lt.table(r))
     details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
@@ -98,3 +95,9 @@ def test_protocol_sessions_beside_a_chromium_no_error_no_lost_run(tmp_path):
     assert r["runs_started"] == RUNS and r["runs_lost"] == 0, details
     assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
     assert r["wire_n"] == r["knob_n"] - r["wire_missing"] and r["client_cpu_s"] > 0
+    # nginx in front; on 2+ CPUs the server side kept apart from the class (the defaults)
+    assert r["front"] == "nginx"
+    if len(cpus_before) >= 2:
+        assert r["split"] and r["server_cpus"] == r["split"]["server"]
+        assert not set(r["split"]["server"]) & set(r["split"]["class"])
+    assert os.sched_getaffinity(0) == cpus_before   # this process's CPUs given back after the test
