@@ -287,17 +287,9 @@ class Server:
             os.sched_setaffinity(0, self.cpus)
 
     def _wait_health(self, base: str, proc: subprocess.Popen, deadline: float, what: str, timeout_s: float):
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        return
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = self.log_tail() if what == "streamlit" else self.front_log_tail()
-                raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s:\n{log}")
-            time.sleep(0.3)
+        if not front.wait_health(base, deadline - time.monotonic(), lambda: proc.poll() is None):
+            log = self.log_tail() if what == "streamlit" else self.front_log_tail()
+            raise RuntimeError(f"{what} did not start within {timeout_s:.0f} s:\n{log}")
 
     def front_log_tail(self, n: int = 3000) -> str:
         try:

@@ -149,12 +149,13 @@ def start_nginx(conf: Path, **popen_kw) -> subprocess.Popen:
     return subprocess.Popen(base, **popen_kw)
 
 
-def wait_http(url: str, timeout_s: float, alive=lambda: True) -> bool:
+def wait_health(base: str, timeout_s: float, alive=lambda: True) -> bool:
+    """True once `base`/_stcore/health answers "ok"; False after `timeout_s` or as soon as `alive()` is false."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and alive():
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
                     return True
         except OSError:
             pass
@@ -200,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     streamlit = subprocess.Popen(st_cmd, cwd=APP_DIR)
     procs.append(streamlit)
-    if not wait_http(f"http://127.0.0.1:{st_port}/_stcore/health", 300, lambda: streamlit.poll() is None
-                     and not stopping):
+    if not wait_health(f"http://127.0.0.1:{st_port}", 300, lambda: streamlit.poll() is None and not stopping):
         stop()
         return streamlit.wait() or 1
     try:
