@@ -41,9 +41,6 @@ class Assignment:
     preset: str | None = None             # the preset it started from, if any (for the board's title)
     created: float = field(default=0.0)
 
-    def is_locked(self, name: str) -> bool:
-        return name in self.locked
-
     def to_json(self) -> dict:
         return {"format": "cnnlab-assignment", "id": self.id, "title": self.title, "params": dict(self.params),
                 "locked": list(self.locked), "preset": self.preset, "created": self.created}
@@ -163,11 +160,60 @@ def _prune(folder: str) -> None:
             pass
 
 
-def merge(assignment: Assignment, wanted: Mapping[str, str]) -> dict[str, str]:
-    """The settings a student's link or widgets ask for, with every locked one put back to the assignment's."""
-    out = dict(assignment.params)
-    out.update({k: v for k, v in wanted.items() if k not in assignment.locked})
+def fixed(assignment: Assignment) -> dict[str, str]:
+    """Every setting the assignment fixes, with its value: the locked ones, and, when ``arch`` is locked, every
+    knob of that architecture too (a knob the assignment does not write is fixed at its default). Fixing the
+    architecture without its knobs would let a student switch BN-LeNet's batch norm off."""
+    from .registry import KnobError, format_value, get_spec
+
+    out = {name: assignment.params[name] for name in assignment.locked}
+    if "arch" in out:
+        try:
+            spec = get_spec(out["arch"])
+        except KnobError:
+            return out
+        for k in spec.knobs:
+            out.setdefault(k.name, assignment.params.get(k.name, format_value(k.default)))
     return out
 
 
-__all__ = ["Assignment", "AssignmentError", "create", "load", "list_all", "delete", "merge"]
+def same_value(name: str, arch: str | None, want: str, got: str | None) -> bool:
+    """Whether two written values of one setting say the same thing ("28" and "28.0"; "on" and "True" for a
+    bool knob; "6,12" and "(6, 12)" for an ints knob)."""
+    from .registry import KnobError, get_spec
+
+    if got is None:
+        return False
+    try:
+        knob = get_spec(arch).knob(name) if arch else None
+    except KnobError:
+        knob = None
+    if knob is not None:
+        try:
+            return knob.parse(want) == knob.parse(got)
+        except KnobError:
+            return want == got
+    try:
+        return float(want) == float(got)
+    except ValueError:
+        return want == got
+
+
+def broken(assignment: Assignment, now: Mapping[str, str]) -> list[str]:
+    """The fixed settings whose value in `now` (every setting written out, defaults included) differs."""
+    fix = fixed(assignment)
+    arch = fix.get("arch", now.get("arch"))
+    return [name for name, want in fix.items() if not same_value(name, arch, want, now.get(name))]
+
+
+def merge(assignment: Assignment, wanted: Mapping[str, str]) -> dict[str, str]:
+    """The settings a student's link or widgets ask for, with every fixed one put back to the assignment's."""
+    fix = fixed(assignment)
+    out = dict(assignment.params)
+    out.update({k: v for k, v in wanted.items() if k not in fix})
+    out.update(fix)
+    return out
+
+
+__all__ = ["Assignment", "AssignmentError", "create", "load", "list_all", "delete", "fixed", "same_value",
+           "broken", "merge"]

@@ -96,6 +96,58 @@ class Throttle:
         self.failures, self.next_try = 0, 0.0
 
 
+# -- the teacher's sign-in, kept for a browser session ------------------------------------------
+SESSIONS = os.path.join(".teacher", "sessions")
+SESSION_S = 12 * 3600      # a sign-in lasts a school day at most, then the password is asked again
+_SESSION_RE = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+def _session_path(root: str | os.PathLike, token: str) -> str:
+    return os.path.join(os.fspath(root), SESSIONS, hashlib.sha256(token.encode()).hexdigest() + ".json")
+
+
+def _session_bind(token: str) -> str:
+    """Ties a session to the password it was opened with: a changed password ends every session. The record
+    keeps neither the token (its file is named by the token's digest) nor the password."""
+    pw = os.environ.get(PASSWORD_ENV) or ""
+    return hashlib.sha256(f"cnnlab-teacher\0{pw}\0{token}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def open_session(root: str | os.PathLike, now: float | None = None) -> str:
+    """After a right password: a new random session token (for a cookie), recorded on the server as one file."""
+    token = secrets.token_urlsafe(32)
+    path = _session_path(root, token)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    now = time.time() if now is None else now
+    ckpt.atomic_write_json(path, {"expires": now + SESSION_S, "bind": _session_bind(token)})
+    return token
+
+
+def session_valid(root: str | os.PathLike, token: object, now: float | None = None) -> bool:
+    """Whether a cookie's token is a live teacher session of this password (teacher mode on, not expired)."""
+    if not enabled() or not isinstance(token, str) or not _SESSION_RE.fullmatch(token):
+        return False
+    try:
+        data = ckpt._parse_json(ckpt._read_capped(_session_path(root, token), 4096), "session")
+    except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):
+        return False
+    if not isinstance(data, dict) or not isinstance(data.get("expires"), (int, float)):
+        return False
+    if (time.time() if now is None else now) > data["expires"]:
+        close_session(root, token)
+        return False
+    return hmac.compare_digest(str(data.get("bind", "")), _session_bind(token))
+
+
+def close_session(root: str | os.PathLike, token: object) -> None:
+    """Sign-out: the session's record is removed, so its cookie opens nothing any more."""
+    if isinstance(token, str) and _SESSION_RE.fullmatch(token):
+        try:
+            os.remove(_session_path(root, token))
+        except OSError:
+            pass
+
+
 # -- nicknames --------------------------------------------------------------------------------
 
 _NICK_OK = re.compile(r"^[\w .'\-]+$", re.UNICODE)
@@ -192,5 +244,5 @@ class Nicknames:
         return nick
 
 
-__all__ = ["enabled", "check_password", "server_token", "Throttle", "Nicknames", "NicknameError", "clean_nickname",
+__all__ = ["enabled", "check_password", "server_token", "open_session", "session_valid", "close_session", "Throttle", "Nicknames", "NicknameError", "clean_nickname",
            "anonymous"]

@@ -391,3 +391,42 @@ def test_an_unknown_assignment_is_one_sentence_and_the_normal_page(ckpt_root):
     _ok(at)
     assert any("no such assignment" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.selectbox(key="train_arch").disabled
+
+
+def _publish(root, pid: str, locked) -> str:
+    """An assignment as the Class page publishes it (cnnlab.ui.teacher_view.assignments_panel)."""
+    from cnnlab import assignments
+    from cnnlab.ui.teacher_view import _assignment_params
+
+    params = {**_assignment_params(pid), "seed": "0"}
+    return assignments.create(root, params, [x for x in locked if x in params], preset=pid).id
+
+
+def _started_and_stopped(at) -> None:
+    _ok(at)
+    assert not at.error, [e.value for e in at.error]
+    rid = _run_id(at)
+    ex = executor()
+    assert ex.status(rid) is not None
+    ex.stop(rid, at.session_state["_owner"])
+
+
+@pytest.mark.parametrize("pid", [p.id for p in __import__("cnnlab.presets", fromlist=["x"]).CPU_PRESETS])
+def test_every_published_preset_starts_as_published_with_the_default_locks(ckpt_root, pid):
+    """The quick-demo LeNet assignment could never start: its res=28 is no `res` in the page's own URL."""
+    at = _open_assignment(_publish(ckpt_root, pid, ["arch", "res", "ep"]))
+    _ok(at)
+    assert at.selectbox(key="train_preset").disabled  # the assignment is the preset: no other can be picked
+    at.button(key="train_start").click().run()
+    _started_and_stopped(at)
+
+
+def test_a_preset_published_with_every_setting_fixed_starts_as_published(ckpt_root):
+    at = _open_assignment(_publish(ckpt_root, "bn_lenet", ["arch", "res", "ep", "lr", "bs", "ntr", "nte", "seed"]))
+    _ok(at)
+    assert at.selectbox(key="train_k_lenet_batchnorm").value == "scratch"
+    assert at.selectbox(key="train_k_lenet_batchnorm").disabled  # fixing arch fixes its knobs
+    box = " ".join(i.value for i in at.info)
+    assert "Fixed by your teacher" in box and "Yours to change" in box and "batchnorm = scratch" in box, box
+    at.button(key="train_start").click().run()
+    _started_and_stopped(at)

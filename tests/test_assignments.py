@@ -19,8 +19,31 @@ def test_create_load_round_trip(tmp_path):
 
 def test_merge_keeps_locked_settings(tmp_path):
     a = asg.create(tmp_path, {"arch": "vgg", "ratio": "8", "ep": "3"}, ["arch", "ratio"])
-    got = asg.merge(a, {"arch": "alexnet", "ratio": "1", "ep": "5", "lr": "0.1"})
-    assert got == {"arch": "vgg", "ratio": "8", "ep": "5", "lr": "0.1"}
+    got = asg.merge(a, {"arch": "alexnet", "ratio": "1", "ep": "5", "lr": "0.1", "fc_width": "64"})
+    # fixing the architecture fixes its knobs: the ones the assignment does not write stay at their defaults
+    assert got == {"arch": "vgg", "ratio": "8", "ep": "5", "lr": "0.1", "batchnorm": "off", "conv_arch": "vgg11",
+                   "dropout": "0.5", "fc_div_ratio": "off", "fc_width": "4096"}
+
+
+def test_fixing_the_architecture_fixes_its_knobs(tmp_path):
+    a = asg.create(tmp_path, {"arch": "lenet", "batchnorm": "scratch", "res": "28", "ep": "10"},
+                   ["arch", "res", "ep"])
+    fix = asg.fixed(a)
+    assert fix["batchnorm"] == "scratch" and fix["res"] == "28" and fix["arch"] == "lenet"
+    assert "lr" not in fix
+    now = {"arch": "lenet", "batchnorm": "scratch", "res": "28", "ep": "10", "lr": "0.9"}
+    for k in asg.fixed(a):
+        now.setdefault(k, fix[k])
+    assert asg.broken(a, now) == []
+    assert asg.broken(a, {**now, "batchnorm": "off"}) == ["batchnorm"]
+    assert asg.broken(a, {**now, "res": "28.0", "ep": "10"}) == []        # the same value, written otherwise
+    assert asg.broken(a, {k: v for k, v in now.items() if k != "res"}) == ["res"]  # a value left out is no match
+
+
+def test_an_ep_only_lock_leaves_the_architecture_free(tmp_path):
+    a = asg.create(tmp_path, {"arch": "lenet", "ep": "3"}, ["ep"])
+    assert asg.fixed(a) == {"ep": "3"}
+    assert asg.merge(a, {"arch": "vgg", "ep": "9"}) == {"arch": "vgg", "ep": "3"}
 
 
 @pytest.mark.parametrize("aid", ["", "../../etc/passwd", "a b c d e f", "x" * 40, None, "short"])

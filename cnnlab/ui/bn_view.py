@@ -21,9 +21,10 @@ def _saved_runs() -> tuple[list, list]:
     """(runs with a BN history — or a BN folder that cannot be read, which shows its error when picked —,
     unreadable runs)."""
     from .. import checkpoint
+    from .common import visible_runs
 
     out, bad = [], []
-    for r in checkpoint.list_runs(str(checkpoint_root())):
+    for r in visible_runs():  # the owner filter: never another student's runs
         if r.status == "unreadable":
             bad.append(r)
             continue

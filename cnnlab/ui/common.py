@@ -191,6 +191,7 @@ def executor():
 OWNER_COOKIE = "cnnlab_owner"
 K_OWNER = "_owner"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def owner_id() -> str:
@@ -208,20 +209,68 @@ def owner_id() -> str:
     return tok
 
 
-def remember_owner() -> None:
-    """Write the owner cookie in the browser if the request did not carry it (call once per page run)."""
-    tok = owner_id()
+def cookie(name: str) -> str | None:
+    """A cookie the browser sent with this session's request (None when absent, or without a browser)."""
+    try:
+        v = st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001 - no request (AppTest)
+        return None
+    return v if isinstance(v, str) else None
+
+
+def has_browser() -> bool:
+    """Whether this session has a browser to write cookies in (AppTest has none)."""
     try:
         have = st.context.cookies.get(OWNER_COOKIE)
     except Exception:  # noqa: BLE001
-        have = None
-    if not isinstance(have, str) and have is not None:  # AppTest: no browser, no cookie to write
-        return
-    if have == tok:
-        return
-    # st.iframe runs HTML same-origin with scripts allowed; the token is ours ([A-Za-z0-9_-] only), never user text
-    st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={tok}; path=/; max-age=31536000; SameSite=Strict';"
-              "</script>", height=1)
+        return False
+    return have is None or isinstance(have, str)
+
+
+# The cookie's attributes are chosen in the browser: inside a cross-site frame (a Space page on huggingface.co
+# frames *.hf.space) Chromium keeps a cookie only when it is `SameSite=None; Secure; Partitioned`, and only in
+# a secure context (https, or a loopback origin); at top level the strict form.
+_COOKIE_JS = ("<script>(function(){{var framed;try{{framed=window.parent!==window.parent.parent;}}"
+              "catch(e){{framed=true;}}var a=(framed&&window.isSecureContext)?'; SameSite=None; Secure; Partitioned'"
+              ":'; SameSite=Strict';{sets}}})();</script>")
+
+
+def set_cookies(values: Mapping[str, tuple[str, int | None]]) -> None:
+    """Write cookies in the browser ({name: (value, max-age seconds or None for the browser session)}) with a
+    tiny same-origin script; names and values are ours ([A-Za-z0-9_-] only), never user text."""
+    written = st.session_state.setdefault("_cookies_written", {})  # once per browser session and value
+    sets = []
+    for name, (value, max_age) in values.items():
+        assert _TOKEN_CHARS.fullmatch(name) and (value == "" or _TOKEN_CHARS.fullmatch(value)), name
+        if written.get(name) == value:
+            continue
+        written[name] = value
+        age = "" if max_age is None else f"; max-age={int(max_age)}"
+        sets.append(f"document.cookie='{name}={value}; path=/{age}'+a;")
+    if sets:
+        st.iframe(_COOKIE_JS.format(sets="".join(sets)), height=1)
+
+
+def remember_owner() -> None:
+    """Write the owner cookie in the browser if the request did not carry it (call once per page run)."""
+    tok = owner_id()
+    if has_browser() and cookie(OWNER_COOKIE) != tok:
+        set_cookies({OWNER_COOKIE: (tok, 31536000)})
+
+
+def visible_runs() -> list:
+    """The saved runs this browser may see, for every page that lists runs (Saved runs, Batch normalization):
+    its own (by the `.owner` digest) and the ones no browser owns (made with the CLI); a signed-in teacher sees
+    every run. Students never see other students' runs: this is the one place that decides it."""
+    from .. import checkpoint
+    from ..runs.recovery import owner_digest, run_owner
+    from .teacher_view import signed_in
+
+    rows = checkpoint.list_runs(str(checkpoint_root()))
+    if signed_in():
+        return rows
+    me = owner_digest(owner_id())
+    return [r for r in rows if run_owner(r.run_dir) in (None, me)]
 
 
 class MyRuns:

@@ -25,18 +25,10 @@ CONF_MAC_BUDGET = 1e11       # default confusion-matrix size: about this many mu
 
 
 def list_runs() -> list:
-    """The saved runs this browser may see: its own (by the `.owner` digest) and the ones no browser owns
-    (made with the CLI); a signed-in teacher sees every run, with its student's nickname."""
-    from .. import checkpoint
-    from ..runs.recovery import owner_digest, run_owner
-    from .common import owner_id
-    from .teacher_view import signed_in
+    """The saved runs this browser may see (common.visible_runs: the one owner filter)."""
+    from .common import visible_runs
 
-    rows = checkpoint.list_runs(str(checkpoint_root()))
-    if signed_in():
-        return rows
-    me = owner_digest(owner_id())
-    return [r for r in rows if run_owner(r.run_dir) in (None, me)]
+    return visible_runs()
 
 
 def _knobs_text(knobs: dict) -> str:

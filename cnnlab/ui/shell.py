@@ -104,11 +104,14 @@ def style() -> None:
 def sidebar() -> str:
     """The shell's per-run work before the page: language toggle, kept settings, nickname and teacher sign-in."""
     from . import teacher_view
+    from .common import remember_owner
 
     keep_settings()
     style()
     L = language_toggle()
     teacher_view.sidebar()
+    with st.sidebar:
+        remember_owner()  # on every page: a nickname set on Architecture is this browser's after a reload too
     return L
 
 

@@ -8,9 +8,12 @@ import streamlit as st
 from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
-from .common import arch_title, checkpoint_root, executor, lang, owner_id, plain, safe_label, say
+from .common import (arch_title, checkpoint_root, cookie, executor, has_browser, lang, owner_id, plain, safe_label,
+                     say, set_cookies)
 
 K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
+K_SESSION = "_teacher_session"       # the server-side session token this browser's cookie carries
+TEACHER_COOKIE = "cnnlab_teacher"
 K_THROTTLE = "_teacher_throttle"
 K_PASSWORD, K_SIGN_IN, K_SIGN_OUT, K_NICK = "teacher_password", "teacher_sign_in", "teacher_sign_out", "nickname"
 K_NICK_MSG = "_nickname_msg"
@@ -18,7 +21,18 @@ BOARD_POLL_S = 2.0
 
 
 def signed_in() -> bool:
-    return teacher.enabled() and bool(st.session_state.get(K_SIGNED_IN))
+    """Whether this browser session is the teacher's: signed in here, or carrying a live sign-in cookie (a
+    server-side session token, never the password) from an earlier page load of this browser session."""
+    if not teacher.enabled():
+        return False
+    if st.session_state.get(K_SIGNED_IN):
+        return True
+    tok = cookie(TEACHER_COOKIE)
+    if tok and st.session_state.get(K_SIGNED_IN) is None and teacher.session_valid(str(checkpoint_root()), tok):
+        st.session_state[K_SIGNED_IN] = True
+        st.session_state[K_SESSION] = tok
+        return True
+    return False
 
 
 def _save_nickname() -> None:
@@ -39,6 +53,7 @@ def _sign_in() -> None:
     if teacher.check_password(given):
         th.succeeded()
         st.session_state[K_SIGNED_IN] = True
+        st.session_state[K_SESSION] = teacher.open_session(str(checkpoint_root()))
         teacher.server_token()
         st.session_state.pop(K_NICK_MSG, None)
     else:
@@ -48,6 +63,18 @@ def _sign_in() -> None:
 
 def _sign_out() -> None:
     st.session_state[K_SIGNED_IN] = False
+    teacher.close_session(str(checkpoint_root()), st.session_state.get(K_SESSION) or cookie(TEACHER_COOKIE))
+    st.session_state[K_SESSION] = ""
+
+
+def _keep_sign_in() -> None:
+    """Put this session's sign-in into the browser's session cookie (or clear it after a sign-out)."""
+    if not has_browser():
+        return
+    want = st.session_state.get(K_SESSION) if signed_in() else ""
+    if want is None or (cookie(TEACHER_COOKIE) or "") == want:
+        return
+    set_cookies({TEACHER_COOKIE: (want, None if want else 0)})
 
 
 def sidebar() -> None:
@@ -68,6 +95,8 @@ def sidebar() -> None:
         msg = st.session_state.pop(K_NICK_MSG, None)
         if msg and msg[0] == "error":
             st.error(msg[1])
+        if teacher.enabled():
+            _keep_sign_in()
 
 
 # -- the Class page ------------------------------------------------------------------------------------

@@ -226,8 +226,37 @@ LOCKABLE = {q: key for _, (q, key, _, _) in RECIPE_URL.items()}
 
 
 def locked_params() -> set[str]:
+    """Every setting the assignment fixes (fixing the architecture fixes its knobs: assignments.fixed)."""
+    from .. import assignments
+
     a = assignment()
-    return set(a.locked) if a is not None else set()
+    return set(assignments.fixed(a)) if a is not None else set()
+
+
+SETTING_LABELS = {"arch": "arch.pick", "res": "train.resolution", "ep": "train.epochs", "lr": "train.lr",
+                  "bs": "train.batch_size", "ntr": "train.train_size", "nte": "train.test_size",
+                  "wd": "train.weight_decay", "seed": "train.seed", "opt": "train.optimizer"}
+
+
+def _setting_label(name: str, arch: str, L: str) -> str:
+    if name in SETTING_LABELS:
+        return i18n.t(SETTING_LABELS[name], L)
+    try:
+        return i18n.knob_label(get_spec(arch).knob(name), L)
+    except KnobError:
+        return name
+
+
+def fixed_and_free(arch: str, L: str) -> tuple[list[str], list[str]]:
+    """What the assignment fixes ("epochs = 10") and what is left to the student, as people read them."""
+    from .. import assignments
+
+    a = assignment()
+    fix = assignments.fixed(a) if a is not None else {}
+    fixed = [f"{_setting_label(n, arch, L)} = {arch_title(v, L) if n == 'arch' else v}" for n, v in fix.items()]
+    names = ["arch"] + [k.name for k in get_spec(arch).knobs] + list(SETTING_LABELS)[1:]
+    free = [_setting_label(n, arch, L) for n in dict.fromkeys(names) if n not in fix]
+    return fixed, free + [i18n.t("train.device", L)]
 
 
 def url_of(s: dict) -> dict | None:
@@ -244,22 +273,27 @@ def url_of(s: dict) -> dict | None:
     return want
 
 
-def broken_locks(s: dict) -> list[str]:
-    """Locked settings whose value differs from the assignment's (Start refuses then)."""
-    a = assignment()
-    if a is None:
-        return []
-    now = url_of(s) or {}
-    out = []
-    for name in a.locked:
-        want, got = a.params[name], now.get(name, str(URL_DEFAULTS.get(name, "")))
-        try:
-            same = float(want) == float(got)
-        except ValueError:
-            same = want == got
-        if not same:
-            out.append(name)
+def full_params(s: dict) -> dict:
+    """Every setting written out as in a link, defaults included (url_of leaves the book's defaults out: a
+    resolution of 28 for LeNet is no `res` at all, which a lock on res=28 must still see as 28)."""
+    out = dict(url_of(s) or {})
+    spec = get_spec(s["arch"])
+    for k in spec.knobs:
+        v = s["knobs"].get(k.name, k.default)
+        out.setdefault(k.name, v if isinstance(v, str) else format_value(v))
+    out.setdefault("res", str(int(s["resolution"] or spec.book_resolution)))
+    for q, v in URL_DEFAULTS.items():
+        out.setdefault(q, str(v))
+    out.setdefault("opt", s.get("optimizer", "sgd"))
     return out
+
+
+def broken_locks(s: dict) -> list[str]:
+    """Fixed settings whose value differs from the assignment's (Start refuses then)."""
+    from .. import assignments
+
+    a = assignment()
+    return [] if a is None else assignments.broken(a, full_params(s))
 
 
 def sync_url(s: dict) -> None:
@@ -366,7 +400,9 @@ def settings() -> dict:
     options = ["custom"] + [p.id for p in plist]
     measured = presets.measured()
     # preset and Start each take the column's whole width: side by side they were cut to "S.." on a projector
+    # on an assignment page the assignment is the preset: the box is shown but cannot change a fixed setting
     st.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
+                 disabled=assignment() is not None,
                  format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
                  else presets.label(presets.PRESETS[i], L, measured))
     clicked = st.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
@@ -374,7 +410,10 @@ def settings() -> dict:
     locked = locked_params()
     if assignment() is not None:
         a = assignment()
-        st.info(i18n.t("train.assignment", L, title=plain(a.title or a.id), locked=", ".join(a.locked) or "—"))
+        fixed, free = fixed_and_free(st.session_state.get(f"{P}_arch") or a.params.get("arch", "lenet"), L)
+        with st.container(key="train_assign_box"):
+            st.info(i18n.t("train.assignment", L, title=plain(a.title or a.id), fixed="; ".join(fixed) or "—",
+                           free=", ".join(free)))
     # while one of my runs trains, the settings fold away: on a phone (columns stacked) the curves then sit
     # right below Start instead of under two screens of settings
     unfolded = not _my_run_active()

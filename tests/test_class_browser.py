@@ -1,0 +1,189 @@
+"""A lesson, walked in a real headless Chromium: a teacher and students, each in a browser context of their own
+(own cookies), across page switches and reloads, on one app server (issue #21).
+
+- Assignments: the teacher signs in, reloads (still signed in), publishes the quick-demo preset with the
+  default fixed settings; a student opens the link in a fresh browser and presses Start without changing
+  anything, and the run starts; the preset box cannot change a fixed setting.
+- Privacy: a student's saved BN run is on their Batch normalization and Saved runs pages, never on another
+  student's.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
+from helpers import needs_fmnist
+
+PASSWORD = "projector-7"
+WIDE = {"width": 1440, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app with teacher mode on, and its checkpoint folder."""
+    root = tmp_path_factory.mktemp("class_ckpt")
+    old = {k: os.environ.get(k) for k in ("CNNLAB_TEACHER_PASSWORD", "CNNLAB_TEACHER_TOKEN")}
+    os.environ["CNNLAB_TEACHER_PASSWORD"] = PASSWORD
+    os.environ.pop("CNNLAB_TEACHER_TOKEN", None)
+    try:
+        with streamlit_server(root, tmp_path_factory.mktemp("class_log") / "streamlit.log") as (base, _):
+            yield base, root
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def browser(app):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def person(browser, viewport=WIDE):
+    """A new person: a browser context of their own (own cookies), one tab."""
+    pg = browser.new_context(viewport=viewport).new_page()
+    pg.set_default_timeout(60_000)
+    return pg
+
+
+def open_(pg, url: str) -> None:
+    pg.goto(url)
+    idle(pg)
+    no_exception(pg, url)
+
+
+def type_in(pg, key: str, value: str) -> None:
+    box = pg.locator(f".st-key-{key} input")
+    box.fill(value)
+    box.press("Enter")
+    idle(pg)
+
+
+def pick(pg, key: str, option: str) -> None:
+    """Choose `option` (its visible text) in the selectbox with this key."""
+    pg.locator(f".st-key-{key} input[role='combobox']").click()
+    pg.get_by_role("option", name=option, exact=True).click()
+    idle(pg)
+
+
+def options(pg, key: str) -> list[str]:
+    """The selectbox with this key: its value, and every option when its list opens; [] when there is none."""
+    box = pg.locator(f".st-key-{key} input[role='combobox']")
+    if box.count() == 0:
+        return []
+    out = [box.input_value()]
+    box.click()
+    try:
+        pg.get_by_role("option").first.wait_for(state="attached", timeout=5_000)
+        out += pg.get_by_role("option").all_inner_texts()
+    except Exception:  # noqa: BLE001 - a list that did not open: the value alone
+        pass
+    pg.keyboard.press("Escape")
+    return out
+
+
+def sidebar_text(pg) -> str:
+    return pg.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def main_text(pg) -> str:
+    return pg.locator('[data-testid="stMain"]').inner_text()
+
+
+def sign_in(pg, base: str) -> None:
+    open_(pg, base + "/class")
+    type_in(pg, "teacher_password", PASSWORD)
+    assert "Signed in as teacher" in sidebar_text(pg)
+    # the sign-in goes into a session cookie (a server-side token, never the password)
+    pg.wait_for_function("() => document.cookie.includes('cnnlab_teacher=')", timeout=10_000)
+    assert PASSWORD not in str(pg.context.cookies())
+
+
+def publish(pg, preset_title: str) -> str:
+    """On the Class page: publish `preset_title` with the default fixed settings; returns the link's path."""
+    pg.locator(".st-key-teacher_view").get_by_text("Assignments", exact=True).click()
+    idle(pg)
+    pick(pg, "teacher_assign_preset", preset_title)
+    pg.get_by_role("button", name="Publish the assignment").click()
+    idle(pg)
+    no_exception(pg, "published")
+    m = re.search(r"/training\?assign=[A-Za-z0-9_-]+", main_text(pg))
+    assert m, main_text(pg)[:2000]
+    return m.group(0)
+
+
+@needs_fmnist
+def test_a_published_quick_demo_starts_as_published_and_the_teacher_stays_signed_in(app, browser):
+    from cnnlab.presets import PRESETS
+
+    base, _ = app
+    teacher = person(browser)
+    sign_in(teacher, base)
+    teacher.reload()  # a reload keeps the sign-in (it signed the teacher out before)
+    idle(teacher)
+    assert "Signed in as teacher" in sidebar_text(teacher), sidebar_text(teacher)
+    assert "Sign in as teacher" not in main_text(teacher)
+    link = publish(teacher, PRESETS["lenet_quick"].title("en"))
+
+    student = person(browser)
+    open_(student, base + link)
+    info = student.locator(".st-key-train_assign_box").inner_text()
+    assert "Fixed by your teacher" in info and "Yours to change" in info, info
+    assert "batchnorm = scratch" in info, info  # fixing the architecture fixes its knobs
+    # the preset box cannot change a fixed setting; nor can the architecture's knob widgets
+    assert student.locator(".st-key-train_preset input[role='combobox']").is_disabled()
+    assert student.locator(".st-key-train_k_lenet_batchnorm input[role='combobox']").is_disabled()
+    student.locator(".st-key-train_start button").click()
+    idle(student)
+    no_exception(student, "Start on an assignment")
+    text = main_text(student)
+    assert "Not started" not in text, text[:1500]
+    stop = student.locator(".st-key-train_stop button")
+    stop.wait_for(timeout=30_000)
+    assert stop.is_enabled(), "the student's own run should be stoppable"
+    student.reload()  # the assignment link, reloaded, still follows the assignment
+    idle(student)
+    assert "Fixed by your teacher" in student.locator(".st-key-train_assign_box").inner_text()
+    student.locator(".st-key-train_stop button").click()
+    idle(student)
+    student.context.close()
+    teacher.context.close()
+
+
+@needs_fmnist
+def test_one_students_saved_runs_never_show_on_another_students_pages(app, browser):
+    from helpers import save_tiny_run
+    from cnnlab.runs.recovery import owner_digest
+
+    base, root = app
+    ada, bob = person(browser), person(browser)
+    open_(ada, base + "/training")
+    open_(bob, base + "/training")
+    ada.wait_for_function("() => document.cookie.includes('cnnlab_owner=')", timeout=10_000)
+    token = next(c["value"] for c in ada.context.cookies() if c["name"] == "cnnlab_owner")
+    # Ada's saved BN-LeNet run, as her browser would own it (the .owner digest in its folder)
+    save_tiny_run(root, model="lenet", knobs={"batchnorm": "scratch"}, epochs=1, train_size=256, test_size=64)
+    newest = max((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                 key=lambda p: p.stat().st_mtime)
+    (newest / ".owner").write_text(owner_digest(token))
+    run_id = newest.name
+    for path, key in (("/batch-norm", "bn_source"), ("/saved-runs", "runs_pick")):
+        open_(ada, base + path)
+        assert any(run_id in o for o in options(ada, key)), (path, options(ada, key))
+        open_(bob, base + path)
+        seen = options(bob, key) + [main_text(bob)]
+        assert not any(run_id in o for o in seen), (path, seen)
+        bob.reload()  # a reload does not change it
+        idle(bob)
+        assert not any(run_id in o for o in options(bob, key) + [main_text(bob)]), (path, "after a reload")
+    ada.context.close()
+    bob.context.close()
