@@ -122,13 +122,28 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now().astimezone()
 
 
-def new_run_dir(root: str, arch: str) -> str:
-    """Create and return a fresh folder ``<root>/<YYYYmmdd-HHMMSS>-<arch>-<4 hex>``."""
+RUN_NAME = re.compile(r"[0-9]{8}-[0-9]{6}-[A-Za-z0-9_.-]{1,40}-[0-9a-f]{4,12}")
+
+
+def run_name(arch: str, tail: str | None = None) -> str:
+    """A run's name: ``<YYYYmmdd-HHMMSS>-<arch>-<hex>`` (sorted by time, readable, safe as a folder name)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", arch)[:40] or "run"
+    return f"{_now().strftime('%Y%m%d-%H%M%S')}-{safe}-{tail or secrets.token_hex(2)}"
+
+
+def new_run_dir(root: str, arch: str, name: str | None = None) -> str:
+    """Create and return a fresh folder ``<root>/<name>``: the executor's run id when it gives one (one name
+    for one run everywhere), else a new ``<YYYYmmdd-HHMMSS>-<arch>-<4 hex>``."""
     os.makedirs(root, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", arch)
-    stamp = _now().strftime("%Y%m%d-%H%M%S")
+    if name is not None and RUN_NAME.fullmatch(name):
+        try:
+            path = os.path.join(root, name)
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            pass  # (a second start of the same id: a name of its own)
     for _ in range(100):
-        path = os.path.join(root, f"{stamp}-{safe}-{secrets.token_hex(2)}")
+        path = os.path.join(root, run_name(arch))
         try:
             os.mkdir(path)
             return path
@@ -160,9 +175,9 @@ class RunWriter:
         os.makedirs(run_dir, exist_ok=True)
 
     @classmethod
-    def create(cls, root: str, arch: str) -> "RunWriter":
+    def create(cls, root: str, arch: str, name: str | None = None) -> "RunWriter":
         """A writer for a fresh run folder under `root` (see new_run_dir)."""
-        return cls(new_run_dir(root, arch))
+        return cls(new_run_dir(root, arch, name))
 
     def path(self, name: str) -> str:
         return os.path.join(self.run_dir, name)

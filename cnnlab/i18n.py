@@ -45,6 +45,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                   "这一对模型在本机 CPU 上先训练 A 再训练 B：各 {epochs} 轮、{n} 个样本，共约 {s} 秒。随机种子与数据顺序相同；"
                   "B 的 {total} 个参数张量中有 {same} 个与 A 的初始权重相同（其余形状或位置不同）。"),
     "ex.run": ("Run A and B", "运行 A 与 B"),
+    "ex.running": ("This pair is training; its curves are below. Run it again once both have ended.",
+                   "这一对模型正在训练，曲线见下方。两者都结束后可以再次运行。"),
     "ex.refused": ("The pair was not started: {msg}", "未能开始这一对训练：{msg}"),
     "ex.gone": ("These runs are no longer on this server (it restarted); run the pair again.",
                 "这些训练已不在服务器上（服务器已重启）；请重新运行。"),

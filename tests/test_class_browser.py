@@ -4,6 +4,8 @@
 - Assignments: the teacher signs in, reloads (still signed in), publishes the quick-demo preset with the
   default fixed settings; a student opens the link in a fresh browser and presses Start without changing
   anything, and the run starts; the preset box cannot change a fixed setting.
+- Exercise pairs: a pair survives a page switch and a reload, its overlay and reading come back, and its runs
+  are "<exercise> · A/B" under one name on Train, Exercises and Saved runs.
 - Privacy: a student's saved BN run is on their Batch normalization and Saved runs pages, never on another
   student's.
 """
@@ -25,8 +27,10 @@ WIDE = {"width": 1440, "height": 1000}
 def app(tmp_path_factory):
     """The app with teacher mode on, and its checkpoint folder."""
     root = tmp_path_factory.mktemp("class_ckpt")
-    old = {k: os.environ.get(k) for k in ("CNNLAB_TEACHER_PASSWORD", "CNNLAB_TEACHER_TOKEN")}
+    old = {k: os.environ.get(k) for k in ("CNNLAB_TEACHER_PASSWORD", "CNNLAB_TEACHER_TOKEN",
+                                          "CNNLAB_EXERCISE_TINY")}
     os.environ["CNNLAB_TEACHER_PASSWORD"] = PASSWORD
+    os.environ["CNNLAB_EXERCISE_TINY"] = "1"  # exercise pairs on 256 examples for one epoch
     os.environ.pop("CNNLAB_TEACHER_TOKEN", None)
     try:
         with streamlit_server(root, tmp_path_factory.mktemp("class_log") / "streamlit.log") as (base, _):
@@ -81,7 +85,9 @@ def options(pg, key: str) -> list[str]:
     if box.count() == 0:
         return []
     out = [box.input_value()]
-    box.click()
+    box.scroll_into_view_if_needed()
+    opener = pg.locator(f".st-key-{key} button[aria-label='Open']")
+    (opener if opener.count() else box).click()
     try:
         pg.get_by_role("option").first.wait_for(state="attached", timeout=5_000)
         out += pg.get_by_role("option").all_inner_texts()
@@ -187,3 +193,48 @@ def test_one_students_saved_runs_never_show_on_another_students_pages(app, brows
         assert not any(run_id in o for o in options(bob, key) + [main_text(bob)]), (path, "after a reload")
     ada.context.close()
     bob.context.close()
+
+
+def nav(pg, label: str) -> None:
+    """A page switch through the sidebar (the same browser session, as a person does it)."""
+    pg.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
+    idle(pg)
+
+
+READING = ".st-key-ex_reading"
+OVERLAY = """() => { const g = document.querySelector('.st-key-ex_acc .js-plotly-plot');
+    return g && g.data && g.data.length == 2 && g.data.every(t => t.x && t.x.length >= 1); }"""
+
+
+@needs_fmnist
+def test_an_exercise_pair_survives_page_switches_and_reloads_under_one_name(app, browser):
+    base, _ = app
+    pg = person(browser)
+    open_(pg, base + "/exercises?ex=lenet_relu")
+    pg.locator(".st-key-ex_run button").click()
+    idle(pg)
+    no_exception(pg, "Run A and B")
+    assert "already have" not in main_text(pg)
+    assert pg.locator(".st-key-ex_run button").is_disabled()  # pressing again while it trains is no refusal
+    nav(pg, "Architecture")
+    nav(pg, "Exercises")  # back: the same exercise and its pair, not another exercise
+    assert "lenet_relu" in pg.url, pg.url
+    assert "sigmoid → ReLU" in pg.locator(".st-key-ex_pick input").input_value()
+    pg.wait_for_function(OVERLAY, timeout=120_000)
+    pg.reload()  # after a reload: the pair's overlay and its one-line reading come back
+    idle(pg)
+    pg.wait_for_function(OVERLAY, timeout=120_000)
+    pg.wait_for_selector(READING, timeout=120_000)
+    names = pg.evaluate("() => document.querySelector('.st-key-ex_acc .js-plotly-plot').data.map(t => t.name)")
+    assert [n.split(" · ")[1] for n in names] == ["A", "B"], names
+    assert pg.locator(".st-key-ex_run button").is_enabled()  # both ended: it can run again
+    # the same two runs on Train and on Saved runs: "<exercise> · A/B", under one name each
+    nav(pg, "Train")
+    train = [o for o in options(pg, "train_job_pick") if "sigmoid → ReLU" in o]
+    assert any(" · A · " in o for o in train) and any(" · B · " in o for o in train), train
+    run_names = {o.split(" · ")[0] for o in train}
+    nav(pg, "Saved runs")
+    saved = [o for o in options(pg, "runs_pick") if "sigmoid → ReLU" in o]
+    assert {o.split(" · ")[0] for o in saved} == run_names, (saved, run_names)
+    assert any(" · A · " in o for o in saved) and any(" · B · " in o for o in saved), saved
+    pg.context.close()

@@ -133,8 +133,11 @@ def test_running_a_pair_overlays_both_curves_and_reads_the_result(monkeypatch, t
     assert any("10 of its 10 parameter tensors" in c.value for c in at.caption)
     at.button(key="ex_run").click().run()
     assert_no_exception(at)
-    ids = at.session_state["_ex_pairs"]["lenet_relu"]
     ex = executor()
+    mine = [s for s in ex.list(at.session_state["_owner"]) if s.meta.get("exercise") == "lenet_relu"]
+    ids = [s.id for s in sorted(mine, key=lambda s: s.meta["side"])]
+    assert [ex.status(i).meta["side"] for i in ids] == ["A", "B"]
+    assert at.button(key="ex_run").disabled  # pressing again while the pair trains is not a refusal
     try:
         for rid in ids:
             assert ex.wait(rid, 120), ex.status(rid)
@@ -142,7 +145,9 @@ def test_running_a_pair_overlays_both_curves_and_reads_the_result(monkeypatch, t
         assert_no_exception(at)
         import json
         fig = json.loads(at.get_by_key("ex_acc").proto.spec)
-        assert [d["name"] for d in fig["data"]] == ["A · sigmoid, lr 0.9 (book)", "B · ReLU, lr 0.1"]
+        assert [d["name"] for d in fig["data"]] == ["LeNet: sigmoid → ReLU · A · sigmoid, lr 0.9 (book)",
+                                                    "LeNet: sigmoid → ReLU · B · ReLU, lr 0.1"]
+        assert not at.button(key="ex_run").disabled  # both ended: the pair can run again
         assert all(len(d["y"]) == 1 for d in fig["data"])
         assert any("test accuracy" in s.value for s in at.success), [s.value for s in at.success]
         seeds = {ex.status(r).meta.get("exercise") for r in ids}

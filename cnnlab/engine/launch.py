@@ -28,13 +28,14 @@ def build_data(tc: TrainConfig, device: str | torch.device | None = None) -> Ten
 
 
 def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str | None = "checkpoints", *,
-        data: TensorData | None = None, model: nn.Module | None = None) -> Iterator[Event]:
+        data: TensorData | None = None, model: nn.Module | None = None, name: str | None = None) -> Iterator[Event]:
     """Build the model and the data, train with `fit`, save the run folder as it goes, yield the events.
 
     RunStart/RunEnd/RunFailed carry the run folder (``<out_dir>/<run-id>``); the folder is written by
     :meth:`cnnlab.checkpoint.RunWriter.on_event` before each event is passed on. A stop keeps the
     checkpoint (the weights at the moment of stopping); a NaN loss or an error keeps the last epoch's.
-    `out_dir=None` trains without writing anything. Never raises for a training failure.
+    `out_dir=None` trains without writing anything. `name`: the folder's name (an executor's run id).
+    Never raises for a training failure.
     """
     try:
         tc = config.resolved()
@@ -62,7 +63,7 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
     writer = None
     if out_dir is not None:
         try:
-            writer = ckpt.RunWriter.create(out_dir, cfg.arch)
+            writer = ckpt.RunWriter.create(out_dir, cfg.arch, name)
             writer.write_config({
                 "model": cfg.to_dict(), "train": tc.hyper(), "device": str(data.device), "amp": amp,
                 "device_note": devpolicy.fallback_reason(tc.device, data.device),

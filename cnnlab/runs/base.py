@@ -49,8 +49,12 @@ class NotOwner(PermissionError):
     """stop() asked by someone who does not own the run."""
 
 
-def new_run_id() -> str:
-    return "r-" + secrets.token_hex(6)
+def new_run_id(arch: str = "run") -> str:
+    """A run's one name, the same on every page: its folder's name too (``<YYYYmmdd-HHMMSS>-<arch>-<6 hex>``,
+    see checkpoint.new_run_dir), so the Train page and Saved runs never show one run under two names."""
+    from ..checkpoint import run_name
+
+    return run_name(arch, secrets.token_hex(3))
 
 
 def handle_id(handle: "RunHandle | str") -> str:
@@ -122,7 +126,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class RunHandle:
-    id: str          # unique, "r-<12 hex>"
+    id: str          # unique: the run folder's name (new_run_id)
     owner: str       # the owner token it was submitted with
     executor: str    # "local" | "ray"
 

@@ -63,7 +63,7 @@ class BookedExecutor(Executor):
         meta = dict(meta or {})
         if est is not None:
             meta.setdefault("estimate", est.to_dict())
-        rec = RunRecord(id=new_run_id(), owner=owner, executor=self.name, device=self._record_device(device),
+        rec = RunRecord(id=new_run_id(tc.model.arch), owner=owner, executor=self.name, device=self._record_device(device),
                         config=tc, label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta,
                         out_dir=self._out_dir_for(out_dir))
         with self._lock:

@@ -95,7 +95,7 @@ class RunWorker:
     def _train(self, config, out_dir) -> None:
         from .. import engine
         try:
-            for ev in engine.run(config, stop=self._stop, out_dir=out_dir):
+            for ev in engine.run(config, stop=self._stop, out_dir=out_dir, name=self.run_id):
                 if isinstance(ev, RunStart):
                     recovery.mark_alive(ev.run_dir)
                 with self._cond:

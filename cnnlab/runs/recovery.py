@@ -54,11 +54,13 @@ def mark_owner(run_dir: str | None, owner: str) -> None:
 
 
 CLASS = ".class.json"
-CLASS_KEYS = ("preset", "assignment")  # what the class board groups runs by (the Train page's meta)
+# what the class board groups runs by (the Train page's meta), and the exercise pair a run belongs to
+CLASS_KEYS = ("preset", "assignment", "exercise", "side", "pair")
 
 
 def mark_class(run_dir: str | None, meta: dict) -> None:
-    """Record the preset and assignment a run was started under (the teacher's class board groups by them)."""
+    """Record the preset and assignment a run was started under (the teacher's class board groups by them), and
+    the exercise pair it is one side of (so it is labelled "<exercise> A" on every page, after a restart too)."""
     if not run_dir:
         return
     vals = {k: meta.get(k) for k in CLASS_KEYS if isinstance(meta.get(k), str) and len(meta[k]) <= 64}
@@ -71,7 +73,7 @@ def mark_class(run_dir: str | None, meta: dict) -> None:
 
 
 def run_class(run_dir: str) -> dict:
-    """{"preset": ..., "assignment": ...} as recorded by mark_class ({} if none or unreadable)."""
+    """{"preset": ..., "assignment": ..., "exercise": ...} as recorded by mark_class ({} if none or unreadable)."""
     try:
         data = ckpt._parse_json(ckpt._read_capped(os.path.join(run_dir, CLASS), 4096), CLASS)
     except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):

@@ -78,7 +78,7 @@ def main(wid: int, conn, stop, preload: bool = True) -> None:
             if msg is None or msg[0] != "run":
                 return
             _, run_id, config, out_dir = msg
-            for ev in engine.run(config, stop=stop, out_dir=out_dir):
+            for ev in engine.run(config, stop=stop, out_dir=out_dir, name=run_id):
                 if isinstance(ev, RunStart):
                     mark_alive(ev.run_dir)
                 _send(conn, ("event", run_id, ev))

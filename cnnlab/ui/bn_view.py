@@ -8,7 +8,8 @@ import streamlit as st
 
 from .. import i18n, limits
 from . import analysis, figures
-from .common import checkpoint_root, lang, model_title, my_runs, plain, safe_label
+from ..runs.recovery import run_class
+from .common import checkpoint_root, exercise_tag, lang, model_title, my_runs, plain, safe_label
 
 MAX_COLUMNS = 60  # snapshots drawn in the heat map (evenly thinned beyond this)
 K_SOURCE, K_LAYER = "bn_source", "bn_layer"
@@ -67,6 +68,8 @@ def sources(saved: list | None = None) -> dict[str, str]:
     for v in my_runs().jobs():
         if v.bn:
             title = model_title(v.meta.get("arch", "?"), v.meta.get("knobs"), L)
+            tag = exercise_tag(v.meta, L)
+            title = f"{tag} · {title}" if tag else title
             out[f"live:{v.id}"] = f"{i18n.t('bn.live', L)} · {v.id} · {title} · {i18n.t('state.' + v.state, L)}"
             if v.run_dir:
                 live_dirs.add(os.path.abspath(v.run_dir))
@@ -74,7 +77,8 @@ def sources(saved: list | None = None) -> dict[str, str]:
         if os.path.abspath(r.run_dir) in live_dirs:  # each run once: a live run's folder is the same run
             continue
         acc = f" · {i18n.t('fig.test_acc', L)} {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
-        out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · "
+        tag = exercise_tag(run_class(r.run_dir), L)
+        out[f"saved:{r.run_dir}"] = safe_label(f"{i18n.t('bn.saved', L)} · {r.run_id} · {tag + ' · ' if tag else ''}"
                                                f"{model_title(r.arch, r.knobs, L)}{acc}")
     return out
 

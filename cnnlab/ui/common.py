@@ -258,6 +258,18 @@ def remember_owner() -> None:
         set_cookies({OWNER_COOKIE: (tok, 31536000)})
 
 
+def exercise_tag(meta: Mapping[str, Any] | None, language: str | None = None) -> str:
+    """"ResNet without the shortcut · A" for one side of an exercise pair ("" for any other run): how such a run
+    is labelled on every page (Train, Exercises, Saved runs, Batch normalization)."""
+    from .. import exercises
+
+    meta = meta or {}
+    ex, side = meta.get("exercise"), meta.get("side")
+    if not isinstance(ex, str) or ex not in exercises.BY_ID or side not in ("A", "B"):
+        return ""
+    return f"{exercises.BY_ID[ex].text('title', language or lang())} · {side}"
+
+
 def visible_runs() -> list:
     """The saved runs this browser may see, for every page that lists runs (Saved runs, Batch normalization):
     its own (by the `.owner` digest) and the ones no browser owns (made with the CLI); a signed-in teacher sees

@@ -5,6 +5,7 @@ curves and say in one line what came out."""
 from __future__ import annotations
 
 import os
+import secrets
 
 import pandas as pd
 import streamlit as st
@@ -19,7 +20,6 @@ from . import figures
 from .common import executor, lang, my_runs, owner_id, plain, probe_config, remember_owner
 
 K_PICK, K_RUN = "ex_pick", "ex_run"
-K_PAIR = "_ex_pairs"     # not a widget key: {exercise id: (run id A, run id B)}
 POLL_S = 1.0
 
 
@@ -84,10 +84,11 @@ def ledger(ex: X.Exercise) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
-def _submit(ex: X.Exercise) -> None:
+def _submit(ex: X.Exercise) -> bool:
     L = lang()
     ex_ = executor()
     ids = []
+    pair_id = secrets.token_hex(4)
     try:
         for tag, side in (("A", ex.a), ("B", ex.b)):
             tc = ex.train_config(side, seed=0, **_tiny())
@@ -95,14 +96,26 @@ def _submit(ex: X.Exercise) -> None:
             label = f"{ex.id} {tag} · {side.label('en')} · {tc.epochs} ep"
             h = ex_.submit(tc, owner_id(), label=label, meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"],
                                                               "resolution": cfg.resolution, "preset": "custom",
-                                                              "assignment": None, "exercise": ex.id})
+                                                              "assignment": None, "exercise": ex.id, "side": tag,
+                                                              "pair": pair_id})
             ids.append(h.id)
     except (RunRefused, KnobError) as e:
         for rid in ids:  # half a pair is no experiment
             ex_.stop(rid, owner_id())
         st.error(i18n.t("ex.refused", L, msg=plain(i18n.say(e, L))))
-        return
-    st.session_state.setdefault(K_PAIR, {})[ex.id] = tuple(ids)
+        return False
+    return True
+
+
+def current_pair(ex: X.Exercise) -> tuple[str, str] | None:
+    """This owner's newest A/B pair of this exercise, as the server's executor keeps it: a pair belongs to its
+    owner on the server, so it survives page switches and reloads (the runs carry exercise, side and pair)."""
+    runs = [s for s in executor().list(owner_id()) if s.meta.get("exercise") == ex.id and s.meta.get("pair")]
+    if not runs:
+        return None
+    newest = max(runs, key=lambda s: s.created).meta["pair"]
+    sides = {s.meta.get("side"): s.id for s in runs if s.meta.get("pair") == newest}
+    return (sides["A"], sides["B"]) if "A" in sides and "B" in sides else None
 
 
 def pair(ex: X.Exercise) -> None:
@@ -112,9 +125,13 @@ def pair(ex: X.Exercise) -> None:
     same, total = X.shared_init(ex)
     st.caption(i18n.t("ex.budget", L, s=ex.budget_s, epochs=ex.epochs, n=f"{ex.train_size:,}",
                       same=same, total=total))
-    if st.button(i18n.t("ex.run", L), key=K_RUN, type="primary"):
-        _submit(ex)
-    ids = st.session_state.get(K_PAIR, {}).get(ex.id)
+    ids = current_pair(ex)
+    running = ids is not None and any(s is not None and s.active for s in map(executor().status, ids))
+    # while this pair trains, a second press would only be refused by the per-owner limit: say what is going on
+    if st.button(i18n.t("ex.run", L), key=K_RUN, type="primary", disabled=running) and _submit(ex):
+        st.rerun()  # drawn again with the button off while the new pair trains
+    if running:
+        st.caption(i18n.t("ex.running", L))
     if not ids:
         return
     mine = my_runs()
@@ -127,7 +144,7 @@ def pair(ex: X.Exercise) -> None:
         if any(v is None for v in vs):
             st.info(i18n.t("ex.gone", L))
             return
-        names = [f"A · {ex.a.label(L)}", f"B · {ex.b.label(L)}"]
+        names = [f"{ex.text('title', L)} · A · {ex.a.label(L)}", f"{ex.text('title', L)} · B · {ex.b.label(L)}"]
         acc = {n: [(e.epoch, e.test_acc) for e in v.epochs] for n, v in zip(names, vs)}
         loss = {}
         for n, v in zip(names, vs):

@@ -47,9 +47,14 @@ def _changed_knobs(r) -> str:
 
 def run_label(r, L: str) -> str:
     """A run as people see it in a list or a legend (text from the run folder made safe: see safe_label)."""
+    from ..runs.recovery import run_class
+    from .common import exercise_tag
+
     acc = f" · {r.test_acc:.3f}" if isinstance(r.test_acc, (int, float)) else ""
     changed = _changed_knobs(r)
-    return safe_label(f"{r.run_id} · {arch_title(r.arch, L)}{f' ({changed})' if changed else ''}{acc}")
+    tag = exercise_tag(run_class(r.run_dir), L) if r.run_dir else ""
+    return safe_label(f"{r.run_id} · {tag + ' · ' if tag else ''}{arch_title(r.arch, L)}"
+                      f"{f' ({changed})' if changed else ''}{acc}")
 
 
 def status_text(status: str, L: str) -> str:

@@ -67,7 +67,7 @@ def language_toggle() -> str:
     return lang()
 
 
-KEEP_PREFIXES = ("train_",)  # settings worth keeping when a person visits another page and comes back
+KEEP_PREFIXES = ("train_", "ex_pick")  # settings worth keeping when a person visits another page and comes back
 NOT_KEPT = ("train_start", "train_stop", "train_job_pick")  # buttons cannot be set; the run pick has its own
 
 

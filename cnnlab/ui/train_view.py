@@ -358,10 +358,13 @@ def run_label(v, L: str) -> str:
     批量 256"), from its settings (the label stored at submit is English)."""
     from .common import model_title
 
+    from .common import exercise_tag
+
     meta, start = v.meta or {}, v.start
     if not meta.get("arch"):
         return v.label
-    parts = [model_title(meta["arch"], meta.get("knobs"), L)]
+    tag = exercise_tag(meta, L)
+    parts = ([tag] if tag else []) + [model_title(meta["arch"], meta.get("knobs"), L)]
     if start is not None:
         parts += [i18n.t("train.label_epochs", L, n=start.epochs), i18n.t("train.label_lr", L, lr=f"{start.lr:g}"),
                   i18n.t("train.label_bs", L, n=start.batch_size), f"{start.train_size:,}/{start.test_size:,}"]
