@@ -2,7 +2,7 @@
 import streamlit as st
 
 from cnnlab.ui import checkpoint_root, runs_view, show_error, tr
-from cnnlab.ui.common import checkpoint_note
+from cnnlab.ui.common import checkpoint_note, shows_paths
 
 st.title(tr("runs.title"))
 st.caption(checkpoint_note())
@@ -12,7 +12,7 @@ except Exception as e:  # an unreadable checkpoints folder must not break the pa
     show_error(e)
     st.stop()
 if not runs:
-    st.info(tr("runs.none", root=checkpoint_root()))
+    st.info(tr("runs.none", root=checkpoint_root()) if shows_paths() else tr("runs.none_here"))
     st.stop()
 
 st.subheader(tr("runs.table"))

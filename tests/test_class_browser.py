@@ -238,3 +238,93 @@ def test_an_exercise_pair_survives_page_switches_and_reloads_under_one_name(app,
     assert {o.split(" · ")[0] for o in saved} == run_names, (saved, run_names)
     assert any(" · A · " in o for o in saved) and any(" · B · " in o for o in saved), saved
     pg.context.close()
+
+
+def pick_containing(pg, key: str, text: str) -> None:
+    """Choose the option of this selectbox whose text contains `text`."""
+    pg.locator(f".st-key-{key} button[aria-label='Open']").click()
+    pg.get_by_role("option").filter(has_text=text).first.click()
+    idle(pg)
+
+
+def wait_text(pg, text: str, timeout_ms: int = 60_000) -> None:
+    try:
+        pg.wait_for_function("t => document.querySelector('[data-testid=\"stMain\"]').innerText.includes(t)", arg=text,
+                             timeout=timeout_ms)
+    except Exception:
+        pg.screenshot(path=str(ARTIFACTS / "class-wait-text.png"), full_page=True)
+        raise
+
+
+@needs_fmnist
+def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser):
+    base, _ = app
+    pg = person(browser)
+    # a Train link without ep= applies; a name the page does not know gets one sentence
+    open_(pg, base + "/training?arch=resnet&colour=red")
+    assert "ResNet" in pg.locator(".st-key-train_arch input").input_value()
+    assert "colour" in main_text(pg) and "ignored" in main_text(pg)
+    # a setting that cannot train is said as soon as the page opens, not at Start
+    open_(pg, base + "/training?arch=alexnet&res=8&ep=1")
+    assert "cannot be trained" in main_text(pg), main_text(pg)[:1500]
+    pg.context.close()
+
+    ada, bob = person(browser), person(browser)
+    open_(ada, base + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
+    ada.locator(".st-key-train_start button").click()
+    idle(ada)
+    wait_text(ada, "running")
+    run_id = ada.locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
+    # Bob waits behind Ada's run: a plain sentence; cancelled while waiting, nothing "kept in —"
+    open_(bob, base + "/training?arch=lenet&ep=1&ntr=256&nte=128")
+    bob.locator(".st-key-train_start button").click()
+    idle(bob)
+    wait_text(bob, "Waiting in the queue: yours is next.")
+    assert "0 run(s)" not in main_text(bob)
+    bob.locator(".st-key-train_stop button").click()
+    idle(bob)
+    wait_text(bob, "Cancelled while it waited in the queue")
+    assert "kept in" not in main_text(bob) and "—." not in main_text(bob), main_text(bob)[:1500]
+    # the teacher stops Ada's run: the table shows it stopped at once, and Ada is told who stopped it
+    teacher = person(browser)
+    sign_in(teacher, base)
+    teacher.locator(".st-key-teacher_view").get_by_text("All runs", exact=True).click()
+    idle(teacher)
+    pick_containing(teacher, "teacher_pick", run_id)
+    teacher.locator(".st-key-teacher_stop button").click()
+    idle(teacher)
+    no_exception(teacher, "teacher stopped a run")
+    picked = teacher.locator(".st-key-teacher_pick input").input_value()
+    assert run_id in picked and picked.endswith("stopped"), picked
+    assert teacher.locator(".st-key-teacher_stop button").is_disabled()
+    wait_text(ada, "Your teacher stopped this run.")
+    assert "/" not in ada.locator('[data-testid="stAlertContentWarning"]').last.inner_text()  # no folder path
+    for p in (ada, bob, teacher):
+        no_exception(p, "end")
+        p.context.close()
+
+
+@needs_fmnist
+def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
+    from PIL import Image
+    from helpers import save_tiny_run
+
+    base, root = app
+    save_tiny_run(root, epochs=1, train_size=256, test_size=64)  # no owner: every browser may see it
+    img = tmp_path / "shoe.png"
+    Image.new("L", (40, 30), 200).save(img)
+    pg = person(browser)
+    open_(pg, base + "/saved-runs")
+    pg.get_by_role("tab", name="Predict an uploaded image").click()
+    idle(pg)
+    pg.locator(".st-key-runs_upload input[type=file]").set_input_files(str(img))
+    idle(pg)
+    no_exception(pg, "upload")
+    pg.get_by_role("tab", name="Feature maps").click()
+    idle(pg)
+    pg.locator(".st-key-runs_fm_source").get_by_text("your uploaded image").click()
+    idle(pg)
+    no_exception(pg, "feature maps of the upload")
+    pg.wait_for_function("""() => { const g = document.querySelector('.st-key-runs_feature_maps .js-plotly-plot');
+        return g && g.data && g.data.length >= 2; }""", timeout=30_000)
+    pg.context.close()

@@ -80,3 +80,17 @@ def test_figures_of_a_shared_probe_are_built_once_per_option():
     figures.shared(rows, "test_trace", lambda: build("blocks"), "blocks", "en")
     figures.shared(rows, "test_trace", lambda: build("blocks"), "blocks", "en")
     assert calls == ["blocks", "layers", "blocks", "blocks", "blocks"]
+
+
+def test_a_short_window_at_an_epochs_end_is_no_jump_in_the_loss_and_one_point_still_shows():
+    """#21 §7: the last partial batch of an epoch, logged alone, plotted as a jump; one logged point, nothing."""
+    from types import SimpleNamespace as S
+
+    from cnnlab.ui import figures
+
+    steps = [S(step=s, loss=0.5, acc=0.8) for s in (20, 40, 60, 80, 100, 117)] + [S(step=118, loss=2.5, acc=0.1)]
+    fig = figures.training_curves(steps, [], 118)
+    loss = fig.data[0]
+    assert 2.5 not in list(loss.y) and len(loss.y) == 6  # 117 (17 steps) stays, 118 (one partial batch) goes
+    one = figures.training_curves([S(step=20, loss=1.0, acc=0.5)], [], 100)
+    assert one.data[0].mode == "markers" and list(one.data[0].y) == [1.0]

@@ -113,3 +113,73 @@ def test_the_prediction_grid_is_readable_on_a_phone(tmp_path):
                 assert len(titles) == 16, titles
             finally:
                 b.close()
+
+
+# Every widget label, metric value, label and delta: [text, overflows?, a word wider than its box?, right edge]
+LABELS = """() => { const c = document.createElement('canvas').getContext('2d');
+  return [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stWidgetLabel"] p, '
+      + '[data-testid="stMetricValue"] > div, [data-testid="stMetricLabel"] p, [data-testid="stMetricDelta"]')]
+    .filter(e => e.offsetParent !== null && e.innerText.trim())
+    .map(e => { const s = getComputedStyle(e); c.font = s.fontWeight + ' ' + s.fontSize + ' ' + s.fontFamily;
+      const widest = Math.max(...e.innerText.split(/\\s+/).map(w => c.measureText(w).width));
+      const box = e.getBoundingClientRect().width;
+      return [e.innerText, e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1, widest > box + 1,
+              Math.round(e.getBoundingClientRect().right)]; }); }"""
+
+
+def _readable(pg, width: int, where: str) -> list:
+    items = pg.evaluate(LABELS)
+    bad = [i for i in items if i[1] or i[2] or i[3] > width or "…" in i[0]]
+    assert not bad, f"{where}: cut labels or numbers: {bad}"
+    return items
+
+
+def _first_screen(pg, key: str, height: int, where: str) -> None:
+    box = pg.locator(f".st-key-{key}").bounding_box()
+    assert box and box["y"] >= 0 and box["y"] + box["height"] <= height, f"{where}: {key} at {box} (screen {height})"
+
+
+@needs_fmnist
+def test_a_projector_and_a_phone_read_every_label_and_find_start(tmp_path, monkeypatch):
+    """#21 §6: at 1024×700 the knob labels were cut ("f.", "conv_arc h"), the ledger showed "-67% · 0.33…",
+    Start sat at the bottom edge, and the class board's charts were below the fold with unnamed curves."""
+    from helpers import save_tiny_run
+
+    monkeypatch.setenv("CNNLAB_TEACHER_PASSWORD", "projector-7")
+    save_tiny_run(tmp_path / "ckpt", train_size=256, test_size=64, epochs=1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
+        with sync_api.sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                for w, h, mobile in ((1024, 700, False), (390, 844, True)):
+                    pg = b.new_context(viewport={"width": w, "height": h}, is_mobile=mobile).new_page()
+                    pg.set_default_timeout(60_000)
+                    for path in ("/?arch=vgg&ratio=2", "/?arch=densenet", "/?arch=mobilenet_v3"):
+                        pg.goto(base + path)
+                        idle(pg)
+                        no_exception(pg, path)
+                        _readable(pg, w, f"Architecture {path} at {w}×{h}")
+                    pg.goto(base + "/training?arch=vgg&ep=1")
+                    idle(pg)
+                    pg.screenshot(path=str(ARTIFACTS / f"layout-{w}-train-first-screen.png"))
+                    _readable(pg, w, f"Train at {w}×{h}")
+                    _first_screen(pg, "train_start", h, f"Train at {w}×{h}")
+                    pg.context.close()
+                teacher = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
+                teacher.set_default_timeout(60_000)
+                teacher.goto(base + "/class")
+                idle(teacher)
+                box = teacher.locator(".st-key-teacher_password input")
+                box.fill("projector-7")
+                box.press("Enter")
+                idle(teacher)
+                teacher.wait_for_selector(".st-key-teacher_board_acc .js-plotly-plot")
+                idle(teacher)
+                teacher.screenshot(path=str(ARTIFACTS / "layout-1024-class-board.png"))
+                _first_screen(teacher, "teacher_board_acc", 700, "class board at 1024×700")
+                names = teacher.evaluate("""() => [...document.querySelectorAll(
+                    '.st-key-teacher_board_acc .legendtext')].map(e => e.textContent)""")
+                assert names, "the board's curves have no names"
+            finally:
+                b.close()

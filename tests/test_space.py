@@ -63,13 +63,20 @@ def test_note_names_the_folder_in_both_languages(env, tmp_path, kind, key):
         env.setenv("CNNLAB_CHECKPOINTS_FALLBACK", str(tmp_path / "tmp-runs"))
     root, got = common.checkpoint_where()
     assert got == kind
+    server_key = key.replace("runs.where", "runs.where_server")
     for lang in i18n.LANGS:
         env.setattr(common, "lang", lambda lang=lang: lang)
+        env.setattr(common, "shows_paths", lambda: True)   # a signed-in teacher, or one's own machine
         note = common.checkpoint_note()
         assert str(root) in note
         assert note == i18n.t(key, lang, root=root)
-    en, zh = i18n.STRINGS[key]
-    assert en and zh and en != zh
+        env.setattr(common, "shows_paths", lambda: False)  # a student on a shared server: never a path
+        note = common.checkpoint_note()
+        assert str(root) not in note and "/" not in note
+        assert note == i18n.t(server_key, lang)
+    for k in (key, server_key):
+        en, zh = i18n.STRINGS[k]
+        assert en and zh and en != zh
 
 
 def _names(path: Path) -> set[str]:

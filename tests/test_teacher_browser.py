@@ -63,7 +63,8 @@ def test_teacher_sees_a_students_run_by_nickname_and_stops_it(tmp_path, monkeypa
                 idle(teacher)
                 no_exception(teacher, "teacher clicked Stop")
                 student.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
-                assert "Stopped" in student.locator('[data-testid="stAlertContentWarning"]').first.inner_text()
+                warned = student.locator('[data-testid="stAlertContentWarning"]').all_inner_texts()
+                assert "Your teacher stopped this run." in warned and any("Stopped" in w for w in warned), warned
                 no_exception(teacher, "teacher stopped a run")
                 no_exception(student, "student's run stopped")
                 teacher.screenshot(path=str(ARTIFACTS / "teacher-02-stopped.png"))

@@ -85,6 +85,8 @@ class BookedExecutor(Executor):
             if rec.state in FINISHED:
                 return False
             rec.stop_requested = rec.stop_requested or time.time()
+            if by != rec.owner:  # the teacher (check_owner let the server's token through): the owner is told
+                rec.meta["stopped_by"] = "teacher"
             if rec.state == QUEUED:
                 self.book.cancel(rec)
             elif rec.worker is not None:

@@ -85,11 +85,24 @@ def checkpoint_root() -> Path:
     return checkpoint_where()[0]
 
 
+def shows_paths() -> bool:
+    """Whether this person may see the server's folders: a signed-in teacher, or whoever runs the app on their
+    own machine (no teacher mode, runs in the default folder). Students on a shared server never do."""
+    from .. import teacher
+    from .teacher_view import signed_in
+
+    return signed_in() or (not teacher.enabled() and checkpoint_where()[1] == "default")
+
+
 def checkpoint_note() -> str:
-    """One line for people: where runs are saved, and whether they outlive a restart."""
+    """One line for people: where runs are kept, and whether they outlive a restart (the folder itself only to
+    those who may see the server's folders: shows_paths)."""
     root, kind = checkpoint_where()
-    return tr({"persistent": "runs.where_persistent", "temp": "runs.where_temp"}.get(kind, "runs.where"),
-              root=root)
+    if shows_paths():
+        return tr({"persistent": "runs.where_persistent", "temp": "runs.where_temp"}.get(kind, "runs.where"),
+                  root=root)
+    return tr({"persistent": "runs.where_server_persistent", "temp": "runs.where_server_temp"}.get(
+        kind, "runs.where_server"))
 
 
 def freeze(knobs: Mapping[str, Any]) -> tuple:

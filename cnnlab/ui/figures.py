@@ -131,6 +131,23 @@ def receptive_field_figure(numbered_rows, input_size: int, lang: str = "en") -> 
                    yaxis=dict(title=dict(text=t("fig.rf", lang)), rangemode="tozero"))
 
 
+def full_windows(steps: Sequence) -> list:
+    """The logged steps whose window is a full one. A step report is the mean over the steps since the last;
+    the one at an epoch's end can cover a few steps, or only the last, partial batch, and plotted it is a jump
+    in the loss that training did not make. Such a short window (under half the usual one) is left out of the
+    curve (the epoch's own markers carry its figures)."""
+    steps = list(steps or [])
+    if len(steps) < 3:
+        return steps
+    gaps = sorted(b.step - a.step for a, b in zip(steps, steps[1:]) if b.step > a.step)
+    usual = gaps[len(gaps) // 2] if gaps else 1
+    out = [steps[0]]
+    for prev, s in zip(steps, steps[1:]):
+        if s.step - prev.step >= usual / 2:
+            out.append(s)
+    return out
+
+
 def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en", test_acc_label: str | None = None
                     ) -> go.Figure:
     """d2l's Animator as one figure: train loss (right axis) and train acc per step, train/test acc per epoch.
@@ -140,11 +157,13 @@ def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en"
     """
     spe = steps_per_epoch or 1
     data = []
+    steps = full_windows(steps)
     if steps:
         xs = [s.step / spe for s in steps]
-        data.append(dict(type="scatter", x=xs, y=[s.loss for s in steps], mode="lines", yaxis="y2",
+        mode = "lines" if len(steps) > 1 else "markers"  # a run stopped after one logged point still shows it
+        data.append(dict(type="scatter", x=xs, y=[s.loss for s in steps], mode=mode, yaxis="y2",
                          name=t("fig.train_loss", lang), line=dict(color=COLORS[0])))
-        data.append(dict(type="scatter", x=xs, y=[s.acc for s in steps], mode="lines", yaxis="y",
+        data.append(dict(type="scatter", x=xs, y=[s.acc for s in steps], mode=mode, yaxis="y",
                          name=t("fig.train_acc", lang), line=dict(color=COLORS[1], dash="dot")))
     if epochs:
         ex = [e.epoch for e in epochs]
@@ -164,7 +183,7 @@ def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en"
 
 
 def compare_curves(series: dict[str, Sequence[tuple[float, float]]], y_title: str, lang: str = "en",
-                   y_range=None) -> go.Figure:
+                   y_range=None, height: int = _H) -> go.Figure:
     """Several runs on one chart: {run label: [(epoch, value), ...]}."""
     fig = go.Figure()
     for i, (name, pts) in enumerate(series.items()):
@@ -172,7 +191,7 @@ def compare_curves(series: dict[str, Sequence[tuple[float, float]]], y_title: st
                                  line=dict(color=COLORS[i % len(COLORS)])))
     fig.update_xaxes(title_text=t("fig.epoch", lang))
     fig.update_yaxes(title_text=y_title, range=y_range)
-    return _layout(fig)
+    return _layout(fig, height=height, showlegend=True)  # named curves, one run too (plotly hides a lone legend)
 
 
 def bn_heatmaps(gamma: Sequence[Sequence[float]], beta: Sequence[Sequence[float]], snapshot_labels: Sequence[str],

@@ -16,6 +16,8 @@ K_PICK, K_N, K_OFFSET, K_GRID = "runs_pick", "runs_n_images", "runs_offset", "ru
 K_UPLOAD, K_INVERT, K_UP_IMG, K_UP_PROBS = "runs_upload", "runs_invert", "runs_upload_input", "runs_upload_probs"
 K_CONV, K_FM_IMAGE, K_FM = "runs_conv", "runs_fm_image", "runs_feature_maps"
 K_CONF_N, K_CONF = "runs_conf_n", "runs_confusion"
+K_UPLOADED = "_runs_uploaded"  # not a widget key: (run folder, model input, preview) of the uploaded image
+K_FM_SOURCE = "runs_fm_source"
 K_CONF_RUN = "_runs_conf_run"  # not a widget key: the run the confusion size was set for
 METRICS = {"test_acc": "fig.test_acc", "train_acc": "fig.train_acc", "train_loss": "fig.train_loss"}
 VIEW_IMAGES = 500            # test images kept for the prediction grid and the feature maps ...
@@ -201,6 +203,7 @@ def upload_prediction(run) -> None:
     up = st.file_uploader(i18n.t("runs.upload_label", L, mb=mb), type=list(analysis.UPLOAD_TYPES), key=K_UPLOAD)
     invert = st.selectbox(i18n.t("runs.invert", L), ["auto", "on", "off"], key=K_INVERT)
     if up is None:
+        st.session_state.pop(K_UPLOADED, None)
         return
     try:
         prep = analysis.prepare_upload(up.getvalue(), size=cfg.input_hw, in_channels=cfg.in_channels,
@@ -208,6 +211,7 @@ def upload_prediction(run) -> None:
     except analysis.ImageError as e:
         st.error(i18n.t("runs.bad_image", L, msg=plain(i18n.say(e, L))))
         return
+    st.session_state[K_UPLOADED] = (run.run_dir, prep.tensor, prep.preview)  # for the feature maps too
     probs = analysis.predict_proba(run.model, prep.tensor)[0].tolist()
     names = _class_names(len(probs), L)
     best = max(range(len(probs)), key=lambda i: probs[i])
@@ -238,14 +242,25 @@ def feature_maps(run, data, max_maps: int = 16) -> None:
                f"{f', stride {m.stride[0]}' if m.stride[0] > 1 else ''}"
 
     layer = c1.selectbox(i18n.t("runs.conv", L), convs, key=K_CONV, format_func=conv_label)
-    idx = c2.number_input(i18n.t("runs.image_index", L), 0, max(0, data.num_test - 1), value=0, step=1,
-                          key=K_FM_IMAGE)
-    X = data.prepare(data.X_test[int(idx):int(idx) + 1])
+    uploaded = st.session_state.get(K_UPLOADED)
+    if uploaded is not None and uploaded[0] != run.run_dir:
+        uploaded = None  # an image prepared for another run's input size
+    source = "test"
+    if uploaded is not None:
+        source = c2.radio(i18n.t("runs.fm_source", L), ["test", "upload"], key=K_FM_SOURCE, horizontal=True,
+                          format_func=lambda s: i18n.t({"test": "runs.fm_test", "upload": "runs.fm_upload"}[s], L))
+    if source == "upload":
+        X, preview = uploaded[1], uploaded[2]
+    else:
+        idx = c2.number_input(i18n.t("runs.image_index", L), 0, max(0, data.num_test - 1), value=0, step=1,
+                              key=K_FM_IMAGE)
+        X = data.prepare(data.X_test[int(idx):int(idx) + 1])
+        preview = X[0].mean(0).tolist()
     fm = analysis.feature_maps(run.model, layer, X)
     maps = [fm[i].tolist() for i in range(min(max_maps, fm.shape[0]))]
     titles = [f"{i18n.t('bn.channel', L)} {i}" for i in range(len(maps))]
     st.caption(f"{layer}: {fm.shape[0]}×{fm.shape[1]}×{fm.shape[2]}")
-    st.plotly_chart(figures.image_grid([X[0].mean(0).tolist()] + maps,
+    st.plotly_chart(figures.image_grid([preview] + maps,
                                        [i18n.t("runs.model_input", L)] + titles, cols=9,
                                        colorscale=["gray"] + ["Viridis"] * len(maps)),
                     key=K_FM, width="stretch")

@@ -88,6 +88,14 @@ CSS = """<style>
 [data-testid="stMetricValue"] > div { overflow: visible; text-overflow: clip; }
 [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div { white-space: normal; overflow: visible;
   text-overflow: clip; }
+[data-testid="stMetricDelta"] { max-width: 100%; }
+[data-testid="stMetricDelta"] [data-testid="stMarkdownContainer"], [data-testid="stMetricDelta"] p {
+  white-space: normal; overflow: visible; text-overflow: clip; min-width: 0; }
+/* columns of widgets wrap instead of squeezing a label to "f." or "conv_arc h" (a projector, 1024 px with the
+   sidebar open): each keeps room for a label, and the rest move to the next row */
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stWidgetLabel"]) { flex-wrap: wrap; }
+[data-testid="stColumn"]:has([data-testid="stWidgetLabel"]) { min-width: min(10rem, 100%); }
+[data-testid="stWidgetLabel"] p { overflow-wrap: normal; word-break: normal; }
 @media (max-width: 640px) {
   .st-key-train_layout > div > [data-testid="stHorizontalBlock"] { flex-direction: column-reverse; }
   /* the prediction grid keeps a desktop width on a phone and scrolls sideways: 8 images a row stay readable */

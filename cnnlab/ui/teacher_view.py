@@ -17,7 +17,10 @@ TEACHER_COOKIE = "cnnlab_teacher"
 K_THROTTLE = "_teacher_throttle"
 K_PASSWORD, K_SIGN_IN, K_SIGN_OUT, K_NICK = "teacher_password", "teacher_sign_in", "teacher_sign_out", "nickname"
 K_NICK_MSG = "_nickname_msg"
+K_TOAST = "_teacher_toast"
+K_PICK_SAVED = "_teacher_pick_saved"
 BOARD_POLL_S = 2.0
+BOARD_H = 330  # the board's two charts fit a projector's first screen (1024×700) under the title and the pick
 
 
 def signed_in() -> bool:
@@ -135,14 +138,26 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
     if not runs:
         return
     by_id = {r.id: r for r in runs}
-    pick = st.selectbox(i18n.t("teacher.pick_run", L), list(by_id), key="teacher_pick",
-                        format_func=lambda i: f"{safe_label(say(by_id[i].who), 40)} · {i} · {by_id[i].state}")
+
+    def label(i):
+        return f"{safe_label(say(by_id[i].who), 40)} · {i} · {by_id[i].state}"
+
+    # Streamlit matches a kept choice by its shown text: when the picked run's state (in that text) changes, the
+    # box would jump to the first run. The pick is kept by id instead.
+    saved = st.session_state.get(K_PICK_SAVED)
+    if saved and saved[0] in by_id and label(saved[0]) != saved[1]:
+        st.session_state["teacher_pick"] = saved[0]
+    pick = st.selectbox(i18n.t("teacher.pick_run", L), list(by_id), key="teacher_pick", format_func=label)
+    st.session_state[K_PICK_SAVED] = (pick, label(pick))
     r = by_id[pick]
     c1, c2, c3 = st.columns(3)
     try:
         if c1.button(i18n.t("teacher.stop", L), key="teacher_stop", disabled=not r.active, width="stretch"):
             if classroom.stop(executor(), r):
-                st.toast(i18n.t("teacher.stopped", L, id=r.id))
+                # the table above was drawn before the stop: draw the list again, now showing it stopped
+                st.session_state[K_TOAST] = i18n.t("teacher.stopped", L, id=r.id)
+                executor().wait(r.id, 5)
+                st.rerun(scope="fragment")
         if c2.button(i18n.t("teacher.unpin" if r.pinned else "teacher.pin", L), key="teacher_pin",
                      disabled=not r.run_dir, width="stretch"):
             classroom.pin(r, not r.pinned)
@@ -167,11 +182,12 @@ def board(runs: list[classroom.ClassRun], L: str, titles: dict) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.curve for r in mine},
-                                               i18n.t("fig.test_acc", L), L, y_range=[0, 1]),
+                                               i18n.t("fig.test_acc", L), L, y_range=[0, 1],
+                                               height=BOARD_H),
                         key="teacher_board_acc", width="stretch")
     with c2:
         st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.loss for r in mine},
-                                               i18n.t("fig.train_loss", L), L),
+                                               i18n.t("fig.train_loss", L), L, height=BOARD_H),
                         key="teacher_board_loss", width="stretch")
     ranked = sorted(mine, key=lambda r: -(r.test_acc if r.test_acc is not None else -1))
     st.dataframe(pd.DataFrame([{i18n.t("teacher.col_who", L): safe_label(say(r.who), 40),
@@ -248,6 +264,9 @@ def class_page() -> None:
 
     @st.fragment(run_every=BOARD_POLL_S)
     def live() -> None:  # the board and the run list redraw every few seconds (the class keeps training)
+        note = st.session_state.pop(K_TOAST, None)
+        if note:
+            st.toast(note)
         runs = classroom.class_runs(executor(), str(checkpoint_root()))
         if pick == "board":
             board(runs, L, titles)

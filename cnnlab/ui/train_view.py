@@ -9,6 +9,7 @@ panel polls the executor from an ``st.fragment(run_every=...)`` while a run is a
 from __future__ import annotations
 
 import math
+import os
 
 import streamlit as st
 
@@ -157,10 +158,12 @@ def restore_url() -> list[str]:
         qp, errors = _with_assignment(qp)
         if errors:
             return errors
-    # a Train link always has ?ep= (the Architecture page's own URL, kept across a page switch, has not)
-    if not qp.get("arch") or "ep" not in qp or raw == st.session_state.get(K_URL):
+    # Every setting in a link applies, or gets one sentence. What is not a link: the address this page wrote
+    # itself, and the Architecture page's own address, kept across a page switch.
+    if not qp.get("arch") or raw == st.session_state.get(K_URL) or raw == st.session_state.get(widgets.K_WRITTEN):
         return []
     initial, errors = widgets.read_url(qp)
+    errors += unknown_params(qp)
     if not initial:
         return errors
     arch = initial["arch"]
@@ -188,6 +191,17 @@ def restore_url() -> list[str]:
     st.session_state[K_PRESET] = pid if pid in presets.PRESETS else "custom"
     st.session_state[K_URL] = qp
     return errors
+
+
+def unknown_params(qp: dict) -> list[str]:
+    """One sentence for the names in a Train link that are no setting of this page (they are ignored)."""
+    try:
+        knobs = {k.name for k in get_spec(qp["arch"]).knobs}
+    except KnobError:
+        return []
+    known = knobs | {"arch", "res", "opt", "preset", "assign", "lang"} | {q for q, *_ in RECIPE_URL.values()}
+    bad = [k for k in qp if k not in known]
+    return [i18n.msg("msg.url_unknown", names=", ".join(sorted(bad))[:120])] if bad else []
 
 
 K_ASSIGN = "_train_assignment"  # not a widget key: the assignment this page follows (cnnlab.assignments)
@@ -389,12 +403,6 @@ def settings() -> dict:
     whether Start was pressed (under "start")."""
     L = lang()
     gpu = app_report().name if app_report().is_cuda else None  # checked: driver, capability, a test kernel
-    if gpu:
-        st.caption(i18n.t("train.gpu_note", L, name=gpu))
-    else:
-        st.info(i18n.t("train.cpu_note", L))
-        if app_report().reason:
-            st.caption(i18n.t("train.gpu_why_not", L, reason=i18n.say(app_report().reason, L)))
     plist = presets.for_device(bool(gpu))
     if K_PRESET not in st.session_state:  # first visit: the first preset for this machine
         st.session_state[K_PRESET] = plist[0].id
@@ -410,6 +418,13 @@ def settings() -> dict:
                  else presets.label(presets.PRESETS[i], L, measured))
     clicked = st.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
     messages = st.container()  # errors from Start show here, next to the button
+    # the device note comes after Start: above it, it pushed Start to the bottom edge of a projector's screen
+    if gpu:
+        st.caption(i18n.t("train.gpu_note", L, name=gpu))
+    else:
+        st.caption(i18n.t("train.cpu_note", L))
+        if app_report().reason:
+            st.caption(i18n.t("train.gpu_why_not", L, reason=i18n.say(app_report().reason, L)))
     locked = locked_params()
     if assignment() is not None:
         a = assignment()
@@ -468,8 +483,23 @@ def settings() -> dict:
     with messages:
         if changes:
             st.caption(i18n.t("train.preset_changed", L, changes=", ".join(changes[:6])))
-        show_estimate(out)
+        problem = settings_problem(out)
+        if problem:  # as soon as the page opens (a link with ?res=8 for AlexNet), not only on Start
+            st.warning(i18n.t("train.invalid", L, msg=problem))
+        else:
+            show_estimate(out)
     return out
+
+
+def settings_problem(s: dict) -> str | None:
+    """Why these settings cannot start (one sentence in the page's language), or None."""
+    try:
+        train_config(s)
+    except KnobError as e:
+        return i18n.say(e, lang())
+    except Exception:  # noqa: BLE001 - no engine here: Start says so
+        return None
+    return None
 
 
 def train_config(s: dict):
@@ -569,7 +599,9 @@ def draw_job(v) -> None:
     c2.button(i18n.t("train.stop", L), key=K_STOP, on_click=mine.stop, args=(v.id,), disabled=not v.active,
               type="primary")
     if v.state == QUEUED:
-        st.info(i18n.t("train.queued_ahead", L, pos=v.position, ahead=max(0, (v.position or 1) - 1)))
+        ahead = max(0, (v.position or 1) - 1)
+        st.info(i18n.t("train.queued_next" if ahead == 0 else "train.queued_one" if ahead == 1
+                       else "train.queued_many", L, ahead=ahead))
     elif v.state == RUNNING and not v.steps:
         st.info(i18n.t("train.waiting_data", L))
     last = v.last_step
@@ -591,14 +623,19 @@ def draw_job(v) -> None:
     end = v.end
     if end is None:
         return
+    folder = v.run_dir or getattr(end, "run_dir", None)
+    name = os.path.basename(os.path.normpath(folder)) if folder else None  # the run's name, never its path
+    if (v.meta or {}).get("stopped_by") == "teacher":
+        st.warning(i18n.t("train.by_teacher", L))
     if v.state == "done":
         st.success(i18n.t("train.done_1" if end.epochs == 1 else "train.done", L, acc=end.test_acc,
-                          epochs=end.epochs, wall=fmt_seconds(end.wall_s),
-                          dir=end.run_dir or "—"))
+                          epochs=end.epochs, wall=fmt_seconds(end.wall_s), name=name or "—"))
+    elif v.state in ("stopped", "cancelled") and name is None:  # cancelled in the queue: nothing was saved
+        st.warning(i18n.t("train.cancelled", L))
     elif getattr(end, "reason", "") == "time_limit":
-        st.warning(i18n.t("train.time_limit", L, msg=i18n.say(end.message, L), dir=v.run_dir or "—"))
+        st.warning(i18n.t("train.time_limit", L, msg=i18n.say(end.message, L), name=name))
     elif v.state in ("stopped", "cancelled"):
-        st.warning(i18n.t("train.stopped", L, msg=i18n.say(end.message, L), dir=v.run_dir or "—"))
+        st.warning(i18n.t("train.stopped", L, msg=i18n.say(end.message, L), name=name))
     else:
         st.error(i18n.t("train.failed", L, reason=i18n.t("reason." + str(end.reason), L) if "reason." + str(end.reason) in i18n.STRINGS else end.reason,
                             msg=plain(i18n.say(end.message, L))))

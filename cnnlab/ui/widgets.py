@@ -182,6 +182,7 @@ def set_model(prefix: str, arch: str, knobs: Mapping[str, Any], resolution: int 
 # -- the URL ------------------------------------------------------------------------
 
 URL_DIMS = {"res": "resolution", "in": "in_channels", "classes": "num_classes"}
+K_WRITTEN = "_url_written"  # not a widget key: the query parameters a model picker page wrote last
 
 
 def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
@@ -239,6 +240,7 @@ def sync_url(choice: Mapping[str, Any], keep: tuple[str, ...] = ("lang",)) -> No
     for k in keep:
         if k in st.query_params:
             want[k] = st.query_params[k]
+    st.session_state[K_WRITTEN] = want  # the Train page tells this address (kept on a page switch) from a link
     if dict(st.query_params.to_dict()) != want:
         st.query_params.from_dict(want)
 
