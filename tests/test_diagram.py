@@ -196,4 +196,15 @@ def test_picking_a_block_filters_the_layer_table():
     names = [str(x).strip() for x in part.iloc[:, 1]]
     assert names[0] == "2.0" and all(n.startswith("2.0") for n in names)
     assert part.iloc[0, 0] > 1  # the rows keep their numbers in the whole table
-    assert any("Rows of block 2.0 only" in c.value for c in at.caption)
+    assert any("Rows of block Inception (3a) only" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_picking_a_lenet_block_shows_every_row_it_draws():
+    """LeNet's layers are flat: its "conv 1" block is the conv and its sigmoid, two rows of the table."""
+    at = open_page("app_pages/architecture.py")
+    at.selectbox(key="arch_arch").set_value("lenet").run()
+    at.get_by_key("arch_block").set_value("0").run()
+    assert_no_exception(at)
+    part = at.dataframe[0].value
+    assert [str(x).strip() for x in part.iloc[:, 1]] == ["0", "1"]
+    assert any("Rows of block conv 1 only" in c.value for c in at.caption), [c.value for c in at.caption]

@@ -68,12 +68,15 @@ def _num(v) -> str:
     return "×".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
-def in_block(name: str, block: str | None) -> bool:
-    """Whether a row belongs to the block picked on the diagram (every row when none is)."""
-    return block is None or name == block or name.startswith(block + ".")
+def in_block(name: str, block) -> bool:
+    """Whether a row belongs to the block picked on the diagram (every row when none is): one of the rows the
+    block draws (a LeNet "conv 1" is its conv and its sigmoid), or a row inside one of them."""
+    if block is None:
+        return True
+    return any(name == r or name.startswith(r + ".") for r in (block.rows or [block.name]))
 
 
-def layer_rows(rows, L: str, block: str | None = None) -> list[dict]:
+def layer_rows(rows, L: str, block=None) -> list[dict]:
     """The layer table as records, numbered as the whole table even when filtered to one `block`; dilation gets
     a column only when some layer dilates."""
     dilated = any(r.dilation not in (None, 1) for r in rows)
@@ -98,11 +101,12 @@ def layer_rows(rows, L: str, block: str | None = None) -> list[dict]:
     return out
 
 
-def layer_table(rows, key: str = "arch_table", block: str | None = None) -> None:
+def layer_table(rows, key: str = "arch_table", block=None) -> None:
+    """The layer table; `block` (a cnnlab.diagram.Block picked on the diagram) filters it to that block's rows."""
     L = lang()
     records = layer_rows(rows, L, block)
     if block is not None:
-        st.caption(i18n.t("arch.table_block", L, block=block, n=len(records)))
+        st.caption(i18n.t("arch.table_block", L, block=block.title, n=len(records)))
     st.dataframe(records, key=key, hide_index=True, width="stretch",
                  height=min(420, 35 * (len(records) + 1) + 3),  # a short (partial) table without empty rows
                  column_config={i18n.t("col.params", L): st.column_config.NumberColumn(format="localized"),

@@ -27,8 +27,9 @@ def _diagram(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolu
     return diagram(model, pr.layers, lang)
 
 
-def panel(cfg) -> str | None:
-    """Draw the diagram; returns the picked block's row name (None: every row)."""
+def panel(cfg):
+    """Draw the diagram; returns the picked block (a cnnlab.diagram.Block: its book name and the layer-table rows
+    it draws), or None for every row."""
     from .common import freeze
 
     L = lang()
@@ -41,4 +42,4 @@ def panel(cfg) -> str | None:
                     format_func=lambda n: titles[n])
     with st.container(key="arch_diagram"):
         st.graphviz_chart(d.to_dot(highlight=pick), width="content")
-    return pick
+    return next((b for b in d.blocks if b.name == pick), None)
