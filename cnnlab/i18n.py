@@ -818,5 +818,41 @@ def knob_label(knob, lang: str = "en") -> str:
     return knob.name
 
 
+# Choice values as people read them in Chinese (the code names stay in English: they are what the book prints).
+VALUES_ZH = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "sigmoid 函数", "avg": "平均汇聚", "max": "最大汇聚",
+             "off": "关", "on": "开", "scratch": "从零实现", "nn": "nn.BatchNorm2d", "before_act": "激活函数之前",
+             "after_act": "激活函数之后", "large": "大", "small": "小", "sgd": "随机梯度下降", "adam": "Adam",
+             "cpu": "CPU", "cuda": "GPU（CUDA）", "auto": "自动", "True": "开", "False": "关"}
+
+
+def value_text(value, lang: str = "en") -> str:
+    """A knob's or a setting's value as the page shows it: the code name in English ("before_act", "on"),
+    d2l-zh's words in Chinese ("激活函数之前", "开"); numbers and sizes as they are."""
+    from .registry import format_value
+
+    s = value if isinstance(value, str) else format_value(value)
+    return VALUES_ZH.get(s, s) if lang == "zh" else s
+
+
+def knobs_text(knobs, lang: str = "en", sep: str = ", ") -> str:
+    """"batchnorm=on, residual=off" / "批量规范化 = 开, 残差连接 = 关": knob values for a label or a table."""
+    if lang != "zh":
+        return sep.join(f"{k}={value_text(v, lang)}" for k, v in knobs.items())
+    labels = _knob_labels_zh()
+    return sep.join(f"{labels.get(k, k)} = {value_text(v, lang)}" for k, v in knobs.items())
+
+
+def _knob_labels_zh() -> dict[str, str]:
+    """Every registered knob's d2l-zh term, by knob name (the first architecture that names it wins)."""
+    from .registry import arch_names, get_spec
+
+    out: dict[str, str] = {}
+    for a in arch_names():
+        for k in get_spec(a).knobs:
+            if k.label_zh:
+                out.setdefault(k.name, k.label_zh)
+    return out
+
+
 def range_text(knob, lang: str = "en") -> str:
     return say(knob.range_text(), lang)

@@ -235,7 +235,7 @@ def test_receptive_field_chart_against_the_input_size():
     _ok(at)
     rf = json.loads(at.get_by_key("arch_rf_fig").proto.spec)["data"][0]
     assert rf["y"] == [11, 43, 99, 211, 435, 627]
-    at.radio(key="arch_trace_detail").set_value("layers").run()  # every layer: the bars' numbers again
+    at.radio(key="arch_trace_detail__en").set_value("layers").run()  # every layer: the bars' numbers again
     rf = json.loads(at.get_by_key("arch_rf_fig").proto.spec)["data"][0]
     assert rf["x"] == [x for x in _trace(at)["data"][0]["x"][1:] if x in rf["x"]] and len(rf["x"]) >= 30
 
@@ -243,7 +243,7 @@ def test_receptive_field_chart_against_the_input_size():
 def test_trace_bars_carry_the_table_numbers_and_names():
     """Each bar of the shape trace is labelled '#n' with the table's number n and hovers the table's name."""
     at = _app(arch="googlenet")
-    at.radio(key="arch_trace_detail").set_value("layers").run()
+    at.radio(key="arch_trace_detail__en").set_value("layers").run()
     _ok(at)
     df = _table(at)
     data = _trace(at)["data"][0]
@@ -253,7 +253,7 @@ def test_trace_bars_carry_the_table_numbers_and_names():
         assert hover.startswith(f"#{n} · {row['layer'].strip()} ({row['type']})<br>C×H×W = {row['output shape']}")
     assert data["x"][0] == "input"
     assert any("2.0.b1_1" in h for h in data["hovertext"])  # a leaf inside an Inception block, by its table name
-    at.radio(key="arch_trace_detail").set_value("blocks").run()
+    at.radio(key="arch_trace_detail__en").set_value("blocks").run()
     blocks = _trace(at)["data"][0]["x"][1:]
     assert blocks == [f"#{n}" for n, d in zip(df["#"], df["layer"]) if not d.startswith("\u2003")]
 

@@ -53,7 +53,7 @@ def test_compare_two_runs_on_one_chart(monkeypatch, saved):
     assert len(at.multiselect(key="runs_compare").value) == 2
     data = _fig(at, "runs_compare_fig")["data"]
     assert len(data) == 2 and all(len(d["x"]) == 2 for d in data)  # two runs × two epochs
-    at.radio(key="runs_metric").set_value("train_loss").run()
+    at.radio(key="runs_metric__en").set_value("train_loss").run()
     _ok(at)
     assert all(max(d["y"]) > 0.1 for d in _fig(at, "runs_compare_fig")["data"])
 

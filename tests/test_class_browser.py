@@ -322,9 +322,50 @@ def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
     no_exception(pg, "upload")
     pg.get_by_role("tab", name="Feature maps").click()
     idle(pg)
-    pg.locator(".st-key-runs_fm_source").get_by_text("your uploaded image").click()
+    pg.locator(".st-key-runs_fm_source__en").get_by_text("your uploaded image").click()
     idle(pg)
     no_exception(pg, "feature maps of the upload")
     pg.wait_for_function("""() => { const g = document.querySelector('.st-key-runs_feature_maps .js-plotly-plot');
         return g && g.data && g.data.length >= 2; }""", timeout=30_000)
+    pg.context.close()
+
+
+CHECKED = "() => [...document.querySelectorAll('.st-key-arch_trace_detail__' + LANG + ' input')].map(e => e.checked)"
+
+
+@needs_fmnist
+def test_chinese_all_of_it_diagram_values_links_and_the_run_panel(app, browser):
+    """#21 §8: in 中文, the diagram, the choice values, the estimate and the run panel were English in places;
+    the shape-trace radio showed no choice after a language switch; page links dropped ?lang=zh."""
+    from zh_scan import english_runs
+
+    base, _ = app
+    pg = person(browser)
+    open_(pg, base + "/?arch=lenet&batchnorm=scratch")
+    assert pg.evaluate(CHECKED.replace("LANG", "'en'")) == [True, False]
+    pg.locator(".st-key-lang").get_by_text("中文").click()
+    idle(pg)
+    assert pg.evaluate(CHECKED.replace("LANG", "'zh'")) == [True, False]  # the choice survives the switch
+    values = [pg.locator(f".st-key-arch_k_lenet_{k} input").input_value()
+              for k in ("activation", "pooling", "batchnorm", "bn_position")]
+    assert values == ["sigmoid 函数", "平均汇聚", "从零实现", "激活函数之前"], values
+    pg.wait_for_selector(".st-key-arch_diagram svg text")
+    svg = " ".join(pg.locator(".st-key-arch_diagram svg text").all_text_contents())
+    assert not re.search(r"\b(conv|avgpool|avg pool|flatten|dense)\b", svg), svg[:400]
+    assert "lang=zh" in pg.locator(".st-key-arch_train_this a, [data-testid='stPageLink'] a").first.get_attribute("href")
+    nav(pg, "训练")  # a page switch keeps the language in the address (a reload stays in Chinese)
+    assert "lang=zh" in pg.url, pg.url
+    pg.reload()
+    idle(pg)
+    assert "训练" in main_text(pg)
+    assert pg.locator(".st-key-train_opt input").input_value() == "随机梯度下降"
+    open_(pg, base + "/training?arch=lenet&ep=1&ntr=256&nte=128&lang=zh")
+    pg.locator(".st-key-train_start button").click()
+    idle(pg)
+    wait_text(pg, "训练完成", 120_000)
+    text = main_text(pg)
+    runs = english_runs(text, {"batchnorm", "activation", "pooling", "bn_position"})
+    assert not runs, runs
+    for word in ("queued", "done", "running", " min", "No options"):
+        assert word not in text, (word, text[:2000])
     pg.context.close()

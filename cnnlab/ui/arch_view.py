@@ -6,7 +6,7 @@ import streamlit as st
 
 from .. import i18n
 from ..probe import human, output_size_formula, receptive_field_formula, rows_from_steps
-from . import figures
+from . import figures, widgets
 from .common import lang
 
 
@@ -51,10 +51,9 @@ def chart_rows(rows, detail: str) -> list[tuple[int, object]]:
 
 def draw_shape_trace(rows, input_shape, key: str = "arch_trace_fig", detail_key: str = "arch_trace_detail") -> None:
     L = lang()
-    if detail_key not in st.session_state:
-        st.session_state[detail_key] = "blocks"
-    detail = st.radio(i18n.t("arch.trace_detail", L), ["blocks", "layers"], key=detail_key, horizontal=True,
-                      format_func=lambda d: i18n.t("arch.detail_blocks" if d == "blocks" else "arch.detail_layers", L))
+    detail = widgets.radio(i18n.t("arch.trace_detail", L), ["blocks", "layers"], detail_key, horizontal=True,
+                           format_func=lambda d: i18n.t("arch.detail_blocks" if d == "blocks" else "arch.detail_layers",
+                                                        L))
     st.caption(i18n.t("arch.trace_note", L))
     fig = figures.shared(rows, "shape_trace", lambda: figures.shape_trace_figure(chart_rows(rows, detail), input_shape,
                                                                                  L), detail, tuple(input_shape), L)

@@ -59,7 +59,7 @@ def describe(ex: X.Exercise) -> None:
 
 
 def _knobs(side: X.Side) -> str:
-    return ", ".join(f"{k}={v}" for k, v in side.knobs.items()) or "—"
+    return i18n.knobs_text(side.knobs, lang()) or "—"
 
 
 def ledger(ex: X.Exercise) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from .. import i18n, limits
 from ..registry import KnobError, format_value, get_spec
-from . import analysis, figures
+from . import analysis, figures, widgets
 from .common import arch_title, checkpoint_root, lang, plain, safe_label
 
 K_TABLE, K_COMPARE, K_METRIC, K_COMPARE_FIG = "runs_table", "runs_compare", "runs_metric", "runs_compare_fig"
@@ -43,8 +43,8 @@ def _changed_knobs(r) -> str:
         defaults = get_spec(r.arch).defaults()
     except (KnobError, TypeError):
         return ""
-    return ", ".join(f"{k}={format_value(v)}" for k, v in r.knobs.items()
-                     if k in defaults and format_value(v) != format_value(defaults[k]))
+    return i18n.knobs_text({k: v for k, v in r.knobs.items()
+                            if k in defaults and format_value(v) != format_value(defaults[k])}, lang())
 
 
 def run_label(r, L: str) -> str:
@@ -96,8 +96,8 @@ def compare(runs) -> None:
     st.session_state[K_COMPARE] = [d for d in st.session_state[K_COMPARE] if d in by_id]
     picked = st.multiselect(i18n.t("runs.compare_pick", L), list(by_id), key=K_COMPARE,
                             format_func=lambda d: run_label(by_id[d], L))
-    metric = st.radio(i18n.t("runs.metric", L), list(METRICS), key=K_METRIC, horizontal=True,
-                      format_func=lambda m: i18n.t(METRICS[m], L))
+    metric = widgets.radio(i18n.t("runs.metric", L), list(METRICS), K_METRIC, horizontal=True,
+                           format_func=lambda m: i18n.t(METRICS[m], L))
     if len(picked) < 2:
         st.caption(i18n.t("runs.compare_hint", L))
     from .. import checkpoint
@@ -247,8 +247,10 @@ def feature_maps(run, data, max_maps: int = 16) -> None:
         uploaded = None  # an image prepared for another run's input size
     source = "test"
     if uploaded is not None:
-        source = c2.radio(i18n.t("runs.fm_source", L), ["test", "upload"], key=K_FM_SOURCE, horizontal=True,
-                          format_func=lambda s: i18n.t({"test": "runs.fm_test", "upload": "runs.fm_upload"}[s], L))
+        with c2:
+            source = widgets.radio(i18n.t("runs.fm_source", L), ["test", "upload"], K_FM_SOURCE, horizontal=True,
+                                   format_func=lambda s: i18n.t({"test": "runs.fm_test", "upload": "runs.fm_upload"}[s],
+                                                                L))
     if source == "upload":
         X, preview = uploaded[1], uploaded[2]
     else:

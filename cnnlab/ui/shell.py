@@ -52,6 +52,15 @@ PAGES = (("app_pages/architecture.py", "page.architecture", "explore", ":materia
 
 def _lang_changed() -> None:
     st.query_params["lang"] = st.session_state[LANG_KEY]
+    # A selectbox shows the text of its choice as it was drawn: after the switch it kept "sigmoid" while its
+    # options read "sigmoid 函数". Setting each widget's value again makes the browser draw it anew. Only
+    # values that a choice can hold (a text or a number): buttons (True/False) may not be set at all, and a
+    # toggle shows no text.
+    for k in list(st.session_state.keys()):
+        v = st.session_state[k]
+        if isinstance(k, str) and not k.startswith("_") and k != LANG_KEY and \
+                isinstance(v, (str, int, float, list)) and not isinstance(v, bool):
+            st.session_state[k] = v
 
 
 def language_toggle() -> str:
@@ -64,6 +73,8 @@ def language_toggle() -> str:
         st.radio(i18n.t("app.language", lang()), i18n.LANGS, key=LANG_KEY, horizontal=True,
                  format_func=lambda c: i18n.LANG_NAMES[c], on_change=_lang_changed)
         st.caption(i18n.t("app.caption", lang()))
+    if lang() != "en" and st.query_params.get("lang") != lang():  # a page switch drops the query: put it back
+        st.query_params["lang"] = lang()
     return lang()
 
 

@@ -114,7 +114,7 @@ def _group_title(g: tuple[str, str], L: str, titles: dict) -> str:
 
 
 def _knobs_text(knobs: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in knobs.items())[:120]
+    return i18n.knobs_text(knobs, lang())[:120]
 
 
 def _acc(v) -> str:
@@ -140,7 +140,9 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
     by_id = {r.id: r for r in runs}
 
     def label(i):
-        return f"{safe_label(say(by_id[i].who), 40)} · {i} · {by_id[i].state}"
+        state = by_id[i].state
+        return f"{safe_label(say(by_id[i].who), 40)} · {i} · " + (
+            i18n.t(f"state.{state}", L) if f"state.{state}" in i18n.STRINGS else state)
 
     # Streamlit matches a kept choice by its shown text: when the picked run's state (in that text) changes, the
     # box would jump to the first run. The pick is kept by id instead.

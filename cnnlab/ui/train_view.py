@@ -267,7 +267,8 @@ def fixed_and_free(arch: str, L: str) -> tuple[list[str], list[str]]:
 
     a = assignment()
     fix = assignments.fixed(a) if a is not None else {}
-    fixed = [f"{_setting_label(n, arch, L)} = {arch_title(v, L) if n == 'arch' else v}" for n, v in fix.items()]
+    fixed = [f"{_setting_label(n, arch, L)} = {arch_title(v, L) if n == 'arch' else i18n.value_text(v, L)}"
+             for n, v in fix.items()]
     names = ["arch"] + [k.name for k in get_spec(arch).knobs] + list(SETTING_LABELS)[1:]
     free = [_setting_label(n, arch, L) for n in dict.fromkeys(names) if n not in fix]
     return fixed, free + [i18n.t("train.device", L)]
@@ -464,13 +465,15 @@ def settings() -> dict:
                                  format="%.4g", key=K_LR, disabled="lr" in locked,
                                  help=i18n.t("train.lr_help", L, lr=book_lr))
             bs = _int_input(i18n.t("train.batch_size", L), BATCH, K_BS, disabled="bs" in locked)
-            opt = st.selectbox(i18n.t("train.optimizer", L), list(OPT.choices), key=K_OPT)
+            opt = st.selectbox(i18n.t("train.optimizer", L), list(OPT.choices), key=K_OPT,
+                               format_func=lambda c: i18n.value_text(c, L))
         with c2:
             n_train = _int_input(i18n.t("train.train_size", L), SIZE, K_NTRAIN, hi=N_TRAIN, disabled="ntr" in locked)
             n_test = _int_input(i18n.t("train.test_size", L), SIZE, K_NTEST, hi=N_TEST, disabled="nte" in locked)
             wd = st.number_input(i18n.t("train.weight_decay", L), min_value=float(WD.lo), max_value=float(WD.hi),
                                  step=1e-4, format="%.4g", key=K_WD, disabled="wd" in locked)
-            device = st.selectbox(i18n.t("train.device", L), devices, key=K_DEVICE)
+            device = st.selectbox(i18n.t("train.device", L), devices, key=K_DEVICE,
+                                  format_func=lambda c: i18n.value_text(c, L))
         seed = _int_input(i18n.t("train.seed", L), SEED, K_SEED, disabled="seed" in locked)
     out = {**choice, "epochs": int(epochs), "lr": float(lr), "batch_size": int(bs), "optimizer": opt,
             "weight_decay": float(wd), "train_size": int(n_train), "test_size": int(n_test), "device": device,

@@ -60,6 +60,22 @@ def seed(key: str, value: Any) -> None:
         st.session_state[key] = value
 
 
+def radio(label: str, options: list, key: str, format_func, **kw):
+    """st.radio whose option texts depend on the page's language. Streamlit keeps a radio's choice by its shown
+    text, so after a language switch it showed no choice at all. Here the choice is kept by value under `key`
+    (seeded by the caller or the first option) and the widget has a key per language, seeded from it."""
+    wkey = f"{key}__{lang()}"
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]
+    if st.session_state.get(wkey) not in options:
+        st.session_state[wkey] = st.session_state[key]
+
+    def keep() -> None:
+        st.session_state[key] = st.session_state[wkey]
+
+    return st.radio(label, options, key=wkey, format_func=format_func, on_change=keep, **kw)
+
+
 def _apply_preset(text_key: str, preset_key: str) -> None:
     choice = st.session_state.get(preset_key)
     if choice and choice != "—":
@@ -75,7 +91,8 @@ def knob_widget(k: Knob, key: str, initial: Any = None, disabled: bool = False) 
     if kind == "toggle":
         return st.toggle(label, key=key, help=help_, disabled=disabled)
     if kind == "selectbox":
-        return st.selectbox(label, k.choices, key=key, help=help_, format_func=_fmt, disabled=disabled)
+        return st.selectbox(label, k.choices, key=key, help=help_, format_func=lambda c: i18n.value_text(c, L),
+                            disabled=disabled)
     if kind == "text":
         if disabled:
             return st.text_input(label, key=key, help=help_, disabled=True)
