@@ -346,6 +346,8 @@ STRINGS: dict[str, tuple[str, str]] = {
 
     # shared
     "common.error": ("Something went wrong: {msg}", "出错了：{msg}"),
+    "common.choose": ("Choose", "请选择"),
+    "common.no_options": ("Nothing to choose yet", "暂无可选项"),
     "common.details": ("Details (the full traceback, for a bug report)", "详细信息（完整的错误栈，用于报告问题）"),
 
     # architecture page: layer arithmetic (kernel / stride / padding, receptive field, input too small)

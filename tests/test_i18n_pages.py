@@ -153,3 +153,14 @@ def test_a_run_stopped_on_request_says_so_in_chinese():
     assert_no_exception(at)
     assert any("应请求在第 " in w.value and "步" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not _english(at), _english(at)
+
+
+def test_an_empty_choice_says_so_in_chinese(ckpt_root):
+    """#21 §8: Streamlit's own "No options to select" showed on Saved runs in 中文 (a run with no epoch yet)."""
+    save_tiny_run(ckpt_root, train_size=256, test_size=128, epochs=1)
+    for p in ckpt_root.iterdir():  # no run has an epoch's metrics yet: nothing to compare
+        if (p / "metrics.jsonl").exists():
+            (p / "metrics.jsonl").write_text("")
+    at = _open("app_pages/runs.py")
+    boxes = at.multiselect
+    assert boxes and all(b.placeholder in ("暂无可选项", "请选择") for b in boxes), [b.placeholder for b in boxes]

@@ -95,7 +95,8 @@ def compare(runs) -> None:
         st.session_state[K_COMPARE] = [r.run_dir for r in with_metrics[:2]]
     st.session_state[K_COMPARE] = [d for d in st.session_state[K_COMPARE] if d in by_id]
     picked = st.multiselect(i18n.t("runs.compare_pick", L), list(by_id), key=K_COMPARE,
-                            format_func=lambda d: run_label(by_id[d], L))
+                            format_func=lambda d: run_label(by_id[d], L),  # Streamlit's own text is English
+                            placeholder=i18n.t("common.choose" if by_id else "common.no_options", L))
     metric = widgets.radio(i18n.t("runs.metric", L), list(METRICS), K_METRIC, horizontal=True,
                            format_func=lambda m: i18n.t(METRICS[m], L))
     if len(picked) < 2:

@@ -225,6 +225,7 @@ def assignments_panel(L: str) -> None:
                               key="teacher_assign_title")
         lockable = ["arch", "res", "ep", "lr", "bs", "ntr", "nte", "seed"]
         locked = st.multiselect(i18n.t("teacher.assign_locked", L), lockable, default=["arch", "res", "ep"],
+                                placeholder=i18n.t("common.choose", L),
                                 key="teacher_assign_locked", help=i18n.t("teacher.assign_locked_help", L))
         made = st.form_submit_button(i18n.t("teacher.assign_make", L))
     if made:
