@@ -369,3 +369,97 @@ def test_chinese_all_of_it_diagram_values_links_and_the_run_panel(app, browser):
     for word in ("queued", "done", "running", " min", "No options"):
         assert word not in text, (word, text[:2000])
     pg.context.close()
+
+
+# -- inside a cross-site frame (a Space page on huggingface.co frames *.hf.space; #22 §1) ------------------------
+
+@pytest.fixture(scope="module")
+def parent_site(app):
+    """A parent page on http://localhost:P1 that frames the app at http://127.0.0.1:P2 (another site)."""
+    import http.server
+    import threading
+
+    base, _ = app
+
+    class Parent(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            body = (f'<!doctype html><title>Space</title><h1>A Space page</h1><iframe id="app" '
+                    f'src="{base}{path}" width="1400" height="950"></iframe>').encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Parent)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://localhost:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def framed(pg):
+    """The app inside the parent page's frame, once it has drawn."""
+    frame = pg.frame_locator("#app")
+    frame.locator('[data-testid="stApp"]').wait_for(timeout=60_000)
+    f = pg.frame(url=lambda u: "127.0.0.1" in u)
+    idle_frame(f)
+    return f
+
+
+def idle_frame(f, settle_ms: int = 400, timeout_s: float = 60) -> None:
+    import time
+
+    deadline, since = time.time() + timeout_s, None
+    while time.time() < deadline:
+        state = f.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+        if state and state != "running":
+            since = since or time.time()
+            if (time.time() - since) * 1000 >= settle_ms:
+                return
+        else:
+            since = None
+        f.wait_for_timeout(100)
+    raise AssertionError("the framed app was still running")
+
+
+@needs_fmnist
+def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_teacher_the_sign_in(
+        app, browser, parent_site):
+    pg = person(browser, {"width": 1500, "height": 1100})
+    pg.goto(parent_site + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
+    f = framed(pg)
+    f.locator(".st-key-nickname input").fill("Grace H")
+    f.locator(".st-key-nickname input").press("Enter")
+    idle_frame(f)
+    f.locator(".st-key-train_start button").click()
+    idle_frame(f)
+    f.locator(".st-key-train_stop button").wait_for(timeout=30_000)
+    for i in range(2):  # the parent page reloaded: the framed app is a new session each time
+        pg.reload()
+        f = framed(pg)
+        stop = f.locator(".st-key-train_stop button")
+        stop.wait_for(timeout=30_000)
+        assert stop.is_enabled(), f"reload {i + 1}: the run is no longer the student's"
+        assert f.locator(".st-key-nickname input").input_value() == "Grace H", f"reload {i + 1}"
+    names = {c["name"]: c for c in pg.context.cookies()}
+    assert names["cnnlab_owner"].get("partitionKey") or names["cnnlab_owner"]["sameSite"] == "None", names
+    stop.click()
+    idle_frame(f)
+
+    teacher = person(browser, {"width": 1500, "height": 1100})
+    teacher.goto(parent_site + "/class")
+    f = framed(teacher)
+    f.locator(".st-key-teacher_password input").fill(PASSWORD)
+    f.locator(".st-key-teacher_password input").press("Enter")
+    idle_frame(f)
+    assert "Signed in as teacher" in f.locator('[data-testid="stSidebar"]').inner_text()
+    teacher.wait_for_timeout(1000)  # the cookie script runs in the frame
+    teacher.reload()
+    f = framed(teacher)
+    assert "Signed in as teacher" in f.locator('[data-testid="stSidebar"]').inner_text()
+    pg.context.close()
+    teacher.context.close()
