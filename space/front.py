@@ -91,6 +91,17 @@ http {{
         ''      '';
     }}
 
+    # HF's own proxy in front of the Space already says the client's scheme (https) and host: pass them
+    # through; only a request without them gets this server's own ($scheme was http for every HF visitor).
+    map $http_x_forwarded_proto $forwarded_proto {{
+        default $http_x_forwarded_proto;
+        ''      $scheme;
+    }}
+    map $http_x_forwarded_host $forwarded_host {{
+        default $http_x_forwarded_host;
+        ''      $http_host;
+    }}
+
     upstream streamlit {{
         server 127.0.0.1:{streamlit_port};
         keepalive 16;
@@ -113,7 +124,8 @@ http {{
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Proto $forwarded_proto;
+            proxy_set_header X-Forwarded-Host $forwarded_host;
             # A student's WebSocket stays open for the whole lesson.
             proxy_read_timeout 1d;
             proxy_send_timeout 1d;

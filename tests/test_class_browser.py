@@ -122,9 +122,11 @@ def publish(pg, preset_title: str) -> str:
     pg.get_by_role("button", name="Publish the assignment").click()
     idle(pg)
     no_exception(pg, "published")
-    m = re.search(r"/training\?assign=[A-Za-z0-9_-]+", main_text(pg))
+    m = re.search(r"(\S*)(/training\?assign=[A-Za-z0-9_-]+)", main_text(pg))
     assert m, main_text(pg)[:2000]
-    return m.group(0)
+    # the whole address students open (#22 §3), as the teacher's browser reached the app
+    assert m.group(1) == pg.url.split("/class")[0], (m.group(0), pg.url)
+    return m.group(2)
 
 
 @needs_fmnist

@@ -162,3 +162,49 @@ def test_streamlit_dying_stops_the_front(served):
     assert rc != 0, "the front must fail when Streamlit dies, so that the container stops"
     with pytest.raises(OSError):
         _get(f"http://127.0.0.1:{port}/_stcore/health")
+
+
+def test_the_clients_scheme_and_host_pass_through_a_proxy_in_front(tmp_path):
+    """#22 §3: HF's proxy says https; the front sent `X-Forwarded-Proto $scheme` (http) to Streamlit."""
+    import http.server
+    import json
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    echo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    port = _free_port()
+    conf = front.write_conf(tmp_path, listen_port=port, streamlit_port=echo.server_address[1],
+                            static_dir=front.streamlit_static_dir())
+    nginx = front.start_nginx(conf)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+        def seen(headers: dict) -> dict:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/training", headers=headers)
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return json.loads(r.read())
+
+        behind = seen({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "teacher-cnnlab.hf.space"})
+        assert behind["x-forwarded-proto"] == "https" and behind["x-forwarded-host"] == "teacher-cnnlab.hf.space"
+        direct = seen({})
+        assert direct["x-forwarded-proto"] == "http" and direct["x-forwarded-host"] == f"127.0.0.1:{port}"
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        echo.shutdown()

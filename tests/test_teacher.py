@@ -210,3 +210,18 @@ def test_saved_runs_lists_my_runs_and_unowned_ones_and_everything_for_the_teache
     at.switch_page("app_pages/runs.py").run()
     shown = set(at.selectbox(key="runs_pick").options)
     assert all(any(n in o for o in shown) for n in names)
+
+
+def test_the_assignment_link_is_the_whole_address_students_open(monkeypatch, tmp_path, password):
+    """#22 §3: a bare /training?assign=… works only with the app's address in front of it."""
+    from cnnlab import assignments
+
+    monkeypatch.setenv("CNNLAB_PUBLIC_URL", "https://teacher-cnnlab.hf.space/")
+    a = assignments.create(tmp_path / "ckpt", {"arch": "lenet", "ep": "1"}, ["arch"], title="quick")
+    at = _app(monkeypatch, tmp_path)
+    at.switch_page("app_pages/teacher.py").run()
+    at.text_input(key="teacher_password").input(password).run()
+    at.get_by_key("teacher_view").set_value("assign").run()
+    assert_no_exception(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"https://teacher-cnnlab.hf.space/training?assign={a.id}" in text, text[:800]

@@ -176,6 +176,27 @@ def safe_label(text: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+
+
+def public_url() -> str:
+    """The address students open: $CNNLAB_PUBLIC_URL when set, else the one this request came to (the host
+    and scheme a proxy in front says — on a Space, https://<owner>-<space>.hf.space —, else the Host header).
+    Only shown to the teacher, never trusted for anything else."""
+    env = os.environ.get("CNNLAB_PUBLIC_URL", "").strip().rstrip("/")
+    if env:
+        return env
+    try:
+        h = st.context.headers
+        host = (h.get("X-Forwarded-Host") or h.get("Host") or "").split(",")[0].strip()
+        proto = (h.get("X-Forwarded-Proto") or "http").split(",")[0].strip().lower()
+    except Exception:  # noqa: BLE001 - no request (AppTest)
+        host, proto = "", "http"
+    if not _HOST.fullmatch(host):
+        return ""
+    return f"{proto if proto in ('http', 'https') else 'http'}://{host}"
+
+
 def show_error(exc: BaseException | str, key: str = "common.error") -> None:
     """One readable line for people, never a traceback; the message is shown as plain text (see `plain`)."""
     st.error(tr(key, msg=plain(say(exc))))

@@ -8,8 +8,8 @@ import streamlit as st
 from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
-from .common import (arch_title, checkpoint_root, cookie, executor, has_browser, lang, owner_id, plain, safe_label,
-                     say, set_cookies)
+from .common import (arch_title, checkpoint_root, cookie, executor, has_browser, lang, owner_id, plain, public_url,
+                     safe_label, say, set_cookies)
 
 K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
 K_SESSION = "_teacher_session"       # the server-side session token this browser's cookie carries
@@ -216,6 +216,12 @@ def _assignment_params(preset_id: str) -> dict[str, str]:
     return out
 
 
+def assignment_link(aid: str) -> str:
+    """The full address a student opens for an assignment (a bare path works only with the app's address in
+    front of it, which on a Space is not the huggingface.co page the teacher sees)."""
+    return f"{public_url()}/training?assign={aid}"
+
+
 def assignments_panel(L: str) -> None:
     root = str(checkpoint_root())
     with st.form("teacher_new_assignment", clear_on_submit=False):
@@ -235,13 +241,13 @@ def assignments_panel(L: str) -> None:
             a = assignments.create(root, params, [x for x in locked if x in params], title=title or
                                    PRESETS[pid].title(L), preset=pid)
             st.success(i18n.t("teacher.assign_made", L, title=plain(a.title)))
-            st.code(f"/training?assign={a.id}", language=None)
+            st.code(assignment_link(a.id), language=None)  # the full address, with Streamlit's copy button
         except assignments.AssignmentError as e:
             st.error(say(e))
     made_list = assignments.list_all(root)
     for a in made_list[:50]:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.markdown(f"{plain(a.title or a.id)} · `/training?assign={a.id}` · "
+        c1.markdown(f"{plain(a.title or a.id)} · `{assignment_link(a.id)}` · "
                     f"{i18n.t('teacher.assign_fixed', L)}: {plain(', '.join(a.locked) or '—')}")
         if c2.button(i18n.t("teacher.delete", L), key=f"teacher_assign_del_{a.id}"):
             assignments.delete(root, a.id)
