@@ -2,12 +2,16 @@
 labels state them ("≈ 40 s · test acc ≥ 0.75").
 
     PYTHONPATH=. .venv/bin/python bench/bench_presets.py [--only lenet_quick,vgg_cpu] [--seed 0] [--write]
+    PYTHONPATH=. .venv/bin/python bench/bench_presets.py --reference-only --write   # the machine's figures only
 
 Each preset runs in this process through `cnnlab.engine.run` (what a worker does), from data loading to the
 last evaluation, with the preset's own settings (`cnnlab.presets.train_config`). `--write` stores the figures in
 `cnnlab/presets_measured.json` (merged with the presets not run this time), with the machine, the date and the
 load average before and after each preset: run it on a quiet machine, since other processes slow every figure
 down. Prints a Markdown table. Exit 1 if a preset fails or ends at chance (test acc ≤ 0.15).
+
+The machine's block also gets "cpu_gmacs", the best of cnnlab.runs.admission's CPU-rate measurements: the time
+estimates scale the presets' figures by it on another machine (and re-measure a figure taken under load).
 """
 from __future__ import annotations
 
@@ -51,12 +55,36 @@ def bench_one(p: presets.Preset, seed: int) -> dict:
             "epochs": tc.epochs, "seed": seed, "load_before": load0, "load_after": _load()}
 
 
+def reference(tries: int = 12) -> dict:
+    """The machine's figure for cnnlab.runs.admission: the best CPU rate seen."""
+    from cnnlab.runs import admission
+
+    rate = 0.0
+    for _ in range(tries):
+        rate = max(rate, admission._measure_cpu_rate())
+        time.sleep(0.2)
+    return {"cpu_gmacs": round(rate / 1e9, 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help="comma-separated preset ids (default: every CPU preset)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help=f"store the figures in {presets.MEASURED_FILE}")
+    ap.add_argument("--reference-only", action="store_true",
+                    help="measure only the machine's cpu_gmacs (no preset is trained)")
     a = ap.parse_args(argv)
+    if a.reference_only:
+        old = presets.measured()
+        ref = reference()
+        print(f"cpu_gmacs {ref['cpu_gmacs']} (load {_load()[0]:.1f})")
+        if a.write:
+            old.setdefault("machine", machine()).update(ref)
+            with open(presets.MEASURED_FILE, "w", encoding="utf-8") as f:
+                json.dump(old, f, indent=1, sort_keys=True)
+                f.write("\n")
+            print(f"written: {presets.MEASURED_FILE}")
+        return 0
     ids = [p.id for p in presets.CPU_PRESETS]
     if a.only:
         want = [x.strip() for x in a.only.split(",") if x.strip()]
@@ -80,7 +108,8 @@ def main(argv=None) -> int:
                   f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} |", flush=True)
     if a.write:
         old = presets.measured()
-        data = {"machine": machine(), "note": "bench/bench_presets.py: each CPU preset end to end on this machine",
+        data = {"machine": {**machine(), **reference()},
+                "note": "bench/bench_presets.py: each CPU preset end to end on this machine",
                 "presets": {**old.get("presets", {}), **{k: v for k, v in rows.items() if "error" not in v}}}
         with open(presets.MEASURED_FILE, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)

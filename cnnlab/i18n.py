@@ -440,6 +440,26 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.my_runs": ("Only your own runs are listed here; only you can stop them.",
                       "这里只列出你自己的训练，也只有你能停止它们。"),
     "train.estimate": ("Estimate before Start: {text}.", "开始前的估计：{text}。"),
+    # -- time estimates (cnnlab.runs.admission: fmt_time, TimeEstimate.text; #21 §4) --
+    "msg.about_s": ("≈ {n} s", "约 {n} 秒"),
+    "msg.about_min": ("≈ {n} min", "约 {n} 分钟"),
+    "msg.about_h": ("≈ {n} h", "约 {n} 小时"),
+    "msg.n_s": ("{n} s", "{n} 秒"),
+    "msg.n_min": ("{n} min", "{n} 分钟"),
+    "msg.n_h": ("{n} h", "{n} 小时"),
+    "msg.t_quiet": ("{time} on a quiet machine", "空闲机器上{time}"),
+    "msg.t_now": ("{time} here now", "此刻在本机{time}"),
+    "msg.t_wait": ("{time} here now, {wait} of it waiting behind {n} run(s)",
+                   "此刻在本机{time}，其中{wait}排在前面 {n} 个训练之后"),
+    "msg.t_busy": ("{text}; the machine is busy (≈ {x}× slower than when quiet)",
+                   "{text}；机器正忙（约比空闲时慢 {x} 倍）"),
+    "msg.est_mem": ("≈ {mem} of memory on this {dev}; time: {time}", "在这台 {dev} 上约需 {mem} 内存；时间：{time}"),
+    "ex.budget_est": ("The pair trains A, then B, on this machine's CPU: {time} for {epochs} epoch(s) on {n} "
+                      "examples each. Same seed and data order; B starts from A's initial weights on {same} of its "
+                      "{total} parameter tensors (the rest differ in shape or place).",
+                      "这一对模型在本机 CPU 上先训练 A 再训练 B：各 {epochs} 轮、{n} 个样本，{time}。随机种子与数据顺序相同；"
+                      "B 的 {total} 个参数张量中有 {same} 个与 A 的初始权重相同（其余形状或位置不同）。"),
+    # -- end of time estimates --
     "train.estimate_wall": ("Runs longer than {min} min are stopped (the checkpoint is kept).",
                             "超过 {min} 分钟的训练会被停止（检查点会保留）。"),
     "train.time_limit": ("Stopped at the time limit: {msg}. The checkpoint is kept as {name} (Saved runs).",

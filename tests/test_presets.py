@@ -17,12 +17,19 @@ def test_every_cpu_preset_was_measured_and_is_above_chance():
 
 
 @pytest.mark.parametrize("p", presets.CPU_PRESETS, ids=lambda p: p.id)
-def test_labels_are_computed_from_the_figures(p):
-    fake = {"presets": {p.id: {"wall_s": 95.0, "test_acc": 0.8149}}}
-    assert presets.label(p, "en", fake) == f"{p.title_en} (≈ 2 min · test acc ≥ 0.80)"
-    assert presets.label(p, "zh", fake) == f"{p.title_zh} (≈ 2 分钟 · 测试精度 ≥ 0.80)"
+def test_labels_are_computed_from_the_figures(p, monkeypatch):
+    """The time is the one estimate (cnnlab.runs.admission.expect) from the measured row: on a quiet machine, the
+    row's wall time plus the executor's own part; the accuracy is the measured one rounded down."""
+    from cnnlab.runs import admission
+
+    monkeypatch.setenv("CNNLAB_LOAD_PROBE", "0")
+    monkeypatch.setattr(admission, "cpu_rate", lambda: 22e9)
+    monkeypatch.setattr(admission, "_live", {"factor": 1.0, "at": -1e9})
+    fake = {"machine": {"cpu_gmacs": 22.0}, "presets": {p.id: {"wall_s": 95.0, "test_acc": 0.8149}}}
+    assert presets.label(p, "en", fake) == f"{p.title_en} (≈ 2 min on a quiet machine · test acc ≥ 0.80)"
+    assert presets.label(p, "zh", fake) == f"{p.title_zh} (空闲机器上约 2 分钟 · 测试精度 ≥ 0.80)"
     fake["presets"][p.id]["wall_s"] = 12.2
-    assert "≈ 15 s" in presets.label(p, "en", fake)
+    assert "≈ 15 s on a quiet machine" in presets.label(p, "en", fake)
     assert presets.label(p, "en", {"presets": {}}) == p.title_en  # not measured: no claim
 
 

@@ -7,11 +7,21 @@ Memory (bytes) = weights + gradients + optimizer state (SGD: none, Adam: 2 × we
                  cnnlab.data.FLOAT_BUDGET_BYTES) + the raw Fashion-MNIST cache
                + the evaluation batch (the two largest layer outputs × eval batch)
                + the worker process itself (torch, ~350 MB).
-Time (s)       = MACs × 3 (forward + backward) × training examples × epochs / the device's rate
-               + MACs × test examples × epochs / the rate.
+Time (s)       = one estimate for every page (`expect`): the preset labels, the exercises' pair, the text before
+                 Start and the queue's expected wait all come from it, shown by one formatter (`fmt_time`).
+                 A run's *quiet* time is its examples × this model's seconds per example on this machine alone
+                 (from bench/bench_presets.py's presets_measured.json: the same preset, or a preset of the same
+                 architecture scaled by multiply-adds; other architectures from the presets' median MAC rate),
+                 + its evaluations, data building, checkpoints and the executor's start-up, scaled by this CPU's
+                 rate against the measured machine's. `expect` then adds what the server measures now: the
+                 load (our runs' examples/s against their quiet figure, else a short timed step), the CPU share
+                 when several runs train at once (runs × threads against cores) and the runs ahead in the queue
+                 (a small simulation of the executor's slots and per-owner limit). While a run trains,
+                 `remaining_s` blends the engine's measured ETA with the plan.
 The CPU's rate (multiply-accumulates per second through a convolution's forward + backward) is measured
 once per process and cached; on CUDA a nominal rate is used. Budgets: CNNLAB_RUN_MEM_MB (default 2048
-on CPU, the GPU's free memory on CUDA) and CNNLAB_MAX_RUN_HOURS (default 1).
+on CPU, the GPU's free memory on CUDA) and CNNLAB_MAX_RUN_HOURS (default 1); the time budget is checked
+against the quiet time (a busy minute does not refuse a run).
 """
 from __future__ import annotations
 
@@ -46,6 +56,12 @@ class Estimate:
     arch: str
     budget_bytes: int
     budget_s: float
+    # the time figures behind `seconds` (see `quiet_seconds`; kept in a run's meta["estimate"] at submit)
+    train_s_per_example: float = 0.0   # s per training example on this machine alone (evaluation: × EVAL_COST)
+    pace_source: str = ""              # preset | arch | macs | gpu (where the seconds per example came from)
+    pace_ref: str = ""                 # the measured preset it was taken from ("" for macs / gpu)
+    now_s: float = 0.0                 # `seconds` at the load measured when it was made (no queue)
+    load: float = 1.0                  # that load (× slower than quiet)
 
     @property
     def fits_memory(self) -> bool:
@@ -80,12 +96,8 @@ def fmt_bytes(n: float) -> str:
 
 
 def fmt_duration(s: float) -> str:
-    if s < 60:
-        return f"{max(1, round(s))} s"
-    if s < 3600:
-        return f"{round(s / 60)} min"
-    h = s / 3600
-    return f"{h:.0f} h" if h >= 10 else f"{h:.1f} h".replace(".0 h", " h")
+    """"7 min" (an English library sentence: say() gives "7 分钟"); `fmt_time` without the "≈"."""
+    return fmt_time(s, about=False)
 
 
 MIN_CPU_RATE = 2e9       # MAC/s: below this the machine is busy, not slow (a 2-core EPYC measures ~12e9)
@@ -102,10 +114,11 @@ def _measure_cpu_rate() -> float:
     w = torch.randn(32, 16, 3, 3, requires_grad=True)
     macs = 64 * 32 * 16 * 9 * 28 * 28 * 3  # forward + two backward convolutions
     best = math.inf
-    for _ in range(10):
+    for i in range(14):  # the first few warm oneDNN and the thread pool up (a fresh process measured 14 vs 22 G)
         t = time.perf_counter()
         F.conv2d(x, w, padding=1).sum().backward()
-        best = min(best, time.perf_counter() - t)
+        if i >= 4:
+            best = min(best, time.perf_counter() - t)
     # whole training steps reach a fraction of one big conv's rate (per-layer overheads, pooling, the
     # optimizer): LeNet in cnnlab's engine on 2 cores runs at about 1/5 of this figure
     return macs / best * 0.2
@@ -115,18 +128,49 @@ def cpu_rate() -> float:
     """Multiply-accumulates per second this CPU sustains in training (CNNLAB_CPU_GMACS overrides).
 
     Measured with a small convolution's forward + backward, at most every 10 minutes; the best figure seen
-    is kept (a measurement on a busy machine must not make every run look hours long), floored at 2e9."""
+    is kept (a measurement on a busy machine must not make every run look hours long), floored at 2e9. While
+    the figure is below 85 % of the one presets_measured.json records for this very machine (same CPU and cores:
+    it was measured under load), it is measured again every RATE_RETRY_S instead."""
     env = os.environ.get("CNNLAB_CPU_GMACS", "")
     if env:
         return float(env) * 1e9
-    if time.monotonic() - _rate["at"] > RATE_TTL_S:
+    ttl = RATE_TTL_S if _rate["value"] >= 0.85 * _same_machine_rate() else RATE_RETRY_S
+    if time.monotonic() - _rate["at"] > ttl:
         # One measurement at a time: a class opening the Train page together found the figure stale at once,
         # and every session measured it, each slowed by the others, in the server's script threads.
         with _rate_lock:
-            if time.monotonic() - _rate["at"] > RATE_TTL_S:
+            if time.monotonic() - _rate["at"] > ttl:
                 _rate["value"] = max(_rate["value"], _measure_cpu_rate())
                 _rate["at"] = time.monotonic()
     return max(MIN_CPU_RATE, _rate["value"])
+
+
+RATE_RETRY_S = 20.0
+
+
+@functools.lru_cache(maxsize=1)
+def _same_machine_rate() -> float:
+    """presets_measured.json's "cpu_gmacs" when it was measured on a machine like this one (else 0)."""
+    try:
+        from ..presets import measured
+        m = measured().get("machine", {})
+        if m.get("cores") == os.cpu_count() and m.get("cpu") == _cpu_name():
+            return float(m.get("cpu_gmacs", 0)) * 1e9
+    except Exception:  # noqa: BLE001
+        pass
+    return 0.0
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or ""
 
 
 def device_rate(device: str) -> float:
@@ -211,12 +255,15 @@ def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
         "eval_batch": peak2 * eval_bs,
         "process": PROCESS_BYTES if not cuda else 0,
     }
-    rate = device_rate(device)
-    seconds = (macs * 3 * n_train + macs * n_test) * tc.epochs / rate
+    p = pace(tc, "cuda" if cuda else "cpu")
+    seconds = quiet_seconds(tc, "cuda" if cuda else "cpu", p=p)
+    load = machine_load() if not cuda else Load(1.0, "quiet")
     mem_budget, time_budget = budgets(device, limits)
     return Estimate(mem_bytes=int(sum(parts.values())), seconds=float(seconds), device="cuda" if cuda else "cpu",
                     parts=parts, macs=int(macs), train_examples=n_train, test_examples=n_test, resolution=res,
-                    arch=cfg.arch, budget_bytes=mem_budget, budget_s=time_budget)
+                    arch=cfg.arch, budget_bytes=mem_budget, budget_s=time_budget,
+                    train_s_per_example=p.train_s, pace_source=p.source, pace_ref=p.ref,
+                    now_s=float(seconds * load.factor), load=load.factor)
 
 
 def _examples_text(n: int) -> str:
@@ -244,6 +291,7 @@ def nearest_preset(tc, device: str, limits: Limits | None = None):
     from ..presets import BOOK_PRESETS, CPU_PRESETS
 
     arch = (tc.model.arch if isinstance(tc.model, Config) else str(tc.model))
+    mine = tc.model.to_dict()["knobs"] if isinstance(tc.model, Config) else dict(getattr(tc, "knobs", {}) or {})
     pool = CPU_PRESETS if not str(device).startswith("cuda") else BOOK_PRESETS + CPU_PRESETS
     fitting = []
     for p in pool:
@@ -258,10 +306,12 @@ def nearest_preset(tc, device: str, limits: Limits | None = None):
         except Exception:  # noqa: BLE001 - a preset that does not resolve is no suggestion
             continue
         if e.fits:
-            fitting.append((p.arch != arch, e.seconds, p))
+            theirs = ptc.model.to_dict()["knobs"]
+            alike = sum(1 for k, v in mine.items() if theirs.get(k) == v)  # BN-LeNet is not plain LeNet's twin
+            fitting.append((p.arch != arch, -alike, e.seconds, p))
     if not fitting:
         return None
-    return min(fitting, key=lambda t: (t[0], -t[1] if not t[0] else t[1]))[2]
+    return min(fitting, key=lambda t: (t[0], t[1], -t[2] if not t[0] else t[2]))[3]
 
 
 def check(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
@@ -274,3 +324,564 @@ def check(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
     preset = nearest_preset(tc, device, limits)
     title = get_spec(est.arch).title_en
     raise AdmissionRefused(refusal(est, title, preset.title_en if preset else None))
+
+
+# == time: one estimate for the preset labels, the exercises, the text before Start and the queue ===============
+
+EVAL_COST = 1 / 3          # an evaluated example costs about a third of a trained one (forward only, no step)
+EXEC_OVERHEAD_S = 1.0      # the executor's part of a run on a quiet machine: submit → RunStart, the run folder
+SAVE_BYTES_PER_S = 400e6   # the weights are saved at every epoch's end
+QUIET_TOL = 1.3            # a load below this is a quiet machine (the probe's own noise)
+LIVE_TTL_S = 120.0         # a load measured from our runs still says "now" this long after they stopped
+PROBE_TTL_S = 30.0         # a probe's figure is reused this long
+PROBE_TAU_S = 90.0         # successive probes are averaged over about this long
+PROBE_EXPONENT = 2.0       # a run's slowdown against the share of a core its threads get (see probe_load)
+MAX_LOAD = 100.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast one config trains on this machine when it has the machine to itself."""
+    train_s: float         # seconds per training example (forward, backward, step); an evaluated one: × EVAL_COST
+    fixed_s: float         # per run: building the data (resizing), beyond the examples
+    source: str            # preset (measured for this very preset) | arch (a measured preset of this
+                           # architecture, scaled by multiply-adds) | macs (the presets' median MAC rate) | gpu
+    ref: str = ""          # the measured preset's id
+
+
+@dataclass(frozen=True)
+class Load:
+    """How much slower than quiet a run trains now, and how that was found."""
+    factor: float          # 1 = quiet
+    source: str            # runs (our runs training now) | recent (our runs, in the last LIVE_TTL_S) |
+                           # probe (a short timed training step just now) | quiet (no sign of load)
+
+    @property
+    def live(self) -> bool:
+        return self.source != "quiet"
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """When a run (or runs queued back to back, as an exercise's pair) will have ended, from now."""
+    total_s: float         # from now to the end of the last run: wait_s + run_s
+    wait_s: float          # in the queue before the first run starts
+    run_s: float           # from its start to the end of the last run, at the current load and CPU share
+    quiet_s: float         # the same runs one after the other on a quiet machine, nobody ahead
+    load: float            # the load applied (× slower than quiet)
+    source: str            # the load's source (Load.source)
+    ahead: int             # runs training or queued ahead of these on this device
+    share: float           # the CPU share while they train (1 = the whole machine; our runs sharing it: less)
+    pace_source: str       # where the seconds per example came from (Pace.source; the first run's)
+
+    @property
+    def quiet(self) -> bool:
+        """Made from the measured table alone: no live sign of load and nobody ahead."""
+        return self.source == "quiet" and self.ahead == 0
+
+    def text(self, lang: str | None = None, *, mem: str | None = None, dev: str | None = None,
+             busy_note: bool = True) -> str:
+        """One sentence, English (a library sentence pages may say()) or, with `lang`, built in that language:
+        "≈ 25 s on a quiet machine", "≈ 2 min here now", "≈ 3 min here now, ≈ 1 min of it waiting behind 2
+        run(s)", with "; the machine is busy (≈ 4× slower than when quiet)" when it is (`busy_note`); with `mem`
+        and `dev`: "≈ 420 MB of memory on this CPU; time: …" (the text before Start)."""
+        def say(key: str, **fields) -> str:
+            if lang is None:
+                return msg(key, **fields)
+            from ..i18n import t
+            return t(key, lang, **fields)
+
+        total = fmt_time(self.total_s, lang)
+        if self.quiet:
+            out = say("msg.t_quiet", time=total)
+        elif self.wait_s >= 1 and self.ahead:
+            out = say("msg.t_wait", time=total, wait=fmt_time(self.wait_s, lang), n=self.ahead)
+        else:
+            out = say("msg.t_now", time=total)
+        if busy_note and self.load >= QUIET_TOL and self.source != "quiet":
+            out = say("msg.t_busy", text=out, x=f"{self.load:.0f}" if self.load >= 10 else f"{self.load:.1f}")
+        if mem is not None:
+            out = say("msg.est_mem", mem=mem, dev=dev or "CPU", time=out)
+        return out
+
+
+# -- the one formatter -----------------------------------------------------------------------------------------
+_UNIT_KEYS = {"s": ("msg.about_s", "msg.n_s"), "min": ("msg.about_min", "msg.n_min"), "h": ("msg.about_h", "msg.n_h")}
+
+
+def fmt_time(seconds: float, lang: str | None = None, *, about: bool = True) -> str:
+    """"≈ 25 s", "≈ 7 min", "≈ 1.5 h" (about=False: "25 s"): seconds in steps of 5 below a minute, whole minutes
+    below an hour, hours with one decimal. An English library sentence; with `lang` said in it ("约 7 分钟")."""
+    s = max(0.0, float(seconds)) if seconds == seconds else 0.0
+    if s < 10:
+        n, unit = str(max(1, int(s + 0.5))), "s"
+    elif s < 57.5:
+        n, unit = str(int(s / 5 + 0.5) * 5), "s"
+    elif s < 3570:
+        n, unit = str(int(s / 60 + 0.5)), "min"
+    else:
+        h = s / 3600
+        n, unit = (f"{h:.0f}" if h >= 10 else f"{h:.1f}".replace(".0", "")), "h"
+    key = _UNIT_KEYS[unit][0 if about else 1]
+    if lang is None:
+        return msg(key, n=n)
+    from ..i18n import t
+    return t(key, lang, n=n)
+
+
+# -- a run's quiet time ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Ref:
+    id: str
+    arch: str
+    knobs: str             # JSON of the model's knobs
+    res: int
+    batch: int
+    optimizer: str
+    macs: int
+    train_s: float         # s per training example on the measured machine
+    fixed_s: float
+    examples: int          # training examples × epochs it was measured with
+
+
+def _measured_data(data: dict | None) -> dict:
+    if data is not None:
+        return data
+    from ..presets import measured
+    return measured()
+
+
+def _sizes(tc) -> tuple[int, int]:
+    n_train = N_TRAIN if tc.train_size is None else min(tc.train_size, N_TRAIN)
+    n_test = N_TEST if tc.test_size is None else min(tc.test_size, N_TEST)
+    return n_train, n_test
+
+
+def _refs(data: dict) -> tuple[_Ref, ...]:
+    import json
+    rows = data.get("presets") if isinstance(data, dict) else None
+    if not isinstance(rows, dict):
+        return ()
+    return _refs_cached(json.dumps(rows, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=8)
+def _refs_cached(key: str) -> tuple[_Ref, ...]:
+    import json
+
+    from ..presets import PRESETS, train_config
+
+    out = []
+    for pid, row in json.loads(key).items():
+        p = PRESETS.get(pid)
+        if p is None or not p.for_cpu or not isinstance(row, dict):
+            continue
+        try:
+            wall = float(row["wall_s"])
+            train = float(row.get("train_s", wall))
+            tc = train_config(p).resolved()
+            cfg = tc.model
+            macs = _probe_figures(cfg)[1]
+        except Exception:  # noqa: BLE001 - a row that does not read is no reference
+            continue
+        n, m = _sizes(tc)
+        if wall <= 0 or train <= 0:
+            continue
+        out.append(_Ref(pid, cfg.arch, json.dumps(cfg.to_dict()["knobs"], sort_keys=True, default=str), cfg.input_hw,
+                        int(tc.batch_size), tc.optimizer, int(macs), train / (tc.epochs * (n + EVAL_COST * m)),
+                        max(0.0, wall - train), n * tc.epochs))
+    return tuple(out)
+
+
+def machine_scale(data: dict | None = None) -> float:
+    """This CPU against the one presets_measured.json was measured on (its machine's "cpu_gmacs"): > 1 is slower."""
+    try:
+        ref = float(_measured_data(data).get("machine", {}).get("cpu_gmacs", 0)) * 1e9
+    except (TypeError, ValueError, AttributeError):
+        ref = 0.0
+    return ref / cpu_rate() if ref > 0 else 1.0
+
+
+def pace(tc, device: str = "cpu", data: dict | None = None) -> Pace:
+    """This config's seconds per training example on this machine, alone (see the module's docstring)."""
+    import json
+    import statistics
+
+    cfg: Config = tc.model if isinstance(tc.model, Config) else tc.model_config()
+    macs = _probe_figures(cfg)[1]
+    if str(device).startswith("cuda"):
+        return Pace(3 * macs / CUDA_NOMINAL_MACS, 0.0, "gpu")
+    data = _measured_data(data)
+    refs = _refs(data)
+    if not refs:  # nothing measured: the CPU's MAC rate alone
+        return Pace(3 * macs / cpu_rate(), 0.0, "macs")
+    scale = machine_scale(data)
+    knobs = json.dumps(cfg.to_dict()["knobs"], sort_keys=True, default=str)
+    bs = int(tc.batch_size or cfg.spec.training.batch_size)
+    n, _ = _sizes(tc)
+    exact = [r for r in refs if (r.arch, r.knobs, r.res, r.batch, r.optimizer) == (cfg.arch, knobs, cfg.input_hw, bs,
+                                                                                      tc.optimizer)]
+    if exact:  # the same model and batch: the preset measured with the most similar number of examples
+        r = min(exact, key=lambda r: abs(math.log(max(1, n * tc.epochs) / max(1, r.examples))))
+        return Pace(r.train_s * scale, r.fixed_s * scale, "preset", r.id)
+    same = [r for r in refs if r.arch == cfg.arch]
+    if same:
+        mine = cfg.to_dict()["knobs"]
+
+        def likeness(r: _Ref) -> tuple:
+            theirs = json.loads(r.knobs)
+            equal = sum(1 for k, v in mine.items() if theirs.get(k) == v)
+            return (-equal, abs(math.log(max(macs, 1) / max(r.macs, 1))))
+        r = min(same, key=likeness)
+        return Pace(r.train_s * max(macs, 1) / max(r.macs, 1) * scale, r.fixed_s * scale, "arch", r.id)
+    rate = statistics.median(3 * r.macs / r.train_s for r in refs)   # MAC/s a measured preset reached
+    floor = min(r.train_s for r in refs)                            # no model trains faster than the fastest
+    return Pace(max(3 * macs / rate, floor) * scale, 0.0, "macs")
+
+
+def quiet_seconds(tc, device: str = "cpu", data: dict | None = None, p: Pace | None = None) -> float:
+    """A run's seconds from submit to its end on this machine alone, nobody ahead."""
+    cfg: Config = tc.model if isinstance(tc.model, Config) else tc.model_config()
+    p = p or pace(tc, device, data)
+    n, m = _sizes(tc)
+    params = _probe_figures(cfg)[0]
+    saves = tc.epochs * params * 4 / SAVE_BYTES_PER_S
+    scale = 1.0 if p.source == "gpu" else machine_scale(data)
+    return tc.epochs * (n + EVAL_COST * m) * p.train_s + p.fixed_s + (saves + EXEC_OVERHEAD_S) * scale
+
+
+# -- the load now -------------------------------------------------------------------------------------------------
+_live: dict = {"factor": 1.0, "at": -1e9}
+_probe: dict = {"factor": None, "at": -1e9}
+_probe_lock = threading.Lock()
+
+
+def threads_per_run() -> int:
+    """The intra-op threads a worker trains with (cnnlab.device.cpu_threads: $CNNLAB_THREADS or torch's)."""
+    try:
+        from ..device import cpu_threads
+        return max(1, int(cpu_threads(None)))
+    except Exception:  # noqa: BLE001
+        return max(1, os.cpu_count() or 1)
+
+
+def cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def slowdown(k: int, threads: int | None = None, n_cores: int | None = None) -> float:
+    """How much slower each of `k` runs training at once goes than one alone: the cores are shared once
+    k × threads exceeds them (1 when they fit)."""
+    t = threads or threads_per_run()
+    c = n_cores or cores()
+    return max(1.0, k * t / c) / max(1.0, t / c)
+
+
+def _observed_rate(executor, st) -> float | None:
+    """The training examples/s a running run reports now (its last few StepEnds, the first one left out: it
+    includes the warm-up)."""
+    from ..events import StepEnd
+
+    try:
+        evs = executor.events(st.id, max(0, int(st.n_events) - 60))
+    except Exception:  # noqa: BLE001
+        return None
+    steps = [e for e in evs if isinstance(e, StepEnd) and e.examples_per_s > 0]
+    if len(steps) >= 2:
+        steps = steps[1:]
+    if not steps:
+        return None
+    import statistics
+    return float(statistics.median(e.examples_per_s for e in steps[-5:]))
+
+
+def _load_from_runs(executor) -> float | None:
+    """Our CPU runs' measured examples/s against their quiet figure, the CPU share they have divided out."""
+    import statistics
+
+    try:
+        running = [s for s in executor.list() if s.state == "running" and str(s.device).startswith("cpu")]
+    except Exception:  # noqa: BLE001
+        return None
+    share = slowdown(len(running))
+    got = []
+    for st in running:
+        spe = (st.meta.get("estimate") or {}).get("train_s_per_example") if isinstance(st.meta, dict) else None
+        obs = _observed_rate(executor, st) if spe else None
+        if obs:
+            got.append((1.0 / float(spe)) / (obs * share))
+    return float(statistics.median(got)) if got else None
+
+
+def _spin_shares(n_threads: int, nice: int, wall: float = 0.25) -> list[float]:
+    """The share of a core each of `n_threads` busy threads gets over `wall` seconds at the workers' priority
+    (Linux renices one thread: `nice` applies to these threads only; hashing a buffer releases the GIL, so the
+    threads spin in parallel and the pages' threads go on). 1.0 each on a quiet machine."""
+    import hashlib
+
+    buf = b"\0" * 65536
+    out = [0.0] * n_threads
+    start = threading.Barrier(n_threads)
+
+    def spin(i: int) -> None:
+        try:
+            if nice and hasattr(os, "setpriority"):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:
+            pass
+        try:
+            start.wait(5)
+        except threading.BrokenBarrierError:
+            return
+        h = hashlib.sha256()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        while time.perf_counter() - t0 < wall:
+            h.update(buf)
+        out[i] = (time.thread_time() - c0) / max(time.perf_counter() - t0, 1e-9)
+
+    ts = [threading.Thread(target=spin, args=(i,), name="cnnlab-load-probe", daemon=True) for i in range(n_threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(wall + 10)
+    return out
+
+
+def probe_load() -> float | None:
+    """How much slower than quiet a run would train now, without one of ours training to ask: as many busy
+    threads as a run trains with, at the workers' priority (cnnlab.runs.worker.worker_nice), for 0.25 s; each
+    gets a share p of a core (1 when quiet). A run's threads wait for each other at every operator, so a run
+    slows down more than 1/p: measured on the 2-core machine with other programs busy, p = 0.25 while a
+    BN-LeNet run went 27× slower than quiet; the factor is (1/p)^PROBE_EXPONENT. Smoothed over successive
+    probes (PROBE_TAU_S), measured at most every PROBE_TTL_S, one at a time; None when switched off
+    (CNNLAB_LOAD_PROBE=0)."""
+    if os.environ.get("CNNLAB_LOAD_PROBE", "1").strip().lower() in ("0", "off", "no", "false"):
+        return None
+    if time.monotonic() - _probe["at"] > PROBE_TTL_S:
+        with _probe_lock:
+            if time.monotonic() - _probe["at"] > PROBE_TTL_S:
+                try:
+                    from .worker import worker_nice
+                    shares = _spin_shares(threads_per_run(), worker_nice())
+                    p = max(min(shares), 1e-3)
+                    now = min(MAX_LOAD, (1.0 / min(1.0, p)) ** PROBE_EXPONENT)
+                except Exception:  # noqa: BLE001 - no figure is no load
+                    now = None
+                if now is not None:
+                    prev, dt = _probe["factor"], time.monotonic() - _probe["at"]
+                    if prev is None:
+                        _probe["factor"] = now
+                    else:  # an average of the factors' logarithms, the older ones fading with PROBE_TAU_S
+                        k = 1.0 - math.exp(-dt / PROBE_TAU_S)
+                        _probe["factor"] = math.exp(math.log(prev) + k * (math.log(now) - math.log(prev)))
+                _probe["at"] = time.monotonic()
+    return _probe["factor"]
+
+
+def machine_load(executor=None) -> Load:
+    """How much slower than quiet a run trains now: from our runs training now (`executor`), else from those
+    measured in the last LIVE_TTL_S, else a short timed step (`probe_load`); below QUIET_TOL a probe means quiet."""
+    if executor is not None:
+        f = _load_from_runs(executor)
+        if f is not None:
+            f = min(MAX_LOAD, max(0.5, f))
+            _live.update(factor=f, at=time.monotonic())
+            return Load(f, "runs")
+    if time.monotonic() - _live["at"] < LIVE_TTL_S:
+        return Load(_live["factor"], "recent")
+    p = probe_load()
+    if p is not None and _same_machine_rate():
+        # on the measured machine a quiet run takes the table's time: a CPU rate measured under load (scale > 1)
+        # has already slowed the figures down by that much
+        p /= max(1.0, machine_scale())
+    if p is None or p < QUIET_TOL:
+        return Load(1.0, "quiet")
+    return Load(min(MAX_LOAD, p), "probe")
+
+
+# -- the queue ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    key: str
+    owner: str
+    work: float            # quiet seconds left
+    running: bool
+    start: float | None = None
+    end: float | None = None
+
+
+def _simulate(jobs: list[_Job], slots: int, per_owner: int, load: float, threads: int, n_cores: int) -> None:
+    """Fill in each job's start and end (seconds from now): `slots` run at once, at most `per_owner` of one
+    owner's, in order; k at once each go slowdown(k) × load times slower than alone."""
+    t = 0.0
+    active = [j for j in jobs if j.running]
+    for j in active:
+        j.start = 0.0
+    waiting = [j for j in jobs if not j.running]
+
+    def fill() -> None:
+        for j in list(waiting):
+            if len(active) >= slots:
+                break
+            if sum(1 for a in active if a.owner == j.owner) >= per_owner:
+                continue
+            waiting.remove(j)
+            j.start = t
+            active.append(j)
+
+    fill()
+    for _ in range(10 * len(jobs) + 10):
+        if not active:
+            break
+        rate = 1.0 / (slowdown(len(active), threads, n_cores) * load)   # quiet seconds done per second
+        dt = min(j.work for j in active) / rate
+        t += dt
+        for j in list(active):
+            j.work -= dt * rate
+            if j.work <= 1e-9:
+                j.end = t
+                active.remove(j)
+        fill()
+
+
+def _queue_jobs(executor, device: str, load: float) -> list[_Job]:
+    """The executor's runs training or waiting on `device`, oldest first, with the quiet seconds they have left."""
+    try:
+        sts = [s for s in executor.list() if s.state in ("running", "queued")
+               and str(s.device).split(":")[0] == device.split(":")[0]]
+    except Exception:  # noqa: BLE001
+        return []
+    now = time.time()
+    jobs = []
+    for st in sorted(sts, key=lambda s: s.created):
+        est = (st.meta.get("estimate") or {}) if isinstance(st.meta, dict) else {}
+        total = float(est.get("seconds") or 0.0)
+        left = total
+        if st.state == "running":
+            frac = _progress(executor, st)
+            if frac is not None:
+                left = total * (1.0 - frac)
+            elif st.started:  # no step reported yet: what is left of the plan at this load
+                left = max(0.1 * total, total - (now - st.started) / max(load, 1e-9))
+        jobs.append(_Job(st.id, st.owner, max(0.0, left), st.state == "running"))
+    return jobs
+
+
+def _progress(executor, st) -> float | None:
+    from ..events import EpochEnd, StepEnd
+
+    try:
+        evs = executor.events(st.id, max(0, int(st.n_events) - 20))
+    except Exception:  # noqa: BLE001
+        return None
+    last = next((e for e in reversed(evs) if isinstance(e, (StepEnd, EpochEnd))), None)
+    if isinstance(last, StepEnd) and last.total_steps:
+        return min(1.0, last.step / last.total_steps)
+    if isinstance(last, EpochEnd) and last.epochs:
+        return min(1.0, last.epoch / last.epochs)
+    return None
+
+
+def _limits_of(executor, limits: Limits | None) -> Limits:
+    return limits or getattr(executor, "limits", None) or Limits.from_env()
+
+
+def _slots_of(executor, device: str, lim: Limits) -> int:
+    if hasattr(executor, "_slots"):
+        try:
+            return max(1, int(executor._slots(device)))
+        except Exception:  # noqa: BLE001
+            pass
+    if device.startswith("cuda"):
+        return lim.gpu_slots or gpu_slots_by_memory()
+    return max(1, lim.cpu_slots)
+
+
+# -- the one estimate ---------------------------------------------------------------------------------------------
+def expect_runs(tcs, device: str = "cpu", executor=None, *, owner: str | None = None, limits: Limits | None = None,
+                data: dict | None = None) -> TimeEstimate:
+    """When runs submitted now, back to back by one owner, will have ended: each run's quiet time (`quiet_seconds`)
+    at the load measured now (`machine_load`), sharing the CPU with our other runs and waiting behind the runs
+    ahead in `executor`'s queue (None: an empty queue). The preset labels, the exercises' pair, the text before
+    Start and `expected_wait` all come from here."""
+    device = "cuda" if str(device).startswith("cuda") else "cpu"
+    tcs = list(tcs)
+    paces = [pace(tc, device, data) for tc in tcs]
+    quiet = [quiet_seconds(tc, device, data, p) for tc, p in zip(tcs, paces)]
+    load = machine_load(executor) if device == "cpu" else Load(1.0, "quiet")
+    lim = _limits_of(executor, limits)
+    slots = _slots_of(executor, device, lim)
+    threads, n_cores = (threads_per_run(), cores()) if device == "cpu" else (1, 1 << 20)
+    ahead = _queue_jobs(executor, device, load.factor) if executor is not None else []
+    me = owner or "\0new"
+    mine = [_Job(f"\0{i}", me, q, False) for i, q in enumerate(quiet)]
+    _simulate(ahead + mine, slots, max(1, lim.max_active_per_owner), load.factor, threads, n_cores)
+    start = min(j.start for j in mine if j.start is not None) if all(j.start is not None for j in mine) else 0.0
+    end = max((j.end or 0.0) for j in mine)
+    if any(j.end is None for j in mine):  # the simulation gave up (cannot happen with slots ≥ 1): plain sum
+        end = start + sum(quiet) * load.factor
+    run = max(0.0, end - start)
+    share = sum(quiet) * load.factor / run if run > 0 else 1.0
+    return TimeEstimate(total_s=end, wait_s=start, run_s=run, quiet_s=sum(quiet), load=load.factor,
+                        source=load.source, ahead=len(ahead), share=min(1.0, share),
+                        pace_source=paces[0].source if paces else "")
+
+
+def expect(tc, device: str = "cpu", executor=None, **kw) -> TimeEstimate:
+    """One run's `expect_runs`."""
+    return expect_runs([tc], device, executor, **kw)
+
+
+def expected_wait(executor, run_id: str) -> float | None:
+    """Seconds until the queued run `run_id` starts (the runs ahead of it, through the executor's slots and
+    per-owner limit, at the load measured now); 0.0 while it trains; None when finished or unknown."""
+    try:
+        st = executor.status(run_id)
+    except Exception:  # noqa: BLE001
+        return None
+    if st is None or st.state not in ("running", "queued"):
+        return None
+    if st.state == "running":
+        return 0.0
+    device = "cuda" if str(st.device).startswith("cuda") else "cpu"
+    load = machine_load(executor) if device == "cpu" else Load(1.0, "quiet")
+    lim = _limits_of(executor, None)
+    jobs = _queue_jobs(executor, device, load.factor)
+    threads, n_cores = (threads_per_run(), cores()) if device == "cpu" else (1, 1 << 20)
+    _simulate(jobs, _slots_of(executor, device, lim), max(1, lim.max_active_per_owner), load.factor, threads,
+              n_cores)
+    me = next((j for j in jobs if j.key == run_id), None)
+    return None if me is None or me.start is None else float(me.start)
+
+
+def remaining_s(view, now: float | None = None) -> float | None:
+    """A training run's corrected time left: the engine's measured ETA (its last StepEnd's eta_s, plus the
+    evaluations it has not timed yet) blended with the plan made at submit (meta["estimate"]: its time at the
+    load then, × the fraction of steps left), the measurement weighing more as the run goes (half at 5 % of the
+    steps). `view`: a cnnlab.runs.view.RunView (or anything with state, meta, steps, epochs, started).
+    None when the run is not training."""
+    if getattr(view, "state", None) != "running":
+        return None
+    est = (getattr(view, "meta", None) or {}).get("estimate") or {}
+    planned = float(est.get("now_s") or est.get("seconds") or 0.0)
+    steps = getattr(view, "steps", ()) or ()
+    last = steps[-1] if steps else None
+    now = time.time() if now is None else now
+    started = getattr(view, "started", None) or now
+    if last is None or not last.total_steps:
+        return max(0.0, planned - (now - started)) if planned else None
+    f = min(1.0, last.step / last.total_steps)
+    measured = float(last.eta_s)
+    spe = float(est.get("train_s_per_example") or 0.0)
+    if not getattr(view, "epochs", ()) and spe and last.examples_per_s > 0:
+        # no evaluation timed yet: the engine's ETA leaves them out; they go at this run's pace against its quiet one
+        epochs = max(1, int(getattr(getattr(view, "start", None), "epochs", 0) or 1))
+        slower = (1.0 / spe) / last.examples_per_s
+        measured += epochs * int(est.get("test_examples") or 0) * EVAL_COST * spe * slower
+    if not planned:
+        return max(0.0, measured)
+    w = f / (f + 0.05)
+    return max(0.0, w * measured + (1.0 - w) * planned * (1.0 - f))

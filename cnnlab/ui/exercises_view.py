@@ -123,8 +123,7 @@ def pair(ex: X.Exercise) -> None:
     L = lang()
     remember_owner()
     same, total = X.shared_init(ex)
-    st.caption(i18n.t("ex.budget", L, s=ex.budget_s, epochs=ex.epochs, n=f"{ex.train_size:,}",
-                      same=same, total=total))
+    st.caption(X.budget_text(ex, L, same, total, executor()))  # the one time estimate (admission.expect_runs)
     ids = current_pair(ex)
     running = ids is not None and any(s is not None and s.active for s in map(executor().status, ids))
     # while this pair trains, a second press would only be refused by the per-owner limit: say what is going on

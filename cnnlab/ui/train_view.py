@@ -345,7 +345,9 @@ def link_params(choice: dict) -> dict:
 
 
 def show_estimate(s: dict) -> None:
-    """The memory and time this run needs here, before Start (and why it would be refused)."""
+    """The memory and time this run needs here, before Start (and why it would be refused). The time is the one
+    estimate the preset labels and the exercises show too (admission.expect): this model's measured pace, the load
+    measured now and the runs ahead of it in this server's queue."""
     from ..runs import AdmissionRefused, Limits, admission
 
     L = lang()
@@ -362,8 +364,14 @@ def show_estimate(s: dict) -> None:
         return
     except Exception:  # noqa: BLE001 - no estimate is no reason to hide the page
         return
-    text = i18n.t("train.estimate", L, text=i18n.say(est.text(), L))
-    if est.seconds > limits.max_wall_s:
+    try:
+        when = admission.expect(tc, device, executor(), owner=owner_id(), limits=limits)
+        text = i18n.t("train.estimate", L, text=when.text(L, mem=admission.fmt_bytes(est.mem_bytes),
+                                                           dev="GPU" if device == "cuda" else "CPU"))
+        run_s = when.run_s
+    except Exception:  # noqa: BLE001 - no queue or load figure: the quiet estimate
+        text, run_s = i18n.t("train.estimate", L, text=i18n.say(est.text(), L)), est.seconds
+    if run_s > limits.max_wall_s:
         text += " " + i18n.t("train.estimate_wall", L, min=f"{limits.max_wall_s / 60:g}")
     st.caption(text)
 
