@@ -148,11 +148,20 @@ def delete(root: str | os.PathLike, aid: str) -> bool:
 
 
 def _prune(folder: str) -> None:
+    """Beyond MAX_ASSIGNMENTS, remove the oldest records. Each removal is of a whole file (no record is rewritten),
+    so two servers pruning one folder at once only remove what either would; a file listed that is gone by the
+    time it is looked at (the other server removed it) is skipped."""
     try:
-        files = sorted((os.path.getmtime(os.path.join(folder, n)), n) for n in os.listdir(folder)
-                       if n.endswith(".json"))
+        names = [n for n in os.listdir(folder) if n.endswith(".json")]
     except OSError:
         return
+    files = []
+    for n in names:
+        try:
+            files.append((os.path.getmtime(os.path.join(folder, n)), n))
+        except OSError:
+            continue
+    files.sort()
     for _, n in files[:max(0, len(files) - MAX_ASSIGNMENTS)]:
         try:
             os.remove(os.path.join(folder, n))

@@ -674,14 +674,17 @@ def _run_info(name: str, d: str, fallback: str) -> RunInfo:
     last = metrics[-1] if metrics else {}
     train = cfg.get("train", {})
     status = cfg.get("status", "unknown")
-    weights = os.path.join(d, WEIGHTS)
+    try:
+        has_weights = stat.S_ISREG(os.lstat(os.path.join(d, WEIGHTS)).st_mode)
+    except OSError:  # none yet (before the first epoch), or gone meanwhile
+        has_weights = False
     return RunInfo(
         run_id=cfg.get("run_id", name), run_dir=d, created=cfg.get("created", fallback),
         arch=cfg["model"]["arch"], knobs=cfg["model"].get("knobs", {}),
         status=status if status in STATUSES else "unknown",
         epochs_done=int(last.get("epoch", 0)), epochs=int(train.get("epochs", 0)),
         test_acc=last.get("test_acc"), train_acc=last.get("train_acc"), config=cfg,
-        has_weights=os.path.lexists(weights) and stat.S_ISREG(os.lstat(weights).st_mode))
+        has_weights=has_weights)
 
 
 def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]:
@@ -690,7 +693,9 @@ def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]
 
     A folder that cannot be used (corrupt or malformed config.json or metrics.jsonl, a symbolic link, a file
     over its size cap, ...) is listed with status 'unreadable' and the reason in `error`; it never hides the
-    others. Folders without config.json (not runs) are skipped.
+    others. Folders without config.json (not runs, or runs whose config.json has not arrived yet) are skipped, and
+    so is a folder listed that is gone by the time it is read (another server deleted it: the store may be a
+    folder two servers share, or an eventually consistent bucket mount).
     """
     try:
         names = sorted(os.listdir(root), reverse=True)[:max(0, int(limit))]
@@ -726,6 +731,8 @@ def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]
                 err = str(e)
             except Exception as e:  # noqa: BLE001 — one bad folder never hides the others
                 err = f"{d} cannot be read ({one_line(e, 160, with_type=True)})"
+            if not os.path.lexists(cpath):
+                continue  # a stale listing: deleted since, not unreadable
         rows.append(RunInfo(run_id=name, run_dir=d, created=fallback, arch="?", knobs={}, status="unreadable",
                             epochs_done=0, epochs=0, test_acc=None, train_acc=None, config={},
                             error=one_line(err, 400)))

@@ -8,12 +8,13 @@
   process). Students never see it; it never leaves the server.
 - Nicknames: a student may give one (no account). It is kept on the server keyed by the digest of the owner
   token (the one in each run folder's ``.owner``), so the teacher sees it on every run of that student, old
-  ones too.
+  ones too: one record per student, ``.nicknames/<owner digest>.json`` (see `Nicknames`).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import re
 import secrets
@@ -28,7 +29,9 @@ from .runs.recovery import owner_digest
 
 PASSWORD_ENV = "CNNLAB_TEACHER_PASSWORD"
 TOKEN_ENV = "CNNLAB_TEACHER_TOKEN"
-NICKNAMES = ".nicknames.json"
+NICKNAMES = ".nicknames.json"   # the older store: every nickname in one file (read as a fallback, never written)
+NICK_FOLDER = ".nicknames"      # one record per student: <root>/.nicknames/<owner digest>.json
+NICK_FORMAT = "cnnlab-nickname"
 MAX_NICKNAME = 24
 MAX_NICKNAMES = 5000
 MAX_PASSWORD = 200
@@ -151,6 +154,7 @@ def close_session(root: str | os.PathLike, token: object) -> None:
 # -- nicknames --------------------------------------------------------------------------------
 
 _NICK_OK = re.compile(r"^[\w .'\-]+$", re.UNICODE)
+_DIGEST_RE = re.compile(r"[0-9a-f]{32}")
 
 
 class NicknameError(ValueError):
@@ -178,45 +182,76 @@ def anonymous(digest: str | None) -> str:
 
 @dataclass
 class Nicknames:
-    """Nicknames by owner digest, kept in ``<root>/.nicknames.json`` (written atomically; read defensively)."""
+    """Nicknames by owner digest: one record per student, ``<root>/.nicknames/<owner digest>.json``.
+
+    A record is ``{"format": "cnnlab-nickname", "owner": <digest>, "nickname": ..., "set": <time>}``, written
+    whole (temp file, then rename) by that student's own sessions only: no file is shared by two students, so
+    students setting nicknames at the same moment, on one server or on two sharing a folder (a Storage Bucket
+    mount has no locks and the last writer wins), never overwrite each other. A removed nickname is a record
+    too (``"nickname": ""``), so an entry in the older store does not come back.
+
+    Reading is by name (no listing): a record that is missing, late, unreadable or half-written falls back to the
+    older store's one file ``<root>/.nicknames.json`` (written before this layout; read, never written), and then
+    to no nickname. A Nicknames is one look at the store: what it has read is remembered for its life (the
+    Class page makes one per refresh), so make a new one to see later changes.
+    """
     root: str
-    _cache: dict = field(default_factory=dict, repr=False)
-    _mtime: float = field(default=-1.0, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _seen: dict = field(default_factory=dict, repr=False)
+    _legacy: dict | None = field(default=None, repr=False)
 
     @property
-    def path(self) -> str:
+    def folder(self) -> str:
+        return os.path.join(os.fspath(self.root), NICK_FOLDER)
+
+    @property
+    def legacy_path(self) -> str:
         return os.path.join(os.fspath(self.root), NICKNAMES)
 
-    def _load(self) -> dict:
+    def record_path(self, digest: str) -> str:
+        return os.path.join(self.folder, digest + ".json")
+
+    def _read_legacy(self) -> dict:
+        if self._legacy is None:
+            try:
+                data = ckpt._parse_json(ckpt._read_capped(self.legacy_path, 1 << 20), self.legacy_path)
+            except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):
+                data = {}
+            good = {}
+            if isinstance(data, dict):
+                for k, v in list(data.items())[:MAX_NICKNAMES]:
+                    if isinstance(k, str) and _DIGEST_RE.fullmatch(k) and isinstance(v, str):
+                        try:
+                            nick = clean_nickname(v)
+                        except NicknameError:
+                            continue
+                        if nick:
+                            good[k] = nick
+            self._legacy = good
+        return self._legacy
+
+    def _read_record(self, digest: str) -> str | None:
+        """The record's nickname ("" for a removed one), or None when there is no usable record."""
         try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
-            return {}
-        if mtime == self._mtime:
-            return self._cache
-        try:
-            data = ckpt._parse_json(ckpt._read_capped(self.path, 1 << 20), self.path)
+            data = ckpt._parse_json(ckpt._read_capped(self.record_path(digest), 4096), digest)
         except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):
-            data = {}
-        good = {}
-        if isinstance(data, dict):
-            for k, v in list(data.items())[:MAX_NICKNAMES]:
-                if isinstance(k, str) and re.fullmatch(r"[0-9a-f]{32}", k) and isinstance(v, str):
-                    try:
-                        nick = clean_nickname(v)
-                    except NicknameError:
-                        continue
-                    if nick:
-                        good[k] = nick
-        self._cache, self._mtime = good, mtime
-        return good
+            return None
+        if (not isinstance(data, dict) or data.get("format") != NICK_FORMAT or data.get("owner") != digest
+                or not isinstance(data.get("nickname"), str)):
+            return None
+        try:
+            return clean_nickname(data["nickname"])
+        except NicknameError:
+            return None
 
     def get(self, digest: str | None) -> str | None:
-        if not digest:
+        if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
             return None
-        with self._lock:
-            return self._load().get(digest)
+        if digest not in self._seen:
+            nick = self._read_record(digest)
+            if nick is None:
+                nick = self._read_legacy().get(digest)
+            self._seen[digest] = nick or None
+        return self._seen[digest]
 
     def of_owner(self, owner_token: str) -> str | None:
         return self.get(owner_digest(owner_token)) if owner_token else None
@@ -224,23 +259,30 @@ class Nicknames:
     def label(self, digest: str | None) -> str:
         return self.get(digest) or anonymous(digest)
 
+    def _full(self) -> bool:
+        try:
+            with os.scandir(self.folder) as it:
+                return sum(1 for _ in itertools.islice(it, MAX_NICKNAMES)) >= MAX_NICKNAMES
+        except OSError:
+            return False
+
     def set(self, owner_token: str, nickname: str) -> str:
-        """Give this owner a nickname ("" removes it); returns the nickname as kept. Raises NicknameError."""
+        """Give this owner a nickname ("" removes it); returns the nickname as kept. Raises NicknameError.
+        Writes this owner's record only (whole, by rename); reads no other student's."""
         nick = clean_nickname(nickname)
         if not owner_token:
             raise NicknameError(msg("msg.nick_nobody"))
         d = owner_digest(owner_token)
-        with self._lock:
-            data = dict(self._load())
-            if nick:
-                data[d] = nick
-            else:
-                data.pop(d, None)
-            if len(data) > MAX_NICKNAMES:
+        path = self.record_path(d)
+        if not os.path.lexists(path):
+            if not nick and not self._read_legacy().get(d):
+                self._seen[d] = None
+                return nick  # nothing to remove
+            if nick and self._full():
                 raise NicknameError(msg("msg.nick_full"))
-            os.makedirs(os.fspath(self.root), exist_ok=True)
-            ckpt.atomic_write_json(self.path, data)
-            self._mtime = -1.0
+        os.makedirs(self.folder, exist_ok=True)
+        ckpt.atomic_write_json(path, {"format": NICK_FORMAT, "owner": d, "nickname": nick, "set": time.time()})
+        self._seen[d] = nick or None
         return nick
 
 

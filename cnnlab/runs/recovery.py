@@ -9,6 +9,12 @@
   Folders marked alive by another host are left alone (a shared checkpoint folder in a cluster).
 * ``pin(run_dir)`` / ``is_pinned`` and ``prune(root, cap_mb)``: beyond the disk cap the oldest finished,
   unpinned run folders are deleted.
+
+The run store may be a Storage Bucket mount (eventual consistency, no locks, last writer wins) or a folder two
+servers share, so every file here is one record written whole by rename (``.alive``, ``.owner``, ``.class.json``
+and ``.pinned`` each by one writer: the process training the run, its executor, the teacher's pin), nothing is
+read-modify-written by two writers, and readers take a file that is missing, late or half-written, and a folder
+listed that is gone by the time it is read, as "not there yet" or "gone", never as an error.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from typing import Iterable
 
 from .. import checkpoint as ckpt
@@ -23,9 +30,13 @@ from .. import checkpoint as ckpt
 ALIVE = ".alive"
 PINNED = ".pinned"
 INTERRUPTED_MESSAGE = "the server stopped while this run was training; the last finished epoch's weights are kept"
+# a "running" run with no readable .alive is left alone this long after its config.json was written: the process
+# that trains it may not have marked it yet, or the mark may not have reached this server (eventual consistency)
+UNMARKED_GRACE_S = 120.0
 
 
 def mark_alive(run_dir: str | None) -> None:
+    """Written once, whole, by the one process that trains the run (never rewritten by another)."""
     if not run_dir:
         return
     try:
@@ -106,27 +117,48 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def is_alive(run_dir: str) -> bool:
-    """Whether a live process on this host says it trains this folder (False for another host's marker: see
-    `foreign`)."""
+def _alive_mark(run_dir: str) -> dict | None:
+    """The .alive record ({"pid", "host"}), or None when it is missing, late or unreadable."""
     try:
         with open(os.path.join(run_dir, ALIVE), encoding="utf-8") as f:
             m = json.load(f)
-        return m.get("host") == socket.gethostname() and _pid_alive(int(m.get("pid", 0)))
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return m if isinstance(m, dict) and isinstance(m.get("host"), str) else None
+
+
+def is_alive(run_dir: str) -> bool:
+    """Whether a live process on this host says it trains this folder (False for another host's marker: see
+    `foreign`)."""
+    m = _alive_mark(run_dir)
+    try:
+        return m is not None and m["host"] == socket.gethostname() and _pid_alive(int(m.get("pid", 0)))
+    except (ValueError, TypeError):
         return False
 
 
 def _foreign(run_dir: str) -> bool:
-    try:
-        with open(os.path.join(run_dir, ALIVE), encoding="utf-8") as f:
-            return json.load(f).get("host") != socket.gethostname()
-    except (OSError, ValueError, TypeError, AttributeError):
+    m = _alive_mark(run_dir)
+    return m is not None and m["host"] != socket.gethostname()
+
+
+def _unmarked_and_young(run_dir: str, now: float | None = None) -> bool:
+    """No readable .alive yet, and config.json was written less than UNMARKED_GRACE_S ago."""
+    if _alive_mark(run_dir) is not None:
         return False
+    try:
+        age = (time.time() if now is None else now) - os.stat(os.path.join(run_dir, ckpt.CONFIG)).st_mtime
+    except OSError:
+        return True  # gone meanwhile: nothing to recover
+    return age < UNMARKED_GRACE_S
 
 
 def update_config(run_dir: str, **fields) -> bool:
-    """Rewrite config.json with `fields` changed (atomic). False if the folder is not a readable run."""
+    """Rewrite config.json with `fields` changed (atomic). False if the folder is not a readable run.
+
+    A read-modify-write, so only for the run's one writer at a time: its executor once its worker has ended (the
+    worker writes config.json itself while it trains), or `recover_interrupted` once no process trains it. Two
+    servers recovering one run at once write the same fields, so either write may win."""
     try:
         cfg = ckpt.read_config(run_dir)
         cfg.update(fields)
@@ -137,12 +169,20 @@ def update_config(run_dir: str, **fields) -> bool:
 
 
 def recover_interrupted(root: str | None, skip: Iterable[str] = ()) -> list[str]:
-    """Mark runs left "running" by a killed server as "interrupted"; returns their folders."""
+    """Mark runs left "running" by a killed server as "interrupted"; returns their folders.
+
+    Left alone: runs a live process on this host trains, runs marked by another host (a shared folder), and
+    runs not marked at all whose config.json is younger than UNMARKED_GRACE_S (just started, or the mark is
+    late). A folder that vanishes or is unreadable meanwhile is skipped."""
     if not root or not os.path.isdir(root):
         return []
     skip = {os.path.abspath(s) for s in skip}
     out = []
-    for name in sorted(os.listdir(root)):
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    for name in names:
         d = os.path.join(root, name)
         if os.path.abspath(d) in skip or not os.path.isfile(os.path.join(d, ckpt.CONFIG)):
             continue
@@ -150,9 +190,12 @@ def recover_interrupted(root: str | None, skip: Iterable[str] = ()) -> list[str]
             cfg = ckpt.read_config(d)
         except ckpt.CheckpointError:
             continue
-        if cfg.get("status") != "running" or is_alive(d) or _foreign(d):
+        if cfg.get("status") != "running" or is_alive(d) or _foreign(d) or _unmarked_and_young(d):
             continue
-        metrics = ckpt.read_metrics(d)
+        try:
+            metrics = ckpt.read_metrics(d)
+        except ckpt.CheckpointError:
+            metrics = []
         if update_config(d, status="interrupted",
                          failure={"reason": "interrupted", "message": INTERRUPTED_MESSAGE},
                          final={"epochs": int(metrics[-1].get("epoch", 0)) if metrics else 0}):
@@ -163,12 +206,15 @@ def recover_interrupted(root: str | None, skip: Iterable[str] = ()) -> list[str]
 # -- pins and the disk cap ------------------------------------------------------------
 
 def pin(run_dir: str, pinned: bool = True) -> None:
+    """Pin (a one-line file of its own, written whole by rename) or unpin (removed; already gone is fine)."""
     path = os.path.join(run_dir, PINNED)
     if pinned:
-        with open(path, "w") as f:
-            f.write("pinned: never pruned by the disk cap\n")
-    elif os.path.exists(path):
-        os.remove(path)
+        ckpt.atomic_write_text(path, "pinned: never pruned by the disk cap\n")
+    else:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def is_pinned(run_dir: str) -> bool:
@@ -193,10 +239,17 @@ def prune(root: str | None, cap_mb: int | None, keep: Iterable[str] = ()) -> lis
         return []
     keep = {os.path.abspath(k) for k in keep}
     rows = []
-    for name in os.listdir(root):
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    for name in names:
         d = os.path.join(root, name)
-        if os.path.isfile(os.path.join(d, ckpt.CONFIG)):
-            rows.append((os.path.getmtime(os.path.join(d, ckpt.CONFIG)), d, folder_bytes(d)))
+        try:
+            mtime = os.path.getmtime(os.path.join(d, ckpt.CONFIG))
+        except OSError:  # not a run, or gone since the listing (another server deleted it)
+            continue
+        rows.append((mtime, d, folder_bytes(d)))
     total = sum(b for _, _, b in rows)
     cap = cap_mb * 1024 * 1024
     removed = []
