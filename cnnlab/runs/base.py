@@ -94,7 +94,7 @@ class Limits:
 
     max_active_per_owner: int = 1       # CNNLAB_MAX_ACTIVE_PER_OWNER: runs training at once per owner
     max_queued_per_owner: int = 1       # CNNLAB_MAX_QUEUED_PER_OWNER: runs waiting per owner
-    queue_len: int = 16                 # CNNLAB_QUEUE_LEN: runs waiting in all
+    queue_len: int = 64                 # CNNLAB_QUEUE_LEN: runs waiting in all (a class of 30, one waiting each)
     cpu_slots: int = 1                  # CNNLAB_CPU_SLOTS: concurrent runs on the CPU
     gpu_slots: int | None = None        # CNNLAB_GPU_SLOTS: concurrent runs per GPU (None: by memory)
     max_wall_s: float = 1800.0          # CNNLAB_MAX_WALL_S: a run is stopped (and kept) after this
