@@ -2,7 +2,7 @@
 
 - Teacher mode exists only when ``CNNLAB_TEACHER_PASSWORD`` is set. The password is compared in constant time
   (``hmac.compare_digest`` over SHA-256 digests, so neither the length nor a prefix leaks), and a session that
-  keeps guessing is slowed down (`Throttle`).
+  keeps guessing is slowed down, per client address and server-wide (`Guard`).
 - A signed-in teacher acts on runs through the executor with the server's teacher token (`server_token`): the
   executor's ``Limits.teacher`` (``CNNLAB_TEACHER_TOKEN`` if set, else a random secret made once per server
   process). Students never see it; it never leaves the server.
@@ -75,28 +75,61 @@ def server_token() -> str | None:
     return tok
 
 
-@dataclass
-class Throttle:
-    """Slows a session that keeps guessing: after `free` failures, each try waits `delay_s` × 2^(extra fails)
-    (at most `max_delay_s`). Kept per session by the caller."""
-    free: int = 3
-    delay_s: float = 2.0
-    max_delay_s: float = 60.0
-    failures: int = 0
-    next_try: float = 0.0
+class Guard:
+    """Wrong teacher passwords, counted for the whole server process, so a new browser session starts with no
+    free tries (the per-session Throttle did: 63 guesses in 14 s from fresh sessions):
 
-    def wait_s(self, now: float | None = None) -> float:
-        return max(0.0, self.next_try - (time.monotonic() if now is None else now))
+    - per client address: after `free` wrong tries each try waits `delay_s` × 2^(extra), at most `max_delay_s`;
+      after `lock_after` wrong tries the address is locked out for `lock_s` (the log says so);
+    - for everyone together: beyond `global_free` wrong tries in `window_s`, tries are spaced `global_gap_s`
+      apart (many addresses cannot guess faster than that either).
+    """
 
-    def failed(self, now: float | None = None) -> None:
-        self.failures += 1
-        extra = self.failures - self.free
-        if extra >= 0:
-            now = time.monotonic() if now is None else now
-            self.next_try = now + min(self.max_delay_s, self.delay_s * (2 ** extra))
+    def __init__(self, free: int = 3, delay_s: float = 2.0, max_delay_s: float = 300.0, lock_after: int = 20,
+                 lock_s: float = 900.0, global_free: int = 30, window_s: float = 600.0, global_gap_s: float = 2.0):
+        self.free, self.delay_s, self.max_delay_s = free, delay_s, max_delay_s
+        self.lock_after, self.lock_s = lock_after, lock_s
+        self.global_free, self.window_s, self.global_gap_s = global_free, window_s, global_gap_s
+        self._lock = threading.Lock()
+        self._by_addr: dict[str, list] = {}      # address → [failures, next try (monotonic)]
+        self._recent: list[float] = []           # times of wrong tries, all addresses (within window_s)
+        self._next_global = 0.0
 
-    def succeeded(self) -> None:
-        self.failures, self.next_try = 0, 0.0
+    def wait_s(self, addr: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            mine = self._by_addr.get(addr, [0, 0.0])[1]
+            return max(0.0, mine - now, self._next_global - now)
+
+    def failed(self, addr: str, now: float | None = None) -> None:
+        import logging
+
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            rec = self._by_addr.setdefault(addr, [0, 0.0])
+            rec[0] += 1
+            extra = rec[0] - self.free
+            if rec[0] >= self.lock_after:
+                rec[1] = now + self.lock_s
+                if rec[0] == self.lock_after:
+                    logging.getLogger("cnnlab.teacher").warning(
+                        "teacher sign-in: %s locked out for %.0f s after %d wrong passwords", addr, self.lock_s,
+                        rec[0])
+            elif extra >= 0:
+                rec[1] = now + min(self.max_delay_s, self.delay_s * (2 ** extra))
+            self._recent = [t for t in self._recent if now - t < self.window_s] + [now]
+            if len(self._recent) > self.global_free:
+                self._next_global = now + self.global_gap_s
+            if len(self._by_addr) > 10_000:  # bounded: forget the oldest addresses
+                for k in list(self._by_addr)[:5_000]:
+                    del self._by_addr[k]
+
+    def succeeded(self, addr: str) -> None:
+        with self._lock:
+            self._by_addr.pop(addr, None)
+
+
+GUARD = Guard()  # one per server process: every browser session's tries count together
 
 
 # -- the teacher's sign-in, kept for a browser session ------------------------------------------
@@ -286,5 +319,5 @@ class Nicknames:
         return nick
 
 
-__all__ = ["enabled", "check_password", "server_token", "open_session", "session_valid", "close_session", "Throttle", "Nicknames", "NicknameError", "clean_nickname",
-           "anonymous"]
+__all__ = ["enabled", "check_password", "server_token", "Guard", "GUARD", "open_session", "session_valid",
+           "close_session", "Nicknames", "NicknameError", "clean_nickname", "anonymous"]

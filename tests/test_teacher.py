@@ -44,19 +44,48 @@ def test_password_is_compared_in_constant_time(password, monkeypatch):
     assert calls == [(32, 32)] * 3  # digests of equal length, whatever was typed
 
 
-def test_throttle_slows_repeated_guesses():
-    th = teacher.Throttle(free=2, delay_s=2.0, max_delay_s=10.0)
-    th.failed(now=0.0)
-    assert th.wait_s(now=0.0) == 0.0
-    th.failed(now=0.0)
-    assert th.wait_s(now=0.0) == pytest.approx(2.0)
-    th.failed(now=0.0)
-    assert th.wait_s(now=0.0) == pytest.approx(4.0)
-    for _ in range(10):
-        th.failed(now=0.0)
-    assert th.wait_s(now=0.0) == pytest.approx(10.0)
-    th.succeeded()
-    assert th.wait_s(now=0.0) == 0.0
+def test_the_guard_slows_an_address_then_locks_it_out_and_logs_it(caplog):
+    g = teacher.Guard(free=2, delay_s=2.0, max_delay_s=10.0, lock_after=15, lock_s=900, global_free=1000)
+    g.failed("10.0.0.7", now=0.0)
+    assert g.wait_s("10.0.0.7", now=0.0) == 0.0
+    g.failed("10.0.0.7", now=0.0)
+    assert g.wait_s("10.0.0.7", now=0.0) == pytest.approx(2.0)
+    g.failed("10.0.0.7", now=0.0)
+    assert g.wait_s("10.0.0.7", now=0.0) == pytest.approx(4.0)
+    assert g.wait_s("10.0.0.8", now=0.0) == 0.0  # another address is not slowed by this one
+    with caplog.at_level("WARNING", logger="cnnlab.teacher"):
+        for _ in range(12):
+            g.failed("10.0.0.7", now=0.0)
+    assert g.wait_s("10.0.0.7", now=0.0) == pytest.approx(900.0)
+    assert any("10.0.0.7 locked out for 900 s after 15 wrong passwords" in r.message for r in caplog.records)
+    g.succeeded("10.0.0.7")
+    assert g.wait_s("10.0.0.7", now=0.0) == 0.0
+
+
+def test_the_guard_spaces_tries_from_many_addresses():
+    g = teacher.Guard(global_free=5, window_s=600, global_gap_s=2.0)
+    for i in range(6):  # one try each from six addresses: none of them alone is slowed
+        g.failed(f"10.0.1.{i}", now=float(i))
+    assert g.wait_s("10.0.9.9", now=5.0) == pytest.approx(2.0)  # but the seventh address waits
+    assert g.wait_s("10.0.9.9", now=700.0) == 0.0
+
+
+def test_fresh_browser_sessions_share_the_wait(monkeypatch, tmp_path, password):
+    """#23 §3: the wait was kept per browser session, so every new session had 3 free tries."""
+    monkeypatch.setattr(teacher, "GUARD", teacher.Guard(free=3, delay_s=30.0))
+    checked = []
+    real = teacher.check_password
+    monkeypatch.setattr(teacher, "check_password", lambda given: checked.append(given) or real(given))
+    for i in range(6):  # six fresh sessions, one wrong guess each
+        at = _app(monkeypatch, tmp_path)
+        at.switch_page("app_pages/teacher.py").run()
+        at.text_input(key="teacher_password").input(f"guess-{i}").run()
+    assert len(checked) == 3, checked  # the fourth and later were not even checked
+    assert any("try again in" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    at = _app(monkeypatch, tmp_path)  # nor is the right password, from the same address, until the wait ends
+    at.switch_page("app_pages/teacher.py").run()
+    at.text_input(key="teacher_password").input(password).run()
+    assert not any("Signed in as teacher" in c.value for c in at.sidebar.caption)
 
 
 def test_server_token_is_made_once_and_secret(password):

@@ -176,6 +176,29 @@ def safe_label(text: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def client_address() -> str:
+    """Who is asking, for limits per client (the teacher's password tries): the connection's address, or,
+    when it comes from this machine's front (nginx, on loopback), the address the front saw, which it appends
+    to X-Forwarded-For — CNNLAB_PROXY_HOPS (default 1) counts the proxies of ours from the right (2 behind
+    HF's proxy and the front). A header from anywhere else is not trusted. "local" without a request."""
+    try:
+        ip = st.context.ip_address
+        xff = st.context.headers.get("X-Forwarded-For") or ""
+    except Exception:  # noqa: BLE001 - AppTest: one local client
+        return "local"
+    ip = ip if isinstance(ip, str) else None          # (AppTest: a mock)
+    xff = xff if isinstance(xff, str) else ""
+    hops = os.environ.get("CNNLAB_PROXY_HOPS", "1")
+    hops = int(hops) if hops.isdigit() else 1
+    parts = [p.strip() for p in xff.split(",") if p.strip()]
+    if (ip is None or ip in _LOOPBACK) and parts and hops > 0:
+        return parts[-min(hops, len(parts))][:64]
+    return (ip or "local")[:64]
+
+
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 
 

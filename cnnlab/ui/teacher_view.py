@@ -8,13 +8,12 @@ import streamlit as st
 from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
-from .common import (arch_title, checkpoint_root, cookie, executor, has_browser, lang, owner_id, plain, public_url,
+from .common import (arch_title, checkpoint_root, client_address, cookie, executor, has_browser, lang, owner_id, plain, public_url,
                      safe_label, say, set_cookies)
 
 K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
 K_SESSION = "_teacher_session"       # the server-side session token this browser's cookie carries
 TEACHER_COOKIE = "cnnlab_teacher"
-K_THROTTLE = "_teacher_throttle"
 K_PASSWORD, K_SIGN_IN, K_SIGN_OUT, K_NICK = "teacher_password", "teacher_sign_in", "teacher_sign_out", "nickname"
 K_NICK_MSG = "_nickname_msg"
 K_TOAST = "_teacher_toast"
@@ -47,20 +46,21 @@ def _save_nickname() -> None:
 
 
 def _sign_in() -> None:
-    th = st.session_state.setdefault(K_THROTTLE, teacher.Throttle())
+    guard, addr = teacher.GUARD, client_address()  # counted per address and server-wide, not per session
     given = st.session_state.get(K_PASSWORD, "")
     st.session_state[K_PASSWORD] = ""  # never kept in the session
-    if th.wait_s() > 0:
-        st.session_state[K_NICK_MSG] = ("error", i18n.t("teacher.wait", lang(), s=f"{th.wait_s():.0f}"))
+    wait = guard.wait_s(addr)
+    if wait > 0:  # the password is not even checked
+        st.session_state[K_NICK_MSG] = ("error", i18n.t("teacher.wait", lang(), s=f"{wait:.0f}"))
         return
     if teacher.check_password(given):
-        th.succeeded()
+        guard.succeeded(addr)
         st.session_state[K_SIGNED_IN] = True
         st.session_state[K_SESSION] = teacher.open_session(str(checkpoint_root()))
         teacher.server_token()
         st.session_state.pop(K_NICK_MSG, None)
     else:
-        th.failed()
+        guard.failed(addr)
         st.session_state[K_NICK_MSG] = ("error", i18n.t("teacher.wrong", lang()))
 
 
