@@ -142,8 +142,9 @@ def pin(run: ClassRun, pinned: bool = True) -> None:
 
 
 def delete(run: ClassRun, root: str) -> None:
-    """Delete a finished run's folder (an active run must be stopped first)."""
-    if run.active:
+    """Delete a finished run's folder (an active run must be stopped first). A folder whose config.json still says
+    "running" is refused too: another server sharing the run store may be training it (it is not live here)."""
+    if run.active or run.state == "running":
         raise ClassError(msg("msg.cls_active", run=run.id, state=run.state))
     if not run.run_dir:
         raise ClassError(msg("msg.cls_no_folder"))

@@ -12,6 +12,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from cnnlab import assignments as asg
 from cnnlab import checkpoint as ckpt
 from cnnlab import teacher
@@ -217,3 +219,20 @@ def test_recovery_leaves_a_just_started_run_whose_mark_is_late(tmp_path):
     status = {os.path.basename(r.run_dir)[-4:]: r.status for r in ckpt.list_runs(str(tmp_path))}
     assert status == {"aaaa": "running", "bbbb": "running", "cccc": "interrupted", "dddd": "interrupted",
                       "eeee": "running"}
+
+
+def test_the_teacher_cannot_delete_a_run_another_server_is_training(tmp_path):
+    """On one server, a run the other server trains is a folder saying "running" (not live here): deleting it
+    would pull the folder from under its trainer."""
+    from cnnlab import classroom
+
+    d = _run(tmp_path, "20260101-000001-lenet-aaaa", "running")
+    done = _run(tmp_path, "20260101-000002-lenet-bbbb")
+    ckpt.atomic_write_json(os.path.join(d, recovery.ALIVE), {"pid": 1, "host": "the-other-server"})
+    runs = {r.run_dir: r for r in classroom.class_runs(None, str(tmp_path))}
+    assert not runs[d].live and runs[d].state == "running"
+    with pytest.raises(classroom.ClassError, match="stop it first"):
+        classroom.delete(runs[d], str(tmp_path))
+    assert os.path.isdir(d)
+    classroom.delete(runs[done], str(tmp_path))
+    assert not os.path.exists(done)
