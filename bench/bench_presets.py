@@ -10,8 +10,9 @@ last evaluation, with the preset's own settings (`cnnlab.presets.train_config`).
 load average before and after each preset: run it on a quiet machine, since other processes slow every figure
 down. Prints a Markdown table. Exit 1 if a preset fails or ends at chance (test acc ≤ 0.15).
 
-The machine's block also gets "cpu_gmacs", the best of cnnlab.runs.admission's CPU-rate measurements: the time
-estimates scale the presets' figures by it on another machine (and re-measure a figure taken under load).
+The machine's block also gets the two figures the time estimates (cnnlab.runs.admission) compare this machine
+with: "cpu_gmacs" (the best of its CPU-rate measurements: another machine's estimates are scaled by it) and
+"probe_ms" (the fastest median of its load probe's training step: the probe's quiet reference).
 """
 from __future__ import annotations
 
@@ -56,14 +57,16 @@ def bench_one(p: presets.Preset, seed: int) -> dict:
 
 
 def reference(tries: int = 12) -> dict:
-    """The machine's figure for cnnlab.runs.admission: the best CPU rate seen."""
+    """The machine's figures for cnnlab.runs.admission: the best CPU rate and the fastest probe step seen."""
     from cnnlab.runs import admission
+    from cnnlab.runs.worker import worker_nice
 
-    rate = 0.0
+    rate, step = 0.0, float("inf")
     for _ in range(tries):
         rate = max(rate, admission._measure_cpu_rate())
+        step = min(step, admission._probe_step_s(worker_nice()))
         time.sleep(0.2)
-    return {"cpu_gmacs": round(rate / 1e9, 1)}
+    return {"cpu_gmacs": round(rate / 1e9, 1), "probe_ms": round(step * 1e3, 2)}
 
 
 def main(argv=None) -> int:
@@ -72,12 +75,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help=f"store the figures in {presets.MEASURED_FILE}")
     ap.add_argument("--reference-only", action="store_true",
-                    help="measure only the machine's cpu_gmacs (no preset is trained)")
+                    help="measure only the machine's cpu_gmacs and probe_ms (no preset is trained)")
     a = ap.parse_args(argv)
     if a.reference_only:
         old = presets.measured()
         ref = reference()
-        print(f"cpu_gmacs {ref['cpu_gmacs']} (load {_load()[0]:.1f})")
+        print(f"cpu_gmacs {ref['cpu_gmacs']}, probe_ms {ref['probe_ms']} (load {_load()[0]:.1f})")
         if a.write:
             old.setdefault("machine", machine()).update(ref)
             with open(presets.MEASURED_FILE, "w", encoding="utf-8") as f:

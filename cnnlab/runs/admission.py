@@ -128,13 +128,13 @@ def cpu_rate() -> float:
     """Multiply-accumulates per second this CPU sustains in training (CNNLAB_CPU_GMACS overrides).
 
     Measured with a small convolution's forward + backward, at most every 10 minutes; the best figure seen
-    is kept (a measurement on a busy machine must not make every run look hours long), floored at 2e9. While
-    the figure is below 85 % of the one presets_measured.json records for this very machine (same CPU and cores:
-    it was measured under load), it is measured again every RATE_RETRY_S instead."""
+    is kept (a measurement on a busy machine must not make every run look hours long), floored at 2e9. On a
+    machine like the one presets_measured.json was measured on (same CPU and cores) the best figure starts at
+    the one recorded there ("cpu_gmacs"): one measured under load no longer slows every estimate down."""
     env = os.environ.get("CNNLAB_CPU_GMACS", "")
     if env:
         return float(env) * 1e9
-    ttl = RATE_TTL_S if _rate["value"] >= 0.85 * _same_machine_rate() else RATE_RETRY_S
+    ttl = RATE_TTL_S
     if time.monotonic() - _rate["at"] > ttl:
         # One measurement at a time: a class opening the Train page together found the figure stale at once,
         # and every session measured it, each slowed by the others, in the server's script threads.
@@ -145,20 +145,37 @@ def cpu_rate() -> float:
     return max(MIN_CPU_RATE, _rate["value"])
 
 
-RATE_RETRY_S = 20.0
-
-
 @functools.lru_cache(maxsize=1)
-def _same_machine_rate() -> float:
-    """presets_measured.json's "cpu_gmacs" when it was measured on a machine like this one (else 0)."""
+def _same_machine() -> dict:
+    """presets_measured.json's machine block when it was measured on a machine like this one (same CPU and
+    cores), else {}."""
+    import json
+
     try:
-        from ..presets import measured
-        m = measured().get("machine", {})
-        if m.get("cores") == os.cpu_count() and m.get("cpu") == _cpu_name():
-            return float(m.get("cpu_gmacs", 0)) * 1e9
-    except Exception:  # noqa: BLE001
+        with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "presets_measured.json"),
+                  encoding="utf-8") as f:
+            m = json.load(f).get("machine", {})
+        if isinstance(m, dict) and m.get("cores") == os.cpu_count() and m.get("cpu") == _cpu_name():
+            return m
+    except Exception:  # noqa: BLE001 - no table: nothing to start from
         pass
-    return 0.0
+    return {}
+
+
+def _same_machine_rate() -> float:
+    """The measured machine's "cpu_gmacs" (MAC/s) on a machine like it, else 0."""
+    try:
+        return float(_same_machine().get("cpu_gmacs", 0)) * 1e9
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _same_machine_probe_ms() -> float:
+    """The measured machine's quiet "probe_ms" (see probe_load) on a machine like it, else 0."""
+    try:
+        return float(_same_machine().get("probe_ms", 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _cpu_name() -> str:
@@ -171,6 +188,9 @@ def _cpu_name() -> str:
         pass
     import platform
     return platform.processor() or ""
+
+
+_rate["value"] = _same_machine_rate()  # the best figure seen on this machine type (see cpu_rate)
 
 
 def device_rate(device: str) -> float:
@@ -335,7 +355,6 @@ QUIET_TOL = 1.3            # a load below this is a quiet machine (the probe's o
 LIVE_TTL_S = 120.0         # a load measured from our runs still says "now" this long after they stopped
 PROBE_TTL_S = 30.0         # a probe's figure is reused this long
 PROBE_TAU_S = 90.0         # successive probes are averaged over about this long
-PROBE_EXPONENT = 2.0       # a run's slowdown against the share of a core its threads get (see probe_load)
 MAX_LOAD = 100.0
 
 
@@ -552,7 +571,7 @@ def quiet_seconds(tc, device: str = "cpu", data: dict | None = None, p: Pace | N
 
 # -- the load now -------------------------------------------------------------------------------------------------
 _live: dict = {"factor": 1.0, "at": -1e9}
-_probe: dict = {"factor": None, "at": -1e9}
+_probe: dict = {"factor": None, "at": -1e9, "best": math.inf}
 _probe_lock = threading.Lock()
 
 
@@ -616,47 +635,63 @@ def _load_from_runs(executor) -> float | None:
     return float(statistics.median(got)) if got else None
 
 
-def _spin_shares(n_threads: int, nice: int, wall: float = 0.25) -> list[float]:
-    """The share of a core each of `n_threads` busy threads gets over `wall` seconds at the workers' priority
-    (Linux renices one thread: `nice` applies to these threads only; hashing a buffer releases the GIL, so the
-    threads spin in parallel and the pages' threads go on). 1.0 each on a quiet machine."""
-    import hashlib
+def _probe_step_s(nice: int = 0, wall: float = 0.3, give_up: float = 1.5) -> float:
+    """The median time of a small training step (LeNet-sized convolutions, batch 64, forward + backward) over about
+    `wall` seconds, trained the way a worker trains: in a thread of its own at the workers' priority (Linux renices
+    one thread; the intra-op threads it starts inherit it) with torch's threads. The caller waits `give_up`
+    seconds at most (a page is waiting): a step not done by then counts as having taken that long so far."""
+    import statistics
 
-    buf = b"\0" * 65536
-    out = [0.0] * n_threads
-    start = threading.Barrier(n_threads)
+    import torch
+    import torch.nn.functional as F
 
-    def spin(i: int) -> None:
+    out: list[float] = []
+    began: list[float] = []
+
+    def probe() -> None:
         try:
             if nice and hasattr(os, "setpriority"):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
         except OSError:
             pass
-        try:
-            start.wait(5)
-        except threading.BrokenBarrierError:
-            return
-        h = hashlib.sha256()
-        t0, c0 = time.perf_counter(), time.thread_time()
-        while time.perf_counter() - t0 < wall:
-            h.update(buf)
-        out[i] = (time.thread_time() - c0) / max(time.perf_counter() - t0, 1e-9)
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(64, 1, 28, 28, generator=g)
+        w1 = torch.randn(6, 1, 5, 5, generator=g, requires_grad=True)
+        w2 = torch.randn(16, 6, 5, 5, generator=g, requires_grad=True)
+        w3 = torch.randn(400, 10, generator=g, requires_grad=True)
 
-    ts = [threading.Thread(target=spin, args=(i,), name="cnnlab-load-probe", daemon=True) for i in range(n_threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(wall + 10)
-    return out
+        def step() -> None:
+            h = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=2)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, w2)), 2)
+            (h.flatten(1) @ w3).square().mean().backward()
+
+        step()
+        t0 = time.perf_counter()
+        while len(out) < 60 and (not out or time.perf_counter() - t0 < wall):
+            t = time.perf_counter()
+            began[:] = [t]
+            step()
+            out.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    th = threading.Thread(target=probe, name="cnnlab-load-probe", daemon=True)
+    th.start()
+    th.join(give_up)
+    done = list(out)
+    if done:
+        return float(statistics.median(done))
+    now = time.perf_counter()  # not one step in `give_up`: at least this long (the warm-up step counts as one)
+    return (now - began[0]) if began else (now - start) / 2
 
 
 def probe_load() -> float | None:
-    """How much slower than quiet a run would train now, without one of ours training to ask: as many busy
-    threads as a run trains with, at the workers' priority (cnnlab.runs.worker.worker_nice), for 0.25 s; each
-    gets a share p of a core (1 when quiet). A run's threads wait for each other at every operator, so a run
-    slows down more than 1/p: measured on the 2-core machine with other programs busy, p = 0.25 while a
-    BN-LeNet run went 27× slower than quiet; the factor is (1/p)^PROBE_EXPONENT. Smoothed over successive
-    probes (PROBE_TAU_S), measured at most every PROBE_TTL_S, one at a time; None when switched off
+    """How much slower than quiet a run would train now, without one of ours training to ask: a small training step
+    timed as a worker would train it (`_probe_step_s` at the workers' priority, cnnlab.runs.worker.worker_nice)
+    against the same step on a quiet machine (presets_measured.json's "probe_ms" on a machine like the measured
+    one; else the fastest this process has seen). Measured on the 2-core machine while other programs were busy:
+    the probe read 6-80× and whole runs went 4-40× slower than quiet — a run's threads wait for each other at
+    every operator, so a busy machine slows small models most. Smoothed over successive probes (PROBE_TAU_S, on
+    the factors' logarithms), measured at most every PROBE_TTL_S, one at a time; None when switched off
     (CNNLAB_LOAD_PROBE=0)."""
     if os.environ.get("CNNLAB_LOAD_PROBE", "1").strip().lower() in ("0", "off", "no", "false"):
         return None
@@ -665,16 +700,19 @@ def probe_load() -> float | None:
             if time.monotonic() - _probe["at"] > PROBE_TTL_S:
                 try:
                     from .worker import worker_nice
-                    shares = _spin_shares(threads_per_run(), worker_nice())
-                    p = max(min(shares), 1e-3)
-                    now = min(MAX_LOAD, (1.0 / min(1.0, p)) ** PROBE_EXPONENT)
+                    step = _probe_step_s(worker_nice())
                 except Exception:  # noqa: BLE001 - no figure is no load
-                    now = None
-                if now is not None:
+                    step = math.inf
+                if math.isfinite(step) and step > 0:
+                    ref = _probe["best"] = min(_probe["best"], step)
+                    quiet_ms = _same_machine_probe_ms()
+                    if quiet_ms:
+                        ref = min(ref, quiet_ms / 1e3)
+                    now = min(MAX_LOAD, max(1.0, step / ref))
                     prev, dt = _probe["factor"], time.monotonic() - _probe["at"]
                     if prev is None:
                         _probe["factor"] = now
-                    else:  # an average of the factors' logarithms, the older ones fading with PROBE_TAU_S
+                    else:
                         k = 1.0 - math.exp(-dt / PROBE_TAU_S)
                         _probe["factor"] = math.exp(math.log(prev) + k * (math.log(now) - math.log(prev)))
                 _probe["at"] = time.monotonic()
