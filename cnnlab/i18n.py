@@ -601,6 +601,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "msg.owner_limit_1": ("you already have {n} run training or waiting (at most {active} training and {queued} "
                           "waiting per person): stop one or wait for it to finish",
                           "你已有 {n} 个训练在进行或等待（每人最多 {active} 个训练、{queued} 个等待）：请停止一个或等它完成"),
+    "msg.client_limit": ("{n} runs from your network are already training or waiting (at most {most} from one "
+                         "address): wait for one to finish",
+                         "来自你所在网络的 {n} 个训练已在进行或等待（每个地址最多 {most} 个）：请等其中一个完成"),
+    "msg.new_owner_limit": ("too many new visitors came from your network in the last minute: reload the page in "
+                            "a minute to train", "过去一分钟内来自你所在网络的新访客太多：请一分钟后重新加载页面再训练"),
     "msg.queue_full": ("{n} runs are already waiting (the queue holds {size}): try again in a few minutes",
                        "已有 {n} 个训练在等待（队列最多 {size} 个）：请几分钟后再试"),
     "msg.lim_layers": ("{arch} with these knobs has {n} layers; this instance explores models of at most {most} "

@@ -121,7 +121,7 @@ def test_legend_dash_for_missing_accuracy_and_confusion_size_reset_per_run(monke
     at.number_input(key="runs_conf_n").set_value(200).run()
     _ok(at)
     current = at.selectbox(key="runs_pick").value
-    other = [str(root / n) for n in sorted(os.listdir(root)) if str(root / n) != current][0]
+    other = [str(root / n) for n in sorted(os.listdir(root)) if not n.startswith(".") and str(root / n) != current][0]
     at.selectbox(key="runs_pick").set_value(other).run()
     _ok(at)
     assert at.selectbox(key="runs_pick").value == other

@@ -168,7 +168,7 @@ def test_the_queue_skips_an_owner_who_already_trains():
     book.add(_rec(2, "a"))
     book.add(_rec(3, "b"))
     assert book.next_runnable("cpu", 2).id == "r3"          # b goes first: a already has a run training
-    assert book.position(book.get("r2")) == 1 and book.position(book.get("r3")) == 2
+    assert book.position(book.get("r3")) == 1 and book.position(book.get("r2")) == 2  # the order it will start in
     assert book.next_runnable("cpu", 1) is None             # no free slot
 
 
@@ -321,3 +321,27 @@ def test_workers_do_not_run_the_page_script_streamlit_made_main(monkeypatch, tmp
         assert ex.wait_ready(1, 120), ex.workers()
     assert sys.modules["__main__"] is page     # put back after each start
     assert not marker.exists(), "a worker ran the parent's __main__ script"
+
+
+def test_the_queue_takes_turns_between_addresses():
+    """#23 §2: one address's many runs (one person's made-up owners) wait behind another address's next run."""
+    from cnnlab.runs.base import QUEUED, RUNNING, Limits
+    from cnnlab.runs.book import RunBook, RunRecord
+
+    book = RunBook("t", Limits(queue_len=64, max_runs_per_client=64))
+
+    def rec(i, client, state=QUEUED):
+        r = RunRecord(id=f"r{i}", owner=f"o{i}", executor="t", device="cpu", config=None, label="", meta={"client": client},
+                      out_dir=None)
+        book.add(r)
+        r.state = state
+        return r
+
+    rec(0, "10.0.0.66", RUNNING)
+    flood = [rec(i, "10.0.0.66") for i in range(1, 18)]
+    student = rec(99, "10.0.0.7")
+    other = rec(100, "10.0.0.8")
+    assert book.position(student) == 1 and book.position(other) == 2 and book.position(flood[0]) == 3
+    assert book.next_runnable("cpu", 2) is student
+    same_address = [rec(200 + i, "10.0.0.9") for i in range(3)]  # a class behind one address: first come first
+    assert [book.position(r) for r in same_address] == sorted(book.position(r) for r in same_address)

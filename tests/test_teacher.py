@@ -105,11 +105,11 @@ def test_nicknames_are_kept_by_owner_digest(tmp_path):
     assert n.set("owner-token-aaaaaaaaaaaa", "  Li   Wei ") == "Li Wei"
     d = recovery.owner_digest("owner-token-aaaaaaaaaaaa")
     assert teacher.Nicknames(str(tmp_path)).get(d) == "Li Wei"
-    assert "owner-token" not in (tmp_path / teacher.NICKNAMES).read_text()
+    assert "owner-token" not in (tmp_path / teacher.NICK_FOLDER / f"{d}.json").read_text()  # the digest only
     assert n.label(recovery.owner_digest("someone-else-bbbbbbbbb")).startswith("student ")
     n.set("owner-token-aaaaaaaaaaaa", "")
     assert teacher.Nicknames(str(tmp_path)).get(d) is None
-    (tmp_path / teacher.NICKNAMES).write_text("{not json")
+    (tmp_path / teacher.NICK_FOLDER / f"{d}.json").write_text("{not json")
     assert teacher.Nicknames(str(tmp_path)).get(d) is None
 
 

@@ -95,13 +95,17 @@ class Limits:
     max_active_per_owner: int = 1       # CNNLAB_MAX_ACTIVE_PER_OWNER: runs training at once per owner
     max_queued_per_owner: int = 1       # CNNLAB_MAX_QUEUED_PER_OWNER: runs waiting per owner
     queue_len: int = 64                 # CNNLAB_QUEUE_LEN: runs waiting in all (a class of 30, one waiting each)
+    max_runs_per_client: int = 40       # CNNLAB_MAX_RUNS_PER_CLIENT: runs training or waiting from one address
+                                        # (a class behind one school address fits; one person's cookies do not)
     cpu_slots: int = 1                  # CNNLAB_CPU_SLOTS: concurrent runs on the CPU
     gpu_slots: int | None = None        # CNNLAB_GPU_SLOTS: concurrent runs per GPU (None: by memory)
-    max_wall_s: float = 1800.0          # CNNLAB_MAX_WALL_S: a run is stopped (and kept) after this
+    max_wall_s: float = 900.0           # CNNLAB_MAX_WALL_S: a run is stopped (and kept) after this (a lesson's
+                                        # runs are minutes; 30 min let one person block the queue for hours)
     disk_cap_mb: int | None = None      # CNNLAB_DISK_CAP_MB: run folders beyond this are pruned, oldest first
     workers: int = 1                    # CNNLAB_WORKERS: warm worker processes beyond the busy ones
     run_mem_mb: int | None = None       # CNNLAB_RUN_MEM_MB: memory budget per run (None: 2048 CPU / free GPU)
-    max_run_hours: float = 1.0          # CNNLAB_MAX_RUN_HOURS: the estimated time a run may take
+    max_run_hours: float = 0.5          # CNNLAB_MAX_RUN_HOURS: the estimated time a run may take (refused
+                                        # before it queues beyond this: twice the time cap)
     teacher: str | None = None          # CNNLAB_TEACHER_TOKEN: an owner token that may stop any run
 
     @classmethod
@@ -111,6 +115,7 @@ class Limits:
             max_active_per_owner=_env_int("CNNLAB_MAX_ACTIVE_PER_OWNER", d.max_active_per_owner),
             max_queued_per_owner=_env_int("CNNLAB_MAX_QUEUED_PER_OWNER", d.max_queued_per_owner),
             queue_len=_env_int("CNNLAB_QUEUE_LEN", d.queue_len),
+            max_runs_per_client=max(1, _env_int("CNNLAB_MAX_RUNS_PER_CLIENT", d.max_runs_per_client)),
             cpu_slots=max(1, _env_int("CNNLAB_CPU_SLOTS", d.cpu_slots)),
             gpu_slots=_env_int("CNNLAB_GPU_SLOTS", None),
             max_wall_s=float(os.environ.get("CNNLAB_MAX_WALL_S", "") or d.max_wall_s),

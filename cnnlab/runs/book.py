@@ -66,6 +66,11 @@ class RunBook:
             if len(mine) >= allowed:
                 raise OwnerLimit(msg("msg.owner_limit" if len(mine) != 1 else "msg.owner_limit_1", n=len(mine), active=lim.max_active_per_owner,
                                      queued=lim.max_queued_per_owner))
+            client = rec.meta.get("client")
+            if client is not None:  # many owners from one address: one person's made-up cookies, or a class
+                theirs = [r for r in self.runs.values() if r.meta.get("client") == client and r.state not in FINISHED]
+                if len(theirs) >= lim.max_runs_per_client:
+                    raise OwnerLimit(msg("msg.client_limit", n=len(theirs), most=lim.max_runs_per_client))
             waiting = [r for r in self.runs.values() if r.state == QUEUED]
             if len(waiting) >= lim.queue_len:
                 raise QueueFull(msg("msg.queue_full", n=len(waiting), size=lim.queue_len))
@@ -86,8 +91,26 @@ class RunBook:
         with self.lock:
             return [r for r in self.runs.values() if r.state == QUEUED]
 
+    def fair_queue(self, device: str | None = None) -> list[RunRecord]:
+        """The queued runs in the order they will start: turn by turn between client addresses (and owners
+        without one), first come first served within each. One address's many runs (one person with many
+        cookies) wait behind everyone else's next run instead of ahead of the whole class; a class behind one
+        school address is plain first come, first served."""
+        with self.lock:
+            turns: dict[str, int] = {}
+            for r in self.running(device):
+                k = r.meta.get("client") or r.owner
+                turns[k] = turns.get(k, 0) + 1
+            ranked = []
+            for i, r in enumerate(r for r in self.queued() if device is None or r.device == device):
+                k = r.meta.get("client") or r.owner
+                ranked.append((turns.get(k, 0), i, r))
+                turns[k] = turns.get(k, 0) + 1
+            return [r for _, _, r in sorted(ranked, key=lambda x: (x[0], x[1]))]
+
     def next_runnable(self, device: str, slots: int) -> RunRecord | None:
-        """The first queued run for `device` whose owner is under their active limit, if a slot is free."""
+        """The next queued run for `device` (fair_queue) whose owner is under their active limit, if a slot is
+        free."""
         with self.lock:
             busy = self.running(device)
             if len(busy) >= slots:
@@ -95,8 +118,8 @@ class RunBook:
             per_owner: dict[str, int] = {}
             for r in self.running():
                 per_owner[r.owner] = per_owner.get(r.owner, 0) + 1
-            for r in self.queued():
-                if r.device == device and per_owner.get(r.owner, 0) < self.limits.max_active_per_owner:
+            for r in self.fair_queue(device):
+                if per_owner.get(r.owner, 0) < self.limits.max_active_per_owner:
                     return r
             return None
 
@@ -110,8 +133,8 @@ class RunBook:
                 return 0
             if rec.state != QUEUED:
                 return None
-            same = [r.id for r in self.runs.values() if r.state == QUEUED and r.device == rec.device]
-            return same.index(rec.id) + 1
+            order = [r.id for r in self.fair_queue(rec.device)]
+            return order.index(rec.id) + 1
 
     # -- events ---------------------------------------------------------------------
     def record(self, rec: RunRecord, ev: Event, before_done=None) -> bool:

@@ -252,16 +252,23 @@ _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def owner_id() -> str:
-    """This browser's owner token: a random secret kept in a cookie (all tabs of one browser are one owner;
-    it survives reruns, page switches and reloads, and is never part of a URL, so a shared link never
-    carries it). Set once per browser by a tiny same-origin script; read back from the request's cookies."""
+    """This browser's owner token: minted by this server and signed by it (cnnlab.owners), kept in a cookie (all
+    tabs of one browser are one owner; it survives reruns, page switches and reloads, and is never part of a
+    URL, so a shared link never carries it). A cookie the server did not sign — any string a client makes up —
+    is not an owner: the browser gets a new token. Minting is counted per client address (owners.Minter)."""
+    from .. import owners
+
     tok = st.session_state.get(K_OWNER)
     if not tok:
         try:
             cookie = st.context.cookies.get(OWNER_COOKIE)
         except Exception:  # noqa: BLE001 - no request (AppTest): a token per session
             cookie = None
-        tok = cookie if isinstance(cookie, str) and _TOKEN.fullmatch(cookie) else secrets.token_urlsafe(18)
+        root = str(checkpoint_root())
+        if isinstance(cookie, str) and owners.valid(root, cookie):
+            tok = cookie
+        else:
+            tok = owners.mint(root, client_address())
         st.session_state[K_OWNER] = tok
     return tok
 

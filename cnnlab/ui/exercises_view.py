@@ -17,7 +17,7 @@ from ..registry import KnobError
 from ..runs import RunRefused
 from ..runs.view import view
 from . import figures
-from .common import executor, lang, my_runs, owner_id, plain, probe_config, remember_owner
+from .common import client_address, executor, lang, my_runs, owner_id, plain, probe_config, remember_owner
 
 K_PICK, K_RUN = "ex_pick", "ex_run"
 POLL_S = 1.0
@@ -97,7 +97,7 @@ def _submit(ex: X.Exercise) -> bool:
             h = ex_.submit(tc, owner_id(), label=label, meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"],
                                                               "resolution": cfg.resolution, "preset": "custom",
                                                               "assignment": None, "exercise": ex.id, "side": tag,
-                                                              "pair": pair_id})
+                                                              "pair": pair_id, "client": client_address()})
             ids.append(h.id)
     except (RunRefused, KnobError) as e:
         for rid in ids:  # half a pair is no experiment

@@ -19,8 +19,8 @@ from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
 from ..registry import KnobError, format_value, get_spec
 from ..runs import QUEUED, RUNNING, RunRefused
 from . import figures, presets, widgets
-from .common import (arch_title, checkpoint_root, executor, fmt_seconds, lang, owner_id, my_runs, plain,
-                     remember_owner, resolve_config)
+from .common import (arch_title, checkpoint_root, client_address, executor, fmt_seconds, lang, my_runs, owner_id,
+                     plain, remember_owner, resolve_config)
 
 POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
 P = "train"  # widget key prefix
@@ -548,13 +548,19 @@ def _start(s: dict) -> str | None:
     if broken:  # cannot happen through the widgets (they are disabled); a stale request could try
         st.error(i18n.t("train.assignment_broken", L, names=", ".join(broken)))
         return None
+    from .. import owners
+
+    if not owners.may_start(owner_id()):  # one of many owners made from one address within a minute
+        st.error(i18n.say(i18n.msg("msg.new_owner_limit"), L))
+        return None
     cfg = tc.model
     label = (f"{arch_title(cfg.arch, 'en')} · {tc.epochs} ep · lr {tc.lr:g} · bs {tc.batch_size} · "
              f"{s['train_size']}/{s['test_size']} · {cfg.input_hw}² · {s['device']}")
     try:
         h = executor().submit(tc, owner_id(), label=label, out_dir=str(checkpoint_root()),
                               meta={"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "resolution": cfg.resolution,
-                                    "preset": s.get("preset", "custom"), "assignment": s.get("assignment")})
+                                    "preset": s.get("preset", "custom"), "assignment": s.get("assignment"),
+                                    "client": client_address()})
     except RunRefused as e:  # owner limit, queue full, admission: one sentence
         st.error(i18n.say(e, L))
         return None

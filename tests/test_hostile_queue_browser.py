@@ -1,0 +1,140 @@
+"""A hostile student at the queue, in a real headless Chromium (#23 §2): nine made-up owner cookies from one
+address, each pressing Start twice on `/training?arch=lenet&ep=80`, filled the queue in 13 s and blocked the
+class for hours. Now a cookie the server did not mint is no owner, one address holds at most its share of the
+queue (CNNLAB_MAX_RUNS_PER_CLIENT, 12 here), the queue takes turns between addresses, a run estimated far
+beyond the time cap is refused before it queues, and every refusal is one plain sentence."""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
+from helpers import need, needs_fmnist
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from space import front  # noqa: E402
+
+FLOOD = "/training?arch=lenet&ep=80"
+STUDENT = "/training?arch=lenet&ep=1&ntr=256&nte=128"
+ATTACKER, CLASSMATE = "10.0.0.66", "10.0.0.7"  # the front's X-Forwarded-For, trusted from loopback
+
+
+def _port() -> int:
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+@contextlib.contextmanager
+def two_networks(app_port: int, run_dir: Path):
+    """A proxy in front of the app (as HF's is) with two doors: one says every visitor comes from ATTACKER's
+    address, the other from CLASSMATE's (X-Forwarded-For, as a proxy adds it). Yields {address: base URL}."""
+    need(front.find_nginx() is not None, "nginx (apt-get install nginx-light, or make front)")
+    ports = {ATTACKER: _port(), CLASSMATE: _port()}
+    servers = "".join(f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{app_port};
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-For {addr};
+            proxy_read_timeout 1h;
+            proxy_buffering off;
+        }}
+    }}""" for addr, port in ports.items())
+    temp = "".join(f"    {k}_temp_path {run_dir / k};\n" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = run_dir / "proxy.conf"
+    conf.write_text(f"""daemon off;
+pid {run_dir / 'nginx.pid'};
+error_log stderr warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+{temp}    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+{servers}
+}}
+""")
+    proc = subprocess.Popen([front.find_nginx(), "-e", "stderr", "-c", str(conf)])
+    try:
+        for port in ports.values():
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        yield {addr: f"http://127.0.0.1:{port}" for addr, port in ports.items()}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _errors(pg) -> list[str]:
+    return pg.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+
+
+@needs_fmnist
+def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNLAB_MAX_RUNS_PER_CLIENT", "12")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (app, _), \
+            two_networks(int(app.rsplit(":", 1)[1]), tmp_path) as doors, sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            def person(addr: str, cookie: str | None = None):
+                ctx = b.new_context(viewport={"width": 1280, "height": 900})
+                if cookie:
+                    ctx.add_cookies([{"name": "cnnlab_owner", "value": cookie, "url": doors[addr]}])
+                pg = ctx.new_page()
+                pg.set_default_timeout(60_000)
+                return pg
+
+            refusals = []
+            for i in range(9):
+                made_up = secrets.token_urlsafe(24)
+                pg = person(ATTACKER, made_up)
+                pg.goto(doors[ATTACKER] + FLOOD)
+                idle(pg)
+                for _ in range(2):
+                    pg.locator(".st-key-train_start button").click()
+                    idle(pg)
+                no_exception(pg, f"flood {i}")
+                refusals += _errors(pg)
+                owner = next(c["value"] for c in pg.context.cookies() if c["name"] == "cnnlab_owner")
+                assert owner != made_up  # a cookie the server did not mint is no owner
+                pg.context.close()
+            assert any("from your network" in r and "at most 12" in r for r in refusals), refusals
+            # far beyond the time cap: refused before it queues
+            pg = person(ATTACKER)
+            pg.goto(doors[ATTACKER] + "/training?arch=lenet&ep=1000")
+            idle(pg)
+            pg.locator(".st-key-train_start button").click()
+            idle(pg)
+            refusals += _errors(pg)
+            assert any("h" in r or "min" in r for r in _errors(pg)), _errors(pg)
+            assert pg.locator(".st-key-train_stop").count() == 0
+            pg.context.close()
+            for text in refusals:  # one plain sentence each: no traceback, no exception name
+                assert "Traceback" not in text and "Error:" not in text and text.count("\n") <= 1, text
+            # a classmate from another address starts at once: next in the queue, ahead of the flood
+            student = person(CLASSMATE)
+            student.goto(doors[CLASSMATE] + STUDENT)
+            idle(student)
+            student.locator(".st-key-train_start button").click()
+            idle(student)
+            no_exception(student, "a student after the flood")
+            assert not _errors(student), _errors(student)
+            student.locator(".st-key-train_stop button").wait_for(timeout=30_000)
+            text = student.locator('[data-testid="stMain"]').inner_text()
+            assert "yours is next" in text or "running" in text, text[:1500]
+        finally:
+            b.close()
