@@ -131,6 +131,21 @@ def stop(ex, run: ClassRun) -> bool:
         raise ClassError(msg("msg.cls_token")) from None
 
 
+def stop_all(ex, runs: list[ClassRun]) -> int:
+    """Stop every active run in `runs` in one action (the teacher's token); returns how many were stopped."""
+    return sum(stop(ex, r) for r in runs if r.active and r.live)
+
+
+def clear_queue(ex, runs: list[ClassRun]) -> int:
+    """Cancel every waiting run of the class at once (a flooded queue is one click, not one per run)."""
+    return stop_all(ex, [r for r in runs if r.state == "queued"])
+
+
+def stop_owner(ex, runs: list[ClassRun], owner: str | None) -> int:
+    """Stop every active run of one student (by owner digest) at once."""
+    return stop_all(ex, [r for r in runs if owner and r.owner == owner]) if owner else 0
+
+
 def pin(run: ClassRun, pinned: bool = True) -> None:
     """Pinned runs are never pruned by the disk cap (CNNLAB_DISK_CAP_MB)."""
     if not run.run_dir:

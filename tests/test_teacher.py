@@ -254,3 +254,31 @@ def test_the_assignment_link_is_the_whole_address_students_open(monkeypatch, tmp
     assert_no_exception(at)
     text = " ".join(m.value for m in at.markdown)
     assert f"https://teacher-cnnlab.hf.space/training?assign={a.id}" in text, text[:800]
+
+
+@needs_fmnist
+def test_the_teacher_clears_the_queue_or_stops_one_students_runs_in_one_action(tmp_path, password):
+    """#23 §2: the teacher could only stop runs one at a time."""
+    teacher.server_token()
+    root = str(tmp_path)
+    lim = Limits.from_env(max_queued_per_owner=3, max_active_per_owner=1)
+    with LocalExecutor(limits=lim, out_dir=root, admission_check=False) as ex:
+        flood = [ex.submit(_tiny(), "flood-token-1234567890") for _ in range(4)]
+        other = ex.submit(_tiny(), "student-token-1234567890")
+        runs = classroom.class_runs(ex, root)
+        digest = recovery.owner_digest("flood-token-1234567890")
+        assert classroom.stop_owner(ex, runs, digest) == 4
+        for h in flood:
+            assert ex.wait(h.id, 30) and ex.status(h.id).state in ("stopped", "cancelled")
+        assert ex.status(other.id).active  # another student's run goes on
+        t = time.time()
+        while ex.status(other.id).state != "running":  # it takes the slot the flood left
+            assert time.time() - t < 60, ex.status(other.id)
+            time.sleep(0.05)
+        more = [ex.submit(_tiny(), f"student-{i}-token-1234567890") for i in range(3)]
+        runs = classroom.class_runs(ex, root)
+        n_waiting = sum(r.state == "queued" for r in runs)
+        assert n_waiting >= 2 and classroom.clear_queue(ex, runs) == n_waiting
+        assert all(ex.status(h.id).state in ("cancelled", "running") for h in more)
+        assert ex.status(other.id).active or ex.status(other.id).state == "done"
+        classroom.stop_all(ex, classroom.class_runs(ex, root))

@@ -168,6 +168,19 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
             classroom.delete(r, str(checkpoint_root()))
             st.toast(i18n.t("teacher.deleted", L, id=r.id))
             st.rerun()
+        waiting = sum(r.state == "queued" for r in runs)
+        theirs = sum(x.active for x in runs if r.owner and x.owner == r.owner)
+        c4, c5 = st.columns(2)
+        if c4.button(i18n.t("teacher.clear_queue", L, n=waiting), key="teacher_clear_queue", disabled=not waiting,
+                     width="stretch"):
+            n = classroom.clear_queue(executor(), runs)
+            st.session_state[K_TOAST] = i18n.t("teacher.cleared", L, n=n)
+            st.rerun(scope="fragment")
+        if c5.button(i18n.t("teacher.stop_owner", L, who=safe_label(say(r.who), 40), n=theirs),
+                     key="teacher_stop_owner", disabled=not theirs, width="stretch"):
+            n = classroom.stop_owner(executor(), runs, r.owner)
+            st.session_state[K_TOAST] = i18n.t("teacher.stopped_owner", L, n=n, who=safe_label(say(r.who), 40))
+            st.rerun(scope="fragment")
     except classroom.ClassError as e:
         st.error(say(e))
 
