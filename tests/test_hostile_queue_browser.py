@@ -138,3 +138,33 @@ def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_tra
             assert "yours is next" in text or "running" in text, text[:1500]
         finally:
             b.close()
+
+
+@needs_fmnist
+def test_runs_a_killed_server_left_running_are_recovered_on_start_up(tmp_path):
+    """#23 §6: a run killed with the server showed "running 2/50" on Saved runs until someone opened Train."""
+    import json
+    import socket as so
+
+    from helpers import save_tiny_run
+
+    root = tmp_path / "ckpt"
+    save_tiny_run(root, epochs=1, train_size=256, test_size=64)
+    run = next(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["status"] = "running"  # as a server killed mid-run leaves it
+    (run / "config.json").write_text(json.dumps(cfg))
+    (run / ".alive").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": so.gethostname()}))
+    old = time.time() - 3600
+    os.utime(run / "config.json", (old, old))
+    with streamlit_server(root, tmp_path / "streamlit.log") as (base, _), sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            pg = b.new_page()
+            pg.set_default_timeout(60_000)
+            pg.goto(base + "/saved-runs")  # the first page anyone opens: not Train
+            idle(pg)
+            no_exception(pg, "saved runs after a restart")
+            assert json.loads((run / "config.json").read_text())["status"] == "interrupted"
+        finally:
+            b.close()

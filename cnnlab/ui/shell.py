@@ -120,6 +120,18 @@ def style() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
 
 
+def _start_executor() -> None:
+    """The server's executor is made by the first script run of any page (once: it is cached), and with it
+    the runs a killed server left "running" are marked interrupted — on start-up, not when someone happens to
+    open the Train page (Saved runs showed "running 2/50" for a dead run until then)."""
+    from .common import executor
+
+    try:
+        executor()
+    except Exception:  # noqa: BLE001 - the page that needs it says why in one line
+        pass
+
+
 def sidebar() -> str:
     """The shell's per-run work before the page: language toggle, kept settings, nickname and teacher sign-in."""
     from . import teacher_view
@@ -127,6 +139,7 @@ def sidebar() -> str:
 
     keep_settings()
     style()
+    _start_executor()
     L = language_toggle()
     teacher_view.sidebar()
     with st.sidebar:
