@@ -53,6 +53,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ex.incomplete": ("One of the two runs did not finish, so there is no reading.", "两个训练中有一个未完成，因此没有结论。"),
     "runs.grid_legend": ("Each image: ✓ prediction when right; ✗ prediction (truth) when wrong.",
                          "每张图：预测正确显示 ✓ 预测；预测错误显示 ✗ 预测（真实类别）。"),
+    # uploads and loading runs, bounded before the work (#23: cnnlab.ui.analysis, cnnlab.ui.runs_view)
+    "msg.img_side": ("the image is {w}×{h} pixels; neither side may be over {most} pixels",
+                     "图像有 {w}×{h} 像素；每条边最多 {most} 像素"),
+    "msg.img_bomb": ("the image has far more than {most} pixels", "图像远远超过 {most} 像素"),
+    "msg.img_decode_big": ("the image ({w}×{h} pixels) needs {need} MB to decode and {most} MB is the most allowed "
+                           "here; save it smaller (the model only sees a small square)",
+                           "这张图像（{w}×{h} 像素）解码需要 {need} MB，这里最多允许 {most} MB；请把它保存得更小（模型只看一个小方块）"),
+    "msg.img_memory": ("the server has no memory left for this image right now; try a smaller one",
+                       "服务器现在没有足够的内存处理这张图像；请换一张更小的"),
     # costs explained (cnnlab.costs)
     "cost.by_kind": ("Where the parameters and multiply-adds live, by layer kind.", "参数与乘加运算按层的类型分布。"),
     "cost.share": ("share of the total (%)", "占总量的比例（%）"),

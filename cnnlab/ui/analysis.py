@@ -72,8 +72,23 @@ def bn_equivalence(channels: int = 8, batch: int = 16, size: int = 6, steps: int
 
 
 # -- uploaded images ----------------------------------------------------------------------------------
+# Every size is bounded before the work it costs (DESIGN rule 9): the byte size, then the header's sides and
+# pixels, then the bytes the decoder will allocate (by format and mode); the decoded picture is then converted
+# and box-reduced strip by strip to at most twice the model's input, and only that small picture is padded to a
+# square. So an upload costs at most about MAX_DECODE_BYTES plus a few MB, whatever its aspect ratio (a
+# 141-byte 60000×1 PNG once asked for a 60000×60000 square).
 
+MAX_UPLOAD_SIDE = 4096              # pixels, either side, read from the header before decoding
+MAX_DECODE_BYTES = 32 << 20         # what decoding one upload may allocate (a 3840×2160 screenshot: 31.6 MB)
+STRIP_PIXELS = 1 << 18              # converted and reduced this many pixels at a time (a few MB of work space)
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _limit_png_text() -> None:
+    """PIL keeps up to 64 MB of decompressed PNG text chunks per image; a picture needs none of it."""
+    from PIL import PngImagePlugin
+
+    PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, 4 << 20)
 
 
 def _bit_depth(data: bytes, fmt: str, mode: str) -> int:
@@ -81,6 +96,95 @@ def _bit_depth(data: bytes, fmt: str, mode: str) -> int:
     if fmt == "PNG" and len(data) > 24 and data[12:16] == b"IHDR" and data[24] in (8, 16):
         return max(8, int(data[24]))
     return 16
+
+
+def _sniff_format(data: bytes) -> str | None:
+    """The format PIL would take `data` for, from its first bytes only (nothing is opened or decoded)."""
+    from PIL import Image
+
+    Image.init()
+    for fid in Image.ID:
+        accept = Image.OPEN[fid][1]
+        try:
+            if accept is not None and accept(data[:64]):
+                return fid
+        except Exception:  # noqa: BLE001 — a plugin's check on odd bytes
+            continue
+    return None
+
+
+def _decode_bytes(img, fmt: str, source: tuple[int, int]) -> int:
+    """What decoding `img` (opened, not loaded; after any draft; `source`: its size in the file) will allocate,
+    by format and mode."""
+    w, h = img.size
+    px = w * h
+    bpp = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4  # PIL's own storage
+    need = px * bpp
+    if fmt == "WEBP":  # libwebp's canvas and previous frame, and the frame's bytes handed to PIL: 4 bytes each
+        need += 3 * px * 4
+    elif fmt == "BMP" and img.info.get("compression") in (1, 2):  # PIL's RLE decoder builds the bytes in Python
+        need += 2 * px * bpp
+    elif fmt == "JPEG" and ("progressive" in img.info or "progression" in img.info):
+        # a progressive JPEG keeps every DCT coefficient of the full-size picture (2 bytes each) while decoding
+        sw, sh = source
+        layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
+        hmax = max(ly[1] for ly in layers) or 1
+        vmax = max(ly[2] for ly in layers) or 1
+        need += sum(-(-sw * ly[1] // hmax // 8) * -(-sh * ly[2] // vmax // 8) * 128 for ly in layers)
+    return need
+
+
+def _exif_method(img):
+    """The transpose that undoes the picture's EXIF orientation (ImageOps.exif_transpose's table), or None."""
+    from PIL import Image
+
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 — a damaged EXIF block only loses the orientation
+        return None
+    T = Image.Transpose
+    return {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE, 6: T.ROTATE_270,
+            7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
+
+
+def _convert(img, out_mode: str, top: int):
+    """One strip in the model's colours: 16-bit grey scaled by its depth, transparency over white."""
+    from PIL import Image
+
+    if img.mode in _WIDE_MODES:  # 16-bit (or 32-bit) grey: scale by the real bit depth, not clip at 255
+        img = img.convert("I").point(lambda v: v * (255.0 / top)).convert("L")
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img)
+    return img.convert(out_mode)
+
+
+def _square(img, out_mode: str, top: int, size: int):
+    """The picture centred on a white square of its longer side m, as ImageOps.pad places it, box-reduced by the
+    whole factor k = m // size (1 when m < 2·size): returns that square and m / k, the side it stands for (its last
+    row and column may hold fewer than k pixels).
+
+    Built a band of rows at a time (about STRIP_PIXELS of the square: a few MB), so neither the square nor a
+    converted copy of the picture is ever held at full size; rows of the square the picture does not reach are
+    never computed (they are white)."""
+    from PIL import Image
+
+    w, h = img.size
+    m = max(w, h)
+    k = max(1, m // size)
+    fill = (255, 255, 255) if out_mode == "RGB" else 255
+    x0, y0 = round((m - w) * 0.5), round((m - h) * 0.5)  # ImageOps.pad's centring (round half to even)
+    small = Image.new(out_mode, (-(-m // k),) * 2, fill)
+    rows = max(k, STRIP_PIXELS // m // k * k)  # a band: whole boxes of k rows
+    y = y0 // k * k
+    while y < y0 + h:
+        band = Image.new(out_mode, (m, min(rows, m - y)), fill)
+        first, end = max(y, y0), min(y + rows, y0 + h)
+        band.paste(_convert(img.crop((0, first - y0, w, end - y0)), out_mode, top), (x0, first - y))
+        small.paste(band.reduce(k) if k > 1 else band, (0, y // k))
+        y += rows
+    return small, m / k
 
 
 @dataclass
@@ -93,45 +197,62 @@ class Prepared:
 
 def prepare_upload(data: bytes, *, size: int, in_channels: int = 1, invert: bool | None = None,
                    max_bytes: int = MAX_UPLOAD_BYTES) -> Prepared:
-    """Check an uploaded file (type, byte size, pixel size) and convert it to the model's input.
+    """Check an uploaded file (type, byte size, sides, pixels, decoding cost) and convert it to the model's input.
 
-    Grayscale (or RGB for 3-channel models), resized to size×size with antialiasing, scaled to [0, 1].
-    Fashion-MNIST shows light clothes on a dark background; `invert=None` inverts when the picture is mostly
-    light (a photo on white), True/False force it. Raises ImageError with one readable line.
+    Grayscale (or RGB for 3-channel models), padded to a square with white and resized to size×size with
+    antialiasing, scaled to [0, 1]. Fashion-MNIST shows light clothes on a dark background; `invert=None` inverts
+    when the picture is mostly light (a photo on white), True/False force it. Raises ImageError with one
+    readable line. Memory: at most about MAX_DECODE_BYTES plus a few MB (and the size×size result).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
+    _limit_png_text()
     if not data:
         raise ImageError(msg("msg.img_empty"))
     if len(data) > max_bytes:
         raise ImageError(msg("msg.img_big", mb=f"{len(data) / 1e6:.1f}", limit=f"{max_bytes / 1e6:.0f}"))
+    size = max(1, int(size))
     try:
-        with Image.open(io.BytesIO(data)) as probe_img:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as probe_img:
             fmt = probe_img.format or "?"
             w, h = probe_img.size
             probe_img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise ImageError(msg("msg.img_bomb", most=f"{MAX_UPLOAD_PIXELS:,}")) from None
+    except UnidentifiedImageError:
+        other = _sniff_format(data)
+        raise ImageError(msg("msg.img_format", fmt=other) if other else msg("msg.img_not")) from None
+    except (OSError, SyntaxError, ValueError, MemoryError):
         raise ImageError(msg("msg.img_not")) from None
     if fmt not in IMAGE_FORMATS:
         raise ImageError(msg("msg.img_format", fmt=fmt))
     if w < 1 or h < 1 or w * h > MAX_UPLOAD_PIXELS:
         raise ImageError(msg("msg.img_pixels", w=w, h=h, most=f"{MAX_UPLOAD_PIXELS:,}"))
+    if max(w, h) > MAX_UPLOAD_SIDE:
+        raise ImageError(msg("msg.img_side", w=w, h=h, most=MAX_UPLOAD_SIDE))
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
             img.seek(0)
-            img = ImageOps.exif_transpose(img)
-            if img.mode in _WIDE_MODES:  # 16-bit (or 32-bit) grey: scale by the real bit depth, not clip at 255
-                top = (1 << _bit_depth(data, fmt, img.mode)) - 1
-                img = img.convert("I").point(lambda v: v * (255.0 / top)).convert("L")
-            if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
-                bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(bg, img)
-            img = img.convert("RGB" if in_channels == 3 else "L")
-            img = ImageOps.pad(img, (max(img.size),) * 2, color=(255, 255, 255) if in_channels == 3 else 255)
-            img = img.resize((size, size), Image.Resampling.LANCZOS)
-            x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).float().div_(255.0)
-    except (OSError, ValueError) as e:
+            img.draft(img.mode, (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still at least size×size
+            need = _decode_bytes(img, fmt, (w, h))
+            if need > MAX_DECODE_BYTES:
+                raise ImageError(msg("msg.img_decode_big", w=w, h=h, need=f"{need / 2 ** 20:.0f}",
+                                     most=f"{MAX_DECODE_BYTES >> 20}"))
+            img.load()
+            method = _exif_method(img)
+            top = (1 << _bit_depth(data, fmt, img.mode)) - 1 if img.mode in _WIDE_MODES else 255
+            out_mode = "RGB" if in_channels == 3 else "L"
+            square, side = _square(img, out_mode, top, size)
+        # the reduced square's last row and column may stand for fewer than k pixels: the box says how many
+        small = square.resize((size, size), Image.Resampling.LANCZOS, box=(0, 0, side, side))
+        if method is not None:
+            small = small.transpose(method)
+        x = torch.frombuffer(bytearray(small.tobytes()), dtype=torch.uint8).float().div_(255.0)
+    except ImageError:
+        raise
+    except MemoryError:
+        raise ImageError(msg("msg.img_memory")) from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(msg("msg.img_decode", why=e)) from None
     c = 3 if in_channels == 3 else 1
     x = x.view(size, size, c).permute(2, 0, 1).contiguous()
