@@ -62,6 +62,11 @@ STRINGS: dict[str, tuple[str, str]] = {
                            "这张图像（{w}×{h} 像素）解码需要 {need} MB，这里最多允许 {most} MB；请把它保存得更小（模型只看一个小方块）"),
     "msg.img_memory": ("the server has no memory left for this image right now; try a smaller one",
                        "服务器现在没有足够的内存处理这张图像；请换一张更小的"),
+    "msg.load_big": ("this run's weights need {amount} to load and this server loads at most {allowed} of saved "
+                     "runs at a time",
+                     "这次训练的权重加载需要 {amount}，而本服务器同时最多加载 {allowed} 的已保存训练"),
+    "msg.load_busy": ("the server is busy with other saved runs ({used} of {allowed} in use); try again in a moment",
+                      "服务器正忙于其他已保存的训练（已用 {used}，共 {allowed}）；请稍后再试"),
     # costs explained (cnnlab.costs)
     "cost.by_kind": ("Where the parameters and multiply-adds live, by layer kind.", "参数与乘加运算按层的类型分布。"),
     "cost.share": ("share of the total (%)", "占总量的比例（%）"),

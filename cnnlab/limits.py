@@ -313,3 +313,123 @@ class ByteLRU:
 
 
 CACHE = ByteLRU(cache_bytes)  # the app's shared cache of loaded runs, test images and BN histories
+
+
+# -- one byte budget for values every session shares (loaded runs) ------------------------------------------
+
+DEFAULT_LOAD_MB = 1024
+LOAD_WAIT_S = 10.0   # the longest a request waits for room before it is refused
+
+
+def load_budget_bytes() -> int:
+    """What loading saved runs may hold on the server in all, across every browser session: $CNNLAB_LOAD_BUDGET_MB
+    (default 1024) MB."""
+    return _env_mb("CNNLAB_LOAD_BUDGET_MB", DEFAULT_LOAD_MB) << 20
+
+
+class ByteBudget:
+    """Values made on request and shared by every session (loaded runs), bounded in total by bytes: what is
+    being made, what is kept, and what sessions still hold after it was let go all count, until it is collected.
+
+    ``get_or_make(key, cost, make)`` returns the value for `key` when one is alive (kept, or still held by some
+    session), so a value is never made twice at once; else it reserves `cost` bytes (the most `make` may
+    allocate) before calling `make`, then charges the value's own size (:func:`nbytes`) until the value is garbage
+    collected. Room is made by letting go of kept values, least recently used first; when that is not enough (the
+    sessions still hold them, or others are being made) it waits up to `wait_s` seconds, then refuses with one
+    sentence (LimitError). A request larger than the whole budget is refused at once. So N sessions loading N
+    runs at once hold at most the budget, not N runs.
+    """
+
+    def __init__(self, max_bytes: int | Callable[[], int], *, wait_s: float = LOAD_WAIT_S,
+                 too_big: str = "msg.load_big", busy: str = "msg.load_busy"):
+        self._max = max_bytes
+        self.wait_s = float(wait_s)
+        self._too_big, self._busy = too_big, busy
+        self._cond = threading.Condition(threading.RLock())  # re-entrant: a collection may release inside it
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+        self._alive: dict[Hashable, Any] = {}               # key -> weak reference to the value
+        self._making: set[Hashable] = set()
+        self.used = 0    # bytes reserved by makes under way plus bytes of live values
+        self.peak = 0
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._max() if callable(self._max) else self._max)
+
+    def _release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+    def _live(self, key: Hashable) -> Any:
+        ref = self._alive.get(key)
+        value = ref() if ref is not None else None
+        if value is not None:
+            self._kept[key] = value
+            self._kept.move_to_end(key)
+        return value
+
+    def get_or_make(self, key: Hashable, cost: int, make: Callable[[], Any],
+                    size: Callable[[Any], int] = nbytes) -> Any:
+        import gc
+        import time
+        import weakref
+
+        cost = max(1, int(cost))
+        deadline = time.monotonic() + self.wait_s
+        collected = -1e9   # when gc last ran for room
+        with self._cond:
+            while True:
+                value = self._live(key)
+                if value is not None:
+                    return value
+                most = self.max_bytes
+                if cost > most:
+                    raise LimitError(msg(self._too_big, amount=human_bytes(cost), allowed=human_bytes(most)))
+                if key not in self._making and self.used + cost <= most:
+                    break
+                if key not in self._making and self._kept:
+                    self._kept.popitem(last=False)  # let go of the least recently used; its bytes count until
+                    continue                        # no session holds it any more
+                if time.monotonic() - collected >= 2.0:  # a value only a reference cycle still holds
+                    collected = time.monotonic()
+                    gc.collect()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LimitError(msg(self._busy, used=human_bytes(self.used), allowed=human_bytes(most)))
+                self._cond.wait(min(left, 0.5))
+            self._making.add(key)
+            self.used += cost
+            self.peak = max(self.peak, self.used)
+        try:
+            value = make()  # outside the lock: loading takes seconds
+            n = max(1, int(size(value)))
+        except BaseException:
+            with self._cond:
+                self._making.discard(key)
+                self.used -= cost
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._making.discard(key)
+            self.used += n - cost
+            self.peak = max(self.peak, self.used)
+            weakref.finalize(value, self._release, n)
+            self._alive = {k: r for k, r in self._alive.items() if r() is not None}
+            self._alive[key] = weakref.ref(value)
+            self._kept[key] = value
+            self._cond.notify_all()
+        return value
+
+    def clear(self) -> None:
+        """Let go of every kept value (their bytes count until no session holds them)."""
+        with self._cond:
+            self._kept.clear()
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._kept

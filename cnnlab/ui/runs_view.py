@@ -120,8 +120,8 @@ def compare(runs) -> None:
 
 # -- one loaded run ---------------------------------------------------------------------------------
 
-# Loaded runs and test images live in limits.CACHE, shared by every session and bounded by bytes
-# ($CNNLAB_CACHE_MB), not by a number of entries: one run at 1024×1024 can weigh as much as a hundred small ones.
+# Test images live in limits.CACHE, shared by every session and bounded by bytes ($CNNLAB_CACHE_MB), not by a
+# number of entries: one set at 1024×1024 can weigh as much as a hundred small ones. Loaded runs: LOADS, below.
 
 def _stamp(run_dir: str) -> tuple:
     try:
@@ -132,12 +132,25 @@ def _stamp(run_dir: str) -> tuple:
         return (0, 0)
 
 
+# Loaded runs: one byte budget ($CNNLAB_LOAD_BUDGET_MB) for every browser session together: the runs being
+# loaded, the ones kept, and the ones a session still holds. Five sessions each loading its own 471 MB run took the
+# server to 7.1 GB (#23 §4); now a load waits for room (a few seconds) or is refused in one sentence.
+LOADS = limits.ByteBudget(limits.load_budget_bytes)
+
+
 def load(run_dir: str):
-    """The LoadedRun (cached per run folder and weights file time). Raises CheckpointError."""
+    """The LoadedRun (shared per run folder and weights file time). Raises CheckpointError, or LimitError when
+    the server's loaded runs leave no room for it (after a short wait) or it is larger than the whole budget."""
     from .. import checkpoint
 
-    return limits.CACHE.get_or_make(("run", run_dir, _stamp(run_dir)),
-                                    lambda: checkpoint.load_run(run_dir, device="cpu"))
+    stamp = _stamp(run_dir)
+    cost = stamp[1]  # the weights file's size; better, the most load_run will read for the model it names:
+    try:
+        fp = limits.footprint(checkpoint.model_config_of(checkpoint.read_config(run_dir)))
+        cost = fp.weight_bytes * 9 // 8 + (1 << 20)  # load_weights refuses a file that would unpack to more
+    except Exception:  # noqa: BLE001 — an unreadable folder: load_run says why, in one sentence
+        pass
+    return LOADS.get_or_make(("run", run_dir, stamp), cost, lambda: checkpoint.load_run(run_dir, device="cpu"))
 
 
 def view_images(cfg) -> int:
@@ -156,11 +169,14 @@ def test_set(resolution: int, in_channels: int, n: int):
 
 
 def _batch(run) -> int:
-    """An inference batch for this run's model whose activations fit the memory budget."""
+    """An inference batch for this run's model whose activations fit 1/16 of the load budget (64 MB by default),
+    not half of what the memory budget leaves beside the weights (778 MB per session beside a 491 MB VGG)."""
     try:
-        return limits.batch_for(limits.footprint(run.model_config))
+        fp = limits.footprint(run.model_config)
     except KnobError:
         return 1
+    room = max(1, LOADS.max_bytes // 16)
+    return limits.batch_for(fp, budget=min(limits.budget_bytes(), fp.weight_bytes + 2 * room))
 
 
 def _class_names(n: int, L: str) -> list[str]:
