@@ -393,7 +393,11 @@ class ByteBudget:
                     continue                        # no session holds it any more
                 if time.monotonic() - collected >= 2.0:  # a value only a reference cycle still holds
                     collected = time.monotonic()
-                    gc.collect()
+                    self._cond.release()  # collect outside the lock: finalizers may take other locks
+                    try:
+                        gc.collect()
+                    finally:
+                        self._cond.acquire()
                     continue
                 left = deadline - time.monotonic()
                 if left <= 0:

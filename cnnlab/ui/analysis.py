@@ -73,10 +73,10 @@ def bn_equivalence(channels: int = 8, batch: int = 16, size: int = 6, steps: int
 
 # -- uploaded images ----------------------------------------------------------------------------------
 # Every size is bounded before the work it costs (DESIGN rule 9): the byte size, then the header's sides and
-# pixels, then the bytes the decoder will allocate (by format and mode); the decoded picture is then converted
-# and box-reduced strip by strip to at most twice the model's input, and only that small picture is padded to a
-# square. So an upload costs at most about MAX_DECODE_BYTES plus a few MB, whatever its aspect ratio (a
-# 141-byte 60000×1 PNG once asked for a 60000×60000 square).
+# pixels, then the bytes the decoder will allocate (by format and mode); the decoded picture is then converted,
+# placed on its white square and box-reduced to under twice the model's input a band of rows at a time, so the
+# full-size square is never made. An upload costs at most about MAX_DECODE_BYTES plus a few MB, whatever its
+# aspect ratio (a 141-byte 60000×1 PNG once asked for a 60000×60000 square).
 
 MAX_UPLOAD_SIDE = 4096              # pixels, either side, read from the header before decoding
 MAX_DECODE_BYTES = 32 << 20         # what decoding one upload may allocate (a 3840×2160 screenshot: 31.6 MB)
