@@ -257,6 +257,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.cancelled": ("Cancelled while it waited in the queue: it never started, so nothing was saved.",
                         "在排队时已取消：训练没有开始，因此没有保存任何内容。"),
     "train.by_teacher": ("Your teacher stopped this run.", "老师停止了这个训练。"),
+    "train.not_started": ("{name} ({what}) was waiting when the server restarted, so it never started: press Start "
+                          "to queue it again.", "{name}（{what}）在服务器重启时仍在排队，因此没有开始：请按“开始”重新排队。"),
+    "train.dismiss": ("Dismiss", "知道了"),
     "train.queued_next": ("Waiting in the queue: yours is next.", "正在排队：下一个就轮到你。"),
     "train.queued_one": ("Waiting in the queue: 1 run is ahead of yours.", "正在排队：前面还有 1 个训练。"),
     "train.queued_many": ("Waiting in the queue: {ahead} runs are ahead of yours.", "正在排队：前面还有 {ahead} 个训练。"),

@@ -168,3 +168,42 @@ def test_runs_a_killed_server_left_running_are_recovered_on_start_up(tmp_path):
             assert json.loads((run / "config.json").read_text())["status"] == "interrupted"
         finally:
             b.close()
+
+
+@needs_fmnist
+def test_waiting_runs_are_not_lost_when_the_server_is_killed(tmp_path):
+    """#23 §6: after a kill -9 of the server, all 15 waiting runs disappeared without a trace. Each waiting run
+    is now a record of its own; after the restart its owner is told it did not start."""
+    root = tmp_path / "ckpt"
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
+            with streamlit_server(root, tmp_path / "first.log") as (base, proc):
+                for i, pg in enumerate(people):
+                    pg.set_default_timeout(60_000)
+                    pg.goto(base + ("/training?arch=lenet&ep=30&ntr=20000&nte=256&bs=32" if i == 0 else STUDENT))
+                    idle(pg)
+                    pg.locator(".st-key-train_start button").click()
+                    idle(pg)
+                    no_exception(pg, f"start {i}")
+                waiting = people[2].locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
+                assert "Waiting in the queue" in people[2].locator('[data-testid="stMain"]').inner_text()
+                proc.kill()  # kill -9: no shutdown, no clean-up
+                proc.wait(10)
+            with streamlit_server(root, tmp_path / "second.log") as (base, _):
+                pg = people[2]
+                pg.goto(base + "/training")  # the same browser (its owner cookie), the restarted server
+                idle(pg)
+                no_exception(pg, "after the restart")
+                text = pg.locator('[data-testid="stMain"]').inner_text()
+                assert waiting in text and "never started" in text, text[:1500]
+                pg.get_by_role("button", name="Dismiss").first.click()
+                idle(pg)
+                assert waiting not in pg.locator('[data-testid="stMain"]').inner_text()
+                other = people[0]  # not shown to anyone else
+                other.goto(base + "/training")
+                idle(other)
+                assert "never started" not in other.locator('[data-testid="stMain"]').inner_text()
+        finally:
+            b.close()

@@ -126,6 +126,7 @@ class RunBook:
     def mark_running(self, rec: RunRecord, worker: Any) -> None:
         with self.lock:
             rec.state, rec.started, rec.worker = RUNNING, time.time(), worker
+        recovery.forget_queued(rec.out_dir, rec.id)
 
     def position(self, rec: RunRecord) -> int | None:
         with self.lock:
@@ -188,6 +189,7 @@ class RunBook:
             rec.end = rec.events[-1][1]
             rec.state, rec.finished, rec.message = CANCELLED, time.time(), message
             rec.done.set()
+        recovery.forget_queued(rec.out_dir, rec.id)
 
     def events(self, run_id: str, since: int = 0) -> list[Event]:
         with self.lock:

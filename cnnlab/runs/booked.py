@@ -68,6 +68,7 @@ class BookedExecutor(Executor):
                         out_dir=self._out_dir_for(out_dir))
         with self._lock:
             self.book.add(rec)
+            recovery.note_queued(rec.out_dir, rec.id, owner, rec.label, meta)  # kept if this server is killed
             self._prune_disk()
             self._before_schedule()
             self._schedule()

@@ -112,6 +112,7 @@ class LocalExecutor(BookedExecutor):
         self._closed = False          # no new runs, no new workers
         self._reading = True          # the reader thread runs until shutdown has collected the last events
         self.recovered = recovery.recover_interrupted(out_dir) if recover else []
+        self.not_started = recovery.recover_queue(out_dir) if recover else []
         self._cuda = self._has_cuda()
         self._ensure_pool()
         self._thread = threading.Thread(target=self._loop, name="cnnlab-local-executor", daemon=True)

@@ -224,6 +224,7 @@ class RayExecutor(BookedExecutor):
         if self.cluster_resources().get("GPU", 0) > 0:
             self._start_gpu_probe()
         self.recovered = recovery.recover_interrupted(self.out_dir) if recover else []
+        self.not_started = recovery.recover_queue(self.out_dir) if recover else []
         self._thread = threading.Thread(target=self._loop, name="cnnlab-ray-executor", daemon=True)
         self._thread.start()
         weakref.finalize(self, RayExecutor._final, self.book)

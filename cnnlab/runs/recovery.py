@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -268,3 +269,97 @@ def prune(root: str | None, cap_mb: int | None, keep: Iterable[str] = ()) -> lis
         total -= b
         removed.append(d)
     return removed
+
+
+# -- the queue, kept across a restart --------------------------------------------------------------------------
+# A waiting run lives only in the server's memory; a killed server lost every one without a trace. Each waiting
+# run is also one record of its own, <root>/.queue/<run id>.json, written whole at submit by the server that
+# queued it and removed when the run starts or ends. Records a dead server left behind are moved, at start-up,
+# to <root>/.not_started/, where the Train page shows each to its owner (by digest) as "did not start".
+QUEUE, NOT_STARTED = ".queue", ".not_started"
+_QUEUE_KEYS = ("arch", "knobs", "resolution", "preset", "assignment", "exercise", "side")
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+
+
+def note_queued(root: str | None, run_id: str, owner: str, label: str, meta: dict) -> None:
+    if not root or not _ID.fullmatch(run_id):
+        return
+    rec = {"id": run_id, "owner": owner_digest(owner), "label": str(label)[:200], "created": time.time(),
+           "host": socket.gethostname(), "pid": os.getpid(), "meta": {k: meta.get(k) for k in _QUEUE_KEYS}}
+    try:
+        os.makedirs(os.path.join(root, QUEUE), exist_ok=True)
+        ckpt.atomic_write_json(os.path.join(root, QUEUE, run_id + ".json"), rec)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+def forget_queued(root: str | None, run_id: str) -> None:
+    if root and _ID.fullmatch(run_id):
+        try:
+            os.remove(os.path.join(root, QUEUE, run_id + ".json"))
+        except OSError:
+            pass
+
+
+def _read_small(path: str) -> dict | None:
+    try:
+        data = ckpt._parse_json(ckpt._read_capped(path, 16 << 10), path)
+    except (ckpt.CheckpointError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def recover_queue(root: str | None) -> list[str]:
+    """At start-up: the waiting runs a dead server on this host left (their records) become "not started"
+    records; returns their ids. Another host's records, or a live process's, are left alone."""
+    if not root:
+        return []
+    folder = os.path.join(root, QUEUE)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        path = os.path.join(folder, name)
+        rec = _read_small(path)
+        if rec is None or rec.get("host") != socket.gethostname():
+            continue
+        try:
+            if _pid_alive(int(rec.get("pid", 0))):
+                continue
+        except (TypeError, ValueError):
+            pass
+        try:
+            os.makedirs(os.path.join(root, NOT_STARTED), exist_ok=True)
+            os.replace(path, os.path.join(root, NOT_STARTED, name))
+            out.append(str(rec.get("id")))
+        except OSError:
+            continue
+    return out
+
+
+def not_started(root: str | None, owner: str) -> list[dict]:
+    """This owner's runs that were waiting when the server stopped, and never started (oldest first)."""
+    if not root:
+        return []
+    folder, me = os.path.join(root, NOT_STARTED), owner_digest(owner)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    recs = [r for r in (_read_small(os.path.join(folder, n)) for n in names[:2000]) if r and r.get("owner") == me]
+    return sorted(recs, key=lambda r: r.get("created") or 0)
+
+
+def dismiss_not_started(root: str | None, owner: str, run_id: str) -> None:
+    """The owner has read it: the record goes (only the owner's own)."""
+    if not root or not _ID.fullmatch(str(run_id)):
+        return
+    path = os.path.join(root, NOT_STARTED, f"{run_id}.json")
+    rec = _read_small(path)
+    if rec and rec.get("owner") == owner_digest(owner):
+        try:
+            os.remove(path)
+        except OSError:
+            pass

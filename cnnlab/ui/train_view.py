@@ -20,7 +20,7 @@ from ..registry import KnobError, format_value, get_spec
 from ..runs import QUEUED, RUNNING, RunRefused
 from . import figures, presets, widgets
 from .common import (arch_title, checkpoint_root, client_address, executor, fmt_seconds, lang, my_runs, owner_id,
-                     plain, remember_owner, resolve_config)
+                     plain, remember_owner, resolve_config, safe_label)
 
 POLL_S = 1.0  # seconds between redraws of a live run (a Stop click redraws at once)
 P = "train"  # widget key prefix
@@ -577,6 +577,7 @@ def run_panel() -> None:
     """Pick one of *my* runs (newest first) and draw it; polls while it is queued or training."""
     L = lang()
     remember_owner()
+    not_started_notes(L)
     mine = my_runs()
     views = mine.jobs()
     others = mine.others()
@@ -606,6 +607,29 @@ def run_panel() -> None:
             st.rerun()  # the run ended: one full rerun stops the polling
 
     panel()
+
+
+def not_started_notes(L: str) -> None:
+    """My runs that were waiting when the server stopped (killed, or restarted) and so never started: each
+    said once, until its owner dismisses it (cnnlab.runs.recovery keeps the queue as one record per run)."""
+    from ..runs import recovery
+
+    root = str(checkpoint_root())
+    for rec in recovery.not_started(root, owner_id())[:5]:
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        meta = rec.get("meta") or {}
+        what = run_label_of(meta, L) if meta.get("arch") else safe_label(rec.get("label", ""), 80)
+        c1.warning(i18n.t("train.not_started", L, name=rec.get("id", "?"), what=what))
+        c2.button(i18n.t("train.dismiss", L), key=f"train_dismiss_{rec.get('id')}",
+                  on_click=recovery.dismiss_not_started, args=(root, owner_id(), rec.get("id")))
+
+
+def run_label_of(meta: dict, L: str) -> str:
+    from .common import exercise_tag, model_title
+
+    tag = exercise_tag(meta, L)
+    title = model_title(meta["arch"], meta.get("knobs"), L)
+    return f"{tag} · {title}" if tag else title
 
 
 def draw_job(v) -> None:
