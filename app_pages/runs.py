@@ -32,7 +32,8 @@ except Exception as e:  # CheckpointError, DataError: one line, no traceback
     show_error(e, "runs.load_failed")
     st.stop()
 
-tabs = st.tabs([tr("runs.predict"), tr("runs.upload"), tr("runs.features"), tr("runs.confusion")])
+# keyed: the tab stays picked across reruns (an upload reran the page and showed the first tab, hiding its result)
+tabs = st.tabs([tr("runs.predict"), tr("runs.upload"), tr("runs.features"), tr("runs.confusion")], key="runs_tabs")
 with tabs[0]:
     runs_view.test_predictions(run, data)
 with tabs[1]:

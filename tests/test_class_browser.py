@@ -322,6 +322,8 @@ def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
     pg.locator(".st-key-runs_upload input[type=file]").set_input_files(str(img))
     idle(pg)
     no_exception(pg, "upload")
+    picked = pg.locator('[role="tab"][aria-selected="true"]').inner_text()
+    assert picked == "Predict an uploaded image", picked  # the upload's result is not hidden in another tab
     pg.get_by_role("tab", name="Feature maps").click()
     idle(pg)
     pg.locator(".st-key-runs_fm_source__en").get_by_text("your uploaded image").click()
