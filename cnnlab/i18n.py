@@ -260,6 +260,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.not_started": ("{name} ({what}) was waiting when the server restarted, so it never started: press Start "
                           "to queue it again.", "{name}（{what}）在服务器重启时仍在排队，因此没有开始：请按“开始”重新排队。"),
     "train.dismiss": ("Dismiss", "知道了"),
+    "train.expected_wait": ("Expected wait: {time}.", "预计等待：{time}。"),
     "train.queued_next": ("Waiting in the queue: yours is next.", "正在排队：下一个就轮到你。"),
     "train.queued_one": ("Waiting in the queue: 1 run is ahead of yours.", "正在排队：前面还有 1 个训练。"),
     "train.queued_many": ("Waiting in the queue: {ahead} runs are ahead of yours.", "正在排队：前面还有 {ahead} 个训练。"),

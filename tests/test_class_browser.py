@@ -283,6 +283,7 @@ def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser)
     idle(bob)
     wait_text(bob, "Waiting in the queue: yours is next.")
     assert "0 run(s)" not in main_text(bob)
+    assert re.search(r"Expected wait: ≈ \d+(\.\d)? (s|min|h)\.", main_text(bob)), main_text(bob)[:1500]
     bob.locator(".st-key-train_stop button").click()
     idle(bob)
     wait_text(bob, "Cancelled while it waited in the queue")

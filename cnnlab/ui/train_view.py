@@ -632,6 +632,19 @@ def run_label_of(meta: dict, L: str) -> str:
     return f"{tag} · {title}" if tag else title
 
 
+def _time_left(v) -> float | None:
+    """The run's time left, corrected as it goes (the plan at submit blended with the engine's measured ETA)."""
+    from ..runs import admission
+
+    if not v.active or v.last_step is None:
+        return None
+    try:
+        left = admission.remaining_s(v)
+    except Exception:  # noqa: BLE001 - the engine's own figure then
+        left = None
+    return v.last_step.eta_s if left is None else left
+
+
 def draw_job(v) -> None:
     L = lang()
     mine = my_runs()
@@ -640,9 +653,15 @@ def draw_job(v) -> None:
     c2.button(i18n.t("train.stop", L), key=K_STOP, on_click=mine.stop, args=(v.id,), disabled=not v.active,
               type="primary")
     if v.state == QUEUED:
+        from ..runs import admission
+
         ahead = max(0, (v.position or 1) - 1)
-        st.info(i18n.t("train.queued_next" if ahead == 0 else "train.queued_one" if ahead == 1
-                       else "train.queued_many", L, ahead=ahead))
+        text = i18n.t("train.queued_next" if ahead == 0 else "train.queued_one" if ahead == 1
+                      else "train.queued_many", L, ahead=ahead)
+        wait = admission.expected_wait(executor(), v.id)
+        if wait is not None:  # from the runs ahead, the load measured now and the executor's slots
+            text += " " + i18n.t("train.expected_wait", L, time=admission.fmt_time(wait, L))
+        st.info(text)
     elif v.state == RUNNING and not v.steps:
         st.info(i18n.t("train.waiting_data", L))
     last = v.last_step
@@ -658,7 +677,8 @@ def draw_job(v) -> None:
     m[1].metric(i18n.t("train.train_acc", L), f"{last.acc:.3f}" if last else "—")  # live, as the curve
     m[2].metric(i18n.t("train.test_acc", L), f"{ep.test_acc:.3f}" if ep else "—")
     m[3].metric(i18n.t("train.speed", L), f"{last.examples_per_s:,.0f}" if last else "—")
-    m[4].metric(i18n.t("train.eta", L), fmt_seconds(last.eta_s) if last and v.active else "—")
+    left = _time_left(v)
+    m[4].metric(i18n.t("train.eta", L), fmt_seconds(left) if left is not None else "—")
     fig = figures.training_curves(v.steps, v.epochs, start.steps_per_epoch if start else None, L)
     st.plotly_chart(fig, key=K_CURVES, width="stretch")
     end = v.end
