@@ -23,6 +23,13 @@ import sys
 import tempfile
 import time
 
+# --env KEY=VALUE is set before torch is imported: OpenMP reads OMP_WAIT_POLICY once, when it starts, in this process
+# (the load probe) and in the workers (spawned: they inherit the environment)
+for _i, _arg in enumerate(sys.argv[:-1]):
+    if _arg == "--env":
+        _k, _, _v = sys.argv[_i + 1].partition("=")
+        os.environ[_k] = _v
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -115,10 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="set in the workers' environment (e.g. OMP_WAIT_POLICY=PASSIVE, CNNLAB_THREADS=1)")
     a = ap.parse_args(argv)
-    for kv in a.env:
-        k, _, v = kv.partition("=")
-        os.environ[k] = v  # the spawned workers inherit it
-    if a.env:
+    if a.env:  # set at import (above)
         print("workers' environment:", ", ".join(a.env))
     m = machine()
     print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; threads per run "

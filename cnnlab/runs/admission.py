@@ -62,6 +62,8 @@ class Estimate:
     pace_ref: str = ""                 # the measured preset it was taken from ("" for macs / gpu)
     now_s: float = 0.0                 # `seconds` at the load measured when it was made (no queue)
     load: float = 1.0                  # that load (× slower than quiet)
+    first_log_examples: int = 0        # training examples before its first StepEnd (log_every steps, or an epoch)
+    fixed_s: float = 0.0               # its quiet time before the first training step (data, start-up)
 
     @property
     def fits_memory(self) -> bool:
@@ -283,7 +285,10 @@ def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
                     parts=parts, macs=int(macs), train_examples=n_train, test_examples=n_test, resolution=res,
                     arch=cfg.arch, budget_bytes=mem_budget, budget_s=time_budget,
                     train_s_per_example=p.train_s, pace_source=p.source, pace_ref=p.ref,
-                    now_s=float(seconds * load.factor), load=load.factor)
+                    now_s=float(seconds * load.factor), load=load.factor,
+                    first_log_examples=int(min(n_train, bs * min(max(1, int(getattr(tc, "log_every", 20) or 20)),
+                                                                  math.ceil(n_train / bs)))),
+                    fixed_s=float(p.fixed_s + EXEC_OVERHEAD_S * (machine_scale() if not cuda else 1.0)))
 
 
 def _examples_text(n: int) -> str:
@@ -349,7 +354,7 @@ def check(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
 # == time: one estimate for the preset labels, the exercises, the text before Start and the queue ===============
 
 EVAL_COST = 1 / 3          # an evaluated example costs about a third of a trained one (forward only, no step)
-EXEC_OVERHEAD_S = 1.0      # the executor's part of a run on a quiet machine: submit → RunStart, the run folder
+EXEC_OVERHEAD_S = 0.2      # the executor's part of a run (submit → first step, the worker's data already read): measured 0.0-0.1 s
 SAVE_BYTES_PER_S = 400e6   # the weights are saved at every epoch's end
 QUIET_TOL = 1.3            # a load below this is a quiet machine (the probe's own noise)
 LIVE_TTL_S = 120.0         # a load measured from our runs still says "now" this long after they stopped
@@ -626,12 +631,21 @@ def _load_from_runs(executor) -> float | None:
     except Exception:  # noqa: BLE001
         return None
     share = slowdown(len(running))
-    got = []
+    got, now = [], time.time()
     for st in running:
-        spe = (st.meta.get("estimate") or {}).get("train_s_per_example") if isinstance(st.meta, dict) else None
-        obs = _observed_rate(executor, st) if spe else None
+        est = (st.meta.get("estimate") or {}) if isinstance(st.meta, dict) else {}
+        spe = est.get("train_s_per_example")
+        if not spe:
+            continue
+        obs = _observed_rate(executor, st)
         if obs:
             got.append((1.0 / float(spe)) / (obs * share))
+        elif st.started and est.get("first_log_examples"):
+            # nothing reported yet: it has been slower than this at least (its first StepEnd is late)
+            quiet = float(est.get("fixed_s") or 0.0) + float(est["first_log_examples"]) * float(spe) * share
+            late = (now - st.started) / max(quiet, 1e-9)
+            if late > QUIET_TOL:
+                got.append(late)
     return float(statistics.median(got)) if got else None
 
 
