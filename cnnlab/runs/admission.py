@@ -800,7 +800,8 @@ def _simulate(jobs: list[_Job], slots: int, per_owner: int, load: float, threads
 
 
 def _queue_jobs(executor, device: str, load: float) -> list[_Job]:
-    """The executor's runs training or waiting on `device`, oldest first, with the quiet seconds they have left."""
+    """The executor's runs training or waiting on `device` in the order they will start (training ones first, then
+    the queue's positions: RunBook.fair_queue takes turns between addresses), with the quiet seconds they have left."""
     try:
         sts = [s for s in executor.list() if s.state in ("running", "queued")
                and str(s.device).split(":")[0] == device.split(":")[0]]
@@ -808,7 +809,8 @@ def _queue_jobs(executor, device: str, load: float) -> list[_Job]:
         return []
     now = time.time()
     jobs = []
-    for st in sorted(sts, key=lambda s: s.created):
+    for st in sorted(sts, key=lambda s: (s.state != "running", s.position if s.position is not None else 1 << 30,
+                                         s.created)):
         est = (st.meta.get("estimate") or {}) if isinstance(st.meta, dict) else {}
         total = float(est.get("seconds") or 0.0)
         left = total
@@ -857,8 +859,9 @@ def expect_runs(tcs, device: str = "cpu", executor=None, *, owner: str | None = 
                 data: dict | None = None) -> TimeEstimate:
     """When runs submitted now, back to back by one owner, will have ended: each run's quiet time (`quiet_seconds`)
     at the load measured now (`machine_load`), sharing the CPU with our other runs and waiting behind the runs
-    ahead in `executor`'s queue (None: an empty queue). The preset labels, the exercises' pair, the text before
-    Start and `expected_wait` all come from here."""
+    ahead in `executor`'s queue (None: an empty queue; new runs are placed after every queued one, which is the
+    fair queue's order for a class behind one address and an upper bound otherwise). The preset labels, the
+    exercises' pair, the text before Start and `expected_wait` all come from here."""
     device = "cuda" if str(device).startswith("cuda") else "cpu"
     tcs = list(tcs)
     paces = [pace(tc, device, data) for tc in tcs]
