@@ -114,11 +114,13 @@ def stated_accuracy(acc: float) -> float:
     return math.floor(acc * 20 + 1e-9) / 20
 
 
-def time_estimate(p: Preset, data: dict | None = None, executor=None):
-    """When this preset would end if started now (cnnlab.runs.admission.expect; `executor`: its queue counts too)."""
+def time_estimate(p: Preset, data: dict | None = None, executor=None, quiet_machine: bool = False):
+    """When this preset would end if started now (cnnlab.runs.admission.expect; `executor`: its queue counts too;
+    `quiet_machine`: at no load)."""
     from .runs import admission
 
-    return admission.expect(train_config(p), "cuda" if not p.for_cpu else "cpu", executor, data=data)
+    return admission.expect(train_config(p), "cuda" if not p.for_cpu else "cpu", executor, data=data,
+                            quiet_machine=quiet_machine)
 
 
 def measured_note(preset_id: str, lang: str = "en", data: dict | None = None) -> str:
@@ -132,7 +134,8 @@ def measured_note(preset_id: str, lang: str = "en", data: dict | None = None) ->
     try:
         float(row["wall_s"])
         acc = float(row["test_acc"])
-        when = time_estimate(p, data).text(lang, busy_note=False)
+        # the quiet figure: a label that changed with the load as the page reran made the box's options move
+        when = time_estimate(p, data, quiet_machine=True).text(lang, busy_note=False)
     except (KeyError, TypeError, ValueError):
         return ""
     acc_txt = f"{stated_accuracy(acc):.2f}"

@@ -856,17 +856,19 @@ def _slots_of(executor, device: str, lim: Limits) -> int:
 
 # -- the one estimate ---------------------------------------------------------------------------------------------
 def expect_runs(tcs, device: str = "cpu", executor=None, *, owner: str | None = None, limits: Limits | None = None,
-                data: dict | None = None) -> TimeEstimate:
+                data: dict | None = None, quiet_machine: bool = False) -> TimeEstimate:
     """When runs submitted now, back to back by one owner, will have ended: each run's quiet time (`quiet_seconds`)
     at the load measured now (`machine_load`), sharing the CPU with our other runs and waiting behind the runs
     ahead in `executor`'s queue (None: an empty queue; new runs are placed after every queued one, which is the
     fair queue's order for a class behind one address and an upper bound otherwise). The preset labels, the
-    exercises' pair, the text before Start and `expected_wait` all come from here."""
+    exercises' pair, the text before Start and `expected_wait` all come from here. `quiet_machine`: the same
+    estimate at no load (the preset labels: a figure that does not change while the page is open, said as "on a
+    quiet machine"; the text before Start is the one that follows the load)."""
     device = "cuda" if str(device).startswith("cuda") else "cpu"
     tcs = list(tcs)
     paces = [pace(tc, device, data) for tc in tcs]
     quiet = [quiet_seconds(tc, device, data, p) for tc, p in zip(tcs, paces)]
-    load = machine_load(executor) if device == "cpu" else Load(1.0, "quiet")
+    load = machine_load(executor) if device == "cpu" and not quiet_machine else Load(1.0, "quiet")
     lim = _limits_of(executor, limits)
     slots = _slots_of(executor, device, lim)
     threads, n_cores = (threads_per_run(), cores()) if device == "cpu" else (1, 1 << 20)
