@@ -187,7 +187,8 @@ def test_a_second_session_sees_neither_the_settings_nor_a_stop_for_the_first_ses
     # B's own run waits behind A's and says how many are ahead
     _tiny(b).button(key="train_start").click().run()
     _ok(b)
-    assert any(i.value in ("Waiting in the queue: yours is next.", "Waiting in the queue: 1 run is ahead of yours.")
+    assert any(i.value.startswith(("Waiting in the queue: yours is next.",
+                                   "Waiting in the queue: 1 run is ahead of yours.")) and "Expected wait: ≈ " in i.value
                for i in b.info), [i.value for i in b.info]
     assert _run_id(b) != rid
     # and A still sees (and can stop) only A's run

@@ -345,3 +345,26 @@ def test_the_queue_takes_turns_between_addresses():
     assert book.next_runnable("cpu", 2) is student
     same_address = [rec(200 + i, "10.0.0.9") for i in range(3)]  # a class behind one address: first come first
     assert [book.position(r) for r in same_address] == sorted(book.position(r) for r in same_address)
+
+
+def test_owners_made_beyond_an_address_rate_may_look_but_not_start():
+    """#23 §2: the server mints owners; many from one address within a minute may not start runs."""
+    from cnnlab import owners
+
+    m = owners.Minter(per_min=3)
+    toks = [f"tok{i}" for i in range(5)]
+    for i, t in enumerate(toks):
+        m.note("10.0.0.66", t, now=float(i))
+    m.note("10.0.0.7", "other", now=4.0)
+    assert [m.may_start(t) for t in toks] == [True, True, True, False, False] and m.may_start("other")
+    m.note("10.0.0.66", "later", now=100.0)  # a minute on: the address may mint again
+    assert m.may_start("later")
+
+
+def test_a_made_up_owner_token_is_not_valid(tmp_path):
+    from cnnlab import owners
+
+    tok = owners.mint(str(tmp_path))
+    assert owners.valid(str(tmp_path), tok) and len(tok) == 46
+    assert not owners.valid(str(tmp_path), tok[:-1] + ("A" if tok[-1] != "A" else "B"))
+    assert not owners.valid(str(tmp_path), "x" * 46) and not owners.valid(str(tmp_path), None)
