@@ -42,13 +42,16 @@ def _secret(root: str) -> bytes:
             return _secrets[root]
         folder = os.path.join(root, ".secret")
         path = os.path.join(folder, "owner.key")
-        os.makedirs(folder, exist_ok=True)
         try:  # written once, by whoever comes first; everyone else reads it
+            os.makedirs(folder, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         except FileExistsError:
             pass
+        except OSError:  # a store that cannot be written: a key for this process (owners last until a restart)
+            _secrets[root] = secrets.token_hex(32).encode()
+            return _secrets[root]
         key = b""
         for _ in range(50):  # another server may be writing it this very moment
             try:
@@ -58,8 +61,8 @@ def _secret(root: str) -> bytes:
             if len(key) == 64:
                 break
             time.sleep(0.02)
-        if len(key) != 64:
-            raise RuntimeError(f"the owner secret {path} cannot be read")
+        if len(key) != 64:  # unreadable: a key for this process rather than no page at all
+            key = secrets.token_hex(32).encode()
         _secrets[root] = key
         return key
 

@@ -368,3 +368,12 @@ def test_a_made_up_owner_token_is_not_valid(tmp_path):
     assert owners.valid(str(tmp_path), tok) and len(tok) == 46
     assert not owners.valid(str(tmp_path), tok[:-1] + ("A" if tok[-1] != "A" else "B"))
     assert not owners.valid(str(tmp_path), "x" * 46) and not owners.valid(str(tmp_path), None)
+
+
+def test_a_run_store_that_cannot_be_written_still_mints_owners(tmp_path):
+    from cnnlab import owners
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a root under a file: nothing can be created there
+    tok = owners.mint(str(blocker / "runs"))
+    assert owners.valid(str(blocker / "runs"), tok)
