@@ -30,10 +30,12 @@ def signed_in() -> bool:
     if st.session_state.get(K_SIGNED_IN):
         return True
     tok = cookie(TEACHER_COOKIE)
-    if tok and st.session_state.get(K_SIGNED_IN) is None and teacher.session_valid(str(checkpoint_root()), tok):
-        st.session_state[K_SIGNED_IN] = True
-        st.session_state[K_SESSION] = tok
-        return True
+    if tok and st.session_state.get(K_SIGNED_IN) is None:  # checked once per browser session
+        ok = teacher.session_valid(str(checkpoint_root()), tok)
+        st.session_state[K_SIGNED_IN] = ok
+        if ok:
+            st.session_state[K_SESSION] = tok
+        return ok
     return False
 
 
