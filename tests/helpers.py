@@ -14,6 +14,21 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def wait_port(port: int, timeout_s: float = 5.0, host: str = "127.0.0.1") -> bool:
+    """Wait until something listens on host:port (a server a test just started); False if nothing did."""
+    import socket
+    import time
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 def have_fashion_mnist() -> bool:
     from cnnlab import data
     try:

@@ -411,24 +411,8 @@ def framed(pg):
     frame = pg.frame_locator("#app")
     frame.locator('[data-testid="stApp"]').wait_for(timeout=60_000)
     f = pg.frame(url=lambda u: "127.0.0.1" in u)
-    idle_frame(f)
+    idle(f)  # a Frame has the page's wait_for_selector / locator / wait_for_timeout
     return f
-
-
-def idle_frame(f, settle_ms: int = 400, timeout_s: float = 60) -> None:
-    import time
-
-    deadline, since = time.time() + timeout_s, None
-    while time.time() < deadline:
-        state = f.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
-        if state and state != "running":
-            since = since or time.time()
-            if (time.time() - since) * 1000 >= settle_ms:
-                return
-        else:
-            since = None
-        f.wait_for_timeout(100)
-    raise AssertionError("the framed app was still running")
 
 
 @needs_fmnist
@@ -439,9 +423,9 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
     f = framed(pg)
     f.locator(".st-key-nickname input").fill("Grace H")
     f.locator(".st-key-nickname input").press("Enter")
-    idle_frame(f)
+    idle(f)
     f.locator(".st-key-train_start button").click()
-    idle_frame(f)
+    idle(f)
     f.locator(".st-key-train_stop button").wait_for(timeout=30_000)
     for i in range(2):  # the parent page reloaded: the framed app is a new session each time
         pg.reload()
@@ -453,14 +437,14 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
     names = {c["name"]: c for c in pg.context.cookies()}
     assert names["cnnlab_owner"].get("partitionKey") or names["cnnlab_owner"]["sameSite"] == "None", names
     stop.click()
-    idle_frame(f)
+    idle(f)
 
     teacher = person(browser, {"width": 1500, "height": 1100})
     teacher.goto(parent_site + "/class")
     f = framed(teacher)
     f.locator(".st-key-teacher_password input").fill(PASSWORD)
     f.locator(".st-key-teacher_password input").press("Enter")
-    idle_frame(f)
+    idle(f)
     assert "Signed in as teacher" in f.locator('[data-testid="stSidebar"]').inner_text()
     teacher.wait_for_timeout(1000)  # the cookie script runs in the frame
     teacher.reload()

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, server, sync_api  # noqa: F401 (server: the fixture)
 
 VIEWPORTS = ((1280, 800), (1024, 700))
 ARCHS = ("lenet", "vgg", "nin", "googlenet", "resnet", "densenet", "mobilenet_v2")
@@ -63,13 +63,6 @@ MEASURE = """
           chips: [...document.querySelectorAll('.st-key-arch_block button')].map(b => b.innerText.trim())};
 }
 """
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("diagram_ckpt"),
-                          tmp_path_factory.mktemp("diagram_log") / "streamlit.log") as (base, _):
-        yield base
 
 
 @pytest.fixture(scope="module")

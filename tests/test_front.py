@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from space import front  # noqa: E402
+from helpers import wait_port  # noqa: E402
 
 if front.find_nginx() is None:
     if os.environ.get("CI"):
@@ -188,12 +189,7 @@ def test_the_clients_scheme_and_host_pass_through_a_proxy_in_front(tmp_path):
                             static_dir=front.streamlit_static_dir())
     nginx = front.start_nginx(conf)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port)
 
         def seen(headers: dict) -> dict:
             req = urllib.request.Request(f"http://127.0.0.1:{port}/training", headers=headers)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
-from helpers import need, needs_fmnist
+from test_e2e_browser import (ARGS, ARTIFACTS, CHROMIUM, _free_port, idle, no_exception, streamlit_server,
+                              sync_api)
+from helpers import need, needs_fmnist, wait_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from space import front  # noqa: E402
@@ -25,18 +25,12 @@ STUDENT = "/training?arch=lenet&ep=1&ntr=256&nte=128"
 ATTACKER, CLASSMATE = "10.0.0.66", "10.0.0.7"  # the front's X-Forwarded-For, trusted from loopback
 
 
-def _port() -> int:
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
-
-
 @contextlib.contextmanager
 def two_networks(app_port: int, run_dir: Path):
     """A proxy in front of the app (as HF's is) with two doors: one says every visitor comes from ATTACKER's
     address, the other from CLASSMATE's (X-Forwarded-For, as a proxy adds it). Yields {address: base URL}."""
     need(front.find_nginx() is not None, "nginx (apt-get install nginx-light, or make front)")
-    ports = {ATTACKER: _port(), CLASSMATE: _port()}
+    ports = {ATTACKER: _free_port(), CLASSMATE: _free_port()}
     servers = "".join(f"""
     server {{
         listen 127.0.0.1:{port};
@@ -66,12 +60,7 @@ http {{
     proc = subprocess.Popen([front.find_nginx(), "-e", "stderr", "-c", str(conf)])
     try:
         for port in ports.values():
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_port(port)
         yield {addr: f"http://127.0.0.1:{port}" for addr, port in ports.items()}
     finally:
         proc.terminate()

@@ -247,7 +247,6 @@ def executor():
 # -- who is this browser? -----------------------------------------------------------------
 OWNER_COOKIE = "cnnlab_owner"
 K_OWNER = "_owner"
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -260,15 +259,8 @@ def owner_id() -> str:
 
     tok = st.session_state.get(K_OWNER)
     if not tok:
-        try:
-            cookie = st.context.cookies.get(OWNER_COOKIE)
-        except Exception:  # noqa: BLE001 - no request (AppTest): a token per session
-            cookie = None
-        root = str(checkpoint_root())
-        if isinstance(cookie, str) and owners.valid(root, cookie):
-            tok = cookie
-        else:
-            tok = owners.mint(root, client_address())
+        root, have = str(checkpoint_root()), cookie(OWNER_COOKIE)  # (no request, as in AppTest: None)
+        tok = have if owners.valid(root, have) else owners.mint(root, client_address())
         st.session_state[K_OWNER] = tok
     return tok
 
