@@ -452,3 +452,48 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
     assert "Signed in as teacher" in f.locator('[data-testid="stSidebar"]').inner_text()
     pg.context.close()
     teacher.context.close()
+
+
+@needs_fmnist
+def test_a_lesson_in_chinese_on_a_projector(app, browser):
+    """The lesson walked once more at 1024×700 in 中文: the teacher publishes, two students open the link, start,
+    switch pages and reload; nobody sees another's run, no page shows an exception or a cut label."""
+    from cnnlab.presets import PRESETS
+    from test_layout_browser import _readable
+    from zh_scan import english_runs
+
+    base, _ = app
+    small = {"width": 1024, "height": 700}
+    teacher = person(browser, small)
+    open_(teacher, base + "/class?lang=zh")
+    type_in(teacher, "teacher_password", PASSWORD)
+    assert "已以教师身份登录" in sidebar_text(teacher)
+    teacher.locator(".st-key-teacher_view").get_by_text("作业", exact=True).click()
+    idle(teacher)
+    pick(teacher, "teacher_assign_preset", PRESETS["lenet_quick"].title("zh"))
+    teacher.get_by_role("button", name="发布作业").click()
+    idle(teacher)
+    link = re.search(r"/training\?assign=[A-Za-z0-9_-]+", main_text(teacher)).group(0)
+    names = []
+    for i in range(2):
+        s = person(browser, small)
+        open_(s, base + link + "&lang=zh")
+        _readable(s, 1024, f"student {i} on the assignment")
+        s.locator(".st-key-train_start button").click()
+        idle(s)
+        no_exception(s, f"student {i} Start")
+        names.append(s.locator(".st-key-train_job_pick input").input_value().split(" · ")[0])
+        nav(s, "网络结构")
+        nav(s, "训练")
+        s.reload()
+        idle(s)
+        assert "lang=zh" in s.url and names[i] in options(s, "train_job_pick")[0]
+        assert not english_runs(main_text(s), {"batchnorm", "activation", "pooling", "bn_position"})
+        assert not any(n in " ".join(options(s, "train_job_pick")) for n in names[:i])  # not the other's run
+        s.locator(".st-key-train_stop button").click()
+        idle(s)
+        s.context.close()
+    teacher.reload()
+    idle(teacher)
+    assert "已以教师身份登录" in sidebar_text(teacher)
+    teacher.context.close()
