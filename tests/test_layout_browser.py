@@ -16,6 +16,10 @@ CUT = """() => [...document.querySelectorAll(
   .map(e => [e.innerText, e.scrollWidth, e.clientWidth, Math.round(e.getBoundingClientRect().right)])"""
 CURVE = """() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
     return g && g.data && g.data.some(t => t.x && t.x.length >= 2); }"""
+BOXES = """() => { const b = ['.st-key-train_start', '.st-key-train_curves'].map(s => {
+    const e = document.querySelector(s); if (!e) return null; const r = e.getBoundingClientRect();
+    return r.height > 0 ? {y: r.top + window.scrollY, height: r.height} : null; });
+    return b.every(x => x) ? b : null; }"""
 RUN = "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32"
 
 
@@ -63,8 +67,8 @@ def test_projector_and_phone_layouts(tmp_path):
                 idle(phone)
                 no_exception(phone, "train on a phone")
                 _whole(phone, 390, "Train metrics at 390×844")
-                start = phone.locator(".st-key-train_start").bounding_box()
-                curve = phone.locator(".st-key-train_curves").bounding_box()
+                # both boxes in one read: a live run redraws its panel, and a box read between two draws is empty
+                start, curve = phone.wait_for_function(BOXES).json_value()
                 gap = max(curve["y"] - (start["y"] + start["height"]), start["y"] - (curve["y"] + curve["height"]))
                 phone.screenshot(path=str(ARTIFACTS / "layout-390-train.png"), full_page=True)
                 assert gap <= 422, f"the curves are {gap:.0f} px away from Start on a phone (half a screen at most)"
