@@ -51,6 +51,7 @@ class StepEnd(Event):
     acc: float
     examples_per_s: float
     eta_s: float
+    examples: int = 0    # training examples the means cover (0: not recorded, runs written before it was)
 
 
 @dataclass(frozen=True)

@@ -502,3 +502,31 @@ def test_a_lesson_in_chinese_on_a_projector(app, browser):
     idle(teacher)
     assert "已以教师身份登录" in sidebar_text(teacher)
     teacher.context.close()
+
+
+# the Train page's curves once the run shown has n epochs' test accuracy (and m loss points, if m):
+# [loss x, loss mode, test-acc x]
+CURVES_DONE = """([n, m]) => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
+    if (!g || !g.data) return null;
+    const loss = g.data.find(t => t.yaxis === 'y2'), test = g.data.find(t => t.mode === 'lines+markers');
+    return loss && test && test.x.length === n && (!m || loss.x.length === m) ? [[...loss.x], loss.mode, [...test.x]] : null; }"""
+
+
+@needs_fmnist
+def test_the_loss_curve_has_no_jump_from_a_short_last_window_and_one_logged_point_shows(app, browser):
+    """#21 §7 in Chromium: 992 examples in batches of 32 are 31 steps, logged every 3 (the page's choice for
+    31), so the epoch's last report covers one step; it is no point of the loss curve (it was plotted as a
+    jump). A run of one step still shows its one point."""
+    base, _ = app
+    pg = person(browser)
+    open_(pg, base + "/training?arch=lenet&ep=1&ntr=992&nte=64&bs=32")
+    pg.locator(".st-key-train_start button").click()
+    loss_x, _, test_x = pg.wait_for_function(CURVES_DONE, arg=[1, 0], timeout=180_000).json_value()
+    assert test_x == [1]
+    assert [round(x * 31) for x in loss_x] == list(range(3, 31, 3)), loss_x  # step 31 (one step) left out
+    open_(pg, base + "/training?arch=lenet&ep=1&ntr=32&nte=64&bs=32")
+    pg.locator(".st-key-train_start button").click()
+    loss_x, mode, _ = pg.wait_for_function(CURVES_DONE, arg=[1, 1], timeout=180_000).json_value()
+    assert loss_x == [1] and "markers" in mode, (loss_x, mode)
+    no_exception(pg, "small runs")
+    pg.context.close()

@@ -41,6 +41,7 @@ def test_stream_shape_and_json(tiny):
     steps = [e for e in evs if isinstance(e, StepEnd)]
     assert [e.step for e in steps] == [2, 4, 6, 8, 10, 12, 14, 16]
     assert all(e.total_steps == 16 and 0 <= e.acc <= 1 and e.loss > 0 and e.examples_per_s > 0 for e in steps)
+    assert [e.examples for e in steps] == [64] * 8  # two batches of 32 in each window
     epochs = [e for e in evs if isinstance(e, EpochEnd)]
     assert [e.epoch for e in epochs] == [1, 2] and epochs[-1].test_acc == evs[-1].test_acc
     assert epochs[0].wall_s <= epochs[1].wall_s == pytest.approx(evs[-1].wall_s, abs=0.5)

@@ -94,3 +94,16 @@ def test_a_short_window_at_an_epochs_end_is_no_jump_in_the_loss_and_one_point_st
     assert 2.5 not in list(loss.y) and len(loss.y) == 6  # 117 (17 steps) stays, 118 (one partial batch) goes
     one = figures.training_curves([S(step=20, loss=1.0, acc=0.5)], [], 100)
     assert one.data[0].mode == "markers" and list(one.data[0].y) == [1.0]
+
+
+def test_a_last_batch_of_one_example_is_no_point_of_its_own_when_every_step_is_logged():
+    """#21 §7 with log_every=1 (a small run): each step is its own point, and the epoch's last batch of one
+    example is as long in steps as the others; counted in examples it is the short window it is."""
+    from types import SimpleNamespace as S
+
+    from cnnlab.ui import figures
+
+    steps = [S(step=s, loss=0.5, acc=0.8, examples=32) for s in range(1, 9)] + [S(step=9, loss=3.0, acc=0.0,
+                                                                                  examples=1)]
+    loss = figures.training_curves(steps, [], 9).data[0]
+    assert 3.0 not in list(loss.y) and len(loss.y) == 8

@@ -297,7 +297,8 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
                     evals_left = tc.epochs - epoch + 1
                     eta = steps_left * train_time / step + evals_left * eval_time
                     yield StepEnd(step=step, total_steps=total_steps, epoch=epoch, loss=l_sum / n_acc,
-                                  acc=c_sum / n_acc, examples_per_s=n_timed / max(now - t_log, 1e-9), eta_s=eta)
+                                  acc=c_sum / n_acc, examples_per_s=n_timed / max(now - t_log, 1e-9), eta_s=eta,
+                                  examples=n_acc)
                     loss_acc.zero_()
                     correct_acc.zero_()
                     n_acc = n_timed = 0

@@ -132,20 +132,20 @@ def receptive_field_figure(numbered_rows, input_size: int, lang: str = "en") -> 
 
 
 def full_windows(steps: Sequence) -> list:
-    """The logged steps whose window is a full one. A step report is the mean over the steps since the last;
-    the one at an epoch's end can cover a few steps, or only the last, partial batch, and plotted it is a jump
-    in the loss that training did not make. Such a short window (under half the usual one) is left out of the
-    curve (the epoch's own markers carry its figures)."""
+    """The logged steps whose window is a full one. A step report is the mean over the examples since the last;
+    the one at an epoch's end can cover a few steps, or only the last, partial batch (one example, say), and
+    plotted it is a jump in the loss that training did not make. Such a short window (under half the usual
+    one, counted in examples where the run recorded them, else in steps) is left out of the curve (the epoch's
+    own markers carry its figures)."""
     steps = list(steps or [])
     if len(steps) < 3:
         return steps
-    gaps = sorted(b.step - a.step for a, b in zip(steps, steps[1:]) if b.step > a.step)
-    usual = gaps[len(gaps) // 2] if gaps else 1
-    out = [steps[0]]
-    for prev, s in zip(steps, steps[1:]):
-        if s.step - prev.step >= usual / 2:
-            out.append(s)
-    return out
+    if all(getattr(s, "examples", 0) for s in steps):
+        sizes = [s.examples for s in steps]
+    else:  # a run written before StepEnd carried its examples
+        sizes = [steps[0].step] + [b.step - a.step for a, b in zip(steps, steps[1:])]
+    usual = sorted(sizes)[len(sizes) // 2]
+    return [steps[0]] + [s for s, n in zip(steps[1:], sizes[1:]) if n >= usual / 2]
 
 
 def training_curves(steps, epochs, steps_per_epoch: int | None, lang: str = "en", test_acc_label: str | None = None
