@@ -18,6 +18,26 @@ STRINGS: dict[str, tuple[str, str]] = {
     "app.language": ("Language / 语言", "语言 / Language"),
     "app.caption": ("Modern CNNs from *Dive into Deep Learning*, hands on.",
                     "动手学深度学习 · 现代卷积神经网络，动手实验。"),
+    # runs key, where a browser keeps no cookie (#22 §1)
+    "key.title": ("Your runs key", "你的训练钥匙"),
+    "key.help": ("Your runs are yours by a cookie in this browser. On another browser or device, or where this "
+                 "page keeps no cookie, type your runs key below and they are yours there too. Keep it to "
+                 "yourself: whoever has it can stop your runs.",
+                 "你的训练靠本浏览器中的一个 cookie 认出是你的。换一个浏览器或设备，或本页面保存不了 cookie 时，在下面输入你的"
+                 "训练钥匙，那里的训练也会认出是你的。请勿告诉别人：拿到钥匙的人可以停止你的训练。"),
+    "key.show": ("Show my runs key", "显示我的训练钥匙"),
+    "key.type": ("Type a runs key", "输入训练钥匙"),
+    "key.wrong": ("This key opens no runs here. (A browser may try {n} keys a minute.)",
+                  "这个钥匙在这里打不开任何训练。（每个浏览器每分钟最多试 {n} 次。）"),
+    "key.used": ("Key accepted: the runs of that key are yours in this browser now.",
+                 "钥匙正确：这个钥匙的训练现在在本浏览器中是你的了。"),
+    "key.no_cookies": ("This browser keeps no cookies inside this page, so after a reload the app no longer knows "
+                       "which runs are yours. Open the app directly, or show your runs key (in the sidebar) and "
+                       "type it again after a reload.",
+                       "本浏览器在这个页面里不保存 cookie，所以重新加载后，应用就认不出哪些训练是你的了。请直接打开应用，"
+                       "或者（在侧边栏）显示你的训练钥匙，重新加载后再输入一次。"),
+    "key.direct": ("The app's own address: {url}", "应用自己的地址：{url}"),
+    "key.got_it": ("Got it", "知道了"),
     "page.architecture": ("Architecture", "网络结构"),
     "page.train": ("Train", "训练"),
     "page.batchnorm": ("Batch normalization", "批量规范化"),

@@ -9,6 +9,13 @@ an owner, so one person with made-up cookies was many people (9 cookies filled t
   once, exclusively, so two servers on one folder agree and a restart keeps every student's runs theirs);
 - minting is counted per client address (`Minter`): beyond ``CNNLAB_NEW_OWNERS_PER_MIN`` new owners from one
   address in a minute, the new owners may look but not start runs (`may_start`).
+
+A runs key (`runs_key`) is the short form of an owner for people: where a browser keeps no cookie (third-party
+cookies blocked in the huggingface.co frame), or on another device, a student types it (`owner_of_key`) and
+their runs are theirs again. It is derived from the token by the server's secret (the same key every time)
+and recorded once, as one file ``<root>/.keys/<digest of the key>.json``, written whole; typed keys are
+counted per client address (``CNNLAB_KEY_TRIES_PER_MIN``), and a wrong key, a malformed one and one over the
+rate all read the same to the typist: no owner.
 """
 from __future__ import annotations
 
@@ -128,4 +135,86 @@ def may_start(token: str) -> bool:
     return MINTER.may_start(token)
 
 
-__all__ = ["valid", "mint", "may_start", "Minter", "MINTER"]
+KEY_ENV = "CNNLAB_KEY_TRIES_PER_MIN"
+KEY_TRIES_DEFAULT = 5
+KEY_FOLDER = ".keys"
+_KEY_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
+_KEY_LEN = 10                                      # 50 bits; with 5 tries a minute, guessing one takes ages
+_KEY_TYPOS = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
+
+
+def _key_path(root: str, key: str) -> str:
+    digest = hashlib.sha256(b"cnnlab-runs-key:" + key.encode()).hexdigest()[:32]
+    return os.path.join(root, KEY_FOLDER, digest + ".json")
+
+
+def runs_key(root: str, token: str) -> str:
+    """This owner's runs key, ``ABCDE-FGHJK`` (always the same for one token), recorded in the store."""
+    if not valid(root, token):
+        raise ValueError("not an owner token")
+    mac = hmac.new(_secret(root), b"runs-key:" + token.encode(), hashlib.sha256).digest()
+    n = int.from_bytes(mac[:8], "big")
+    key = "".join(_KEY_ALPHABET[(n >> (5 * i)) & 31] for i in range(_KEY_LEN))
+    path = _key_path(root, key)
+    if not os.path.exists(path):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            ckpt.atomic_write_json(path, {"format": "cnnlab-runs-key", "owner": token})
+        except OSError:
+            pass  # a store that cannot be written: the key works on no other browser, the page says nothing worse
+    return key[:5] + "-" + key[5:]
+
+
+def _clean_key(typed: object) -> str | None:
+    if not isinstance(typed, str) or len(typed) > 64:
+        return None
+    key = re.sub(r"[\s-]", "", typed).upper().translate(_KEY_TYPOS)
+    return key if len(key) == _KEY_LEN and all(c in _KEY_ALPHABET for c in key) else None
+
+
+class KeyTries:
+    """Typed runs keys per client address in the last minute; beyond the rate, no key is looked up."""
+
+    def __init__(self, per_min: int | None = None):
+        self.per_min = per_min
+        self._lock = threading.Lock()
+        self._times: dict[str, list[float]] = {}
+
+    def rate(self) -> int:
+        if self.per_min is not None:
+            return self.per_min
+        v = os.environ.get(KEY_ENV, "")
+        return int(v) if v.isdigit() else KEY_TRIES_DEFAULT
+
+    def allow(self, addr: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._times.get(addr, []) if now - t < 60.0]
+            ok = len(recent) < self.rate()
+            self._times[addr] = recent + [now] if ok else recent
+            if len(self._times) > 10_000:
+                for k in list(self._times)[:5_000]:
+                    del self._times[k]
+            return ok
+
+
+KEY_TRIES = KeyTries()
+
+
+def owner_of_key(root: str, typed: object, addr: str = "local") -> str | None:
+    """The owner whose runs key was typed, or None: for a wrong key, a malformed one, or an address past its
+    tries this minute alike (the typist learns nothing from which)."""
+    if not KEY_TRIES.allow(addr):
+        return None
+    key = _clean_key(typed)
+    if key is None:
+        return None
+    try:
+        rec = ckpt._parse_json(ckpt._read_capped(_key_path(root, key), 4096), "runs key")
+    except (ckpt.CheckpointError, ValueError, UnicodeDecodeError, OSError):
+        return None
+    tok = rec.get("owner") if isinstance(rec, dict) else None
+    return tok if valid(root, tok) else None
+
+
+__all__ = ["valid", "mint", "may_start", "Minter", "MINTER", "runs_key", "owner_of_key", "KeyTries", "KEY_TRIES"]

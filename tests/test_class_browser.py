@@ -460,6 +460,60 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
 
 
 @needs_fmnist
+def test_where_the_frame_keeps_no_cookie_the_page_says_so_and_the_runs_key_brings_the_run_back(
+        app, browser, parent_site, tmp_path):
+    """A browser that blocks cookies in the frame (its settings: no cookies at all) keeps no owner: the page says
+    so once with the app's own address; the student's runs key, typed after a reload, makes the run theirs
+    again (an enabled Stop); a wrong key opens nothing and says nothing of why."""
+    import json
+
+    prefs = tmp_path / "profile" / "Default"
+    prefs.mkdir(parents=True)
+    (prefs / "Preferences").write_text(json.dumps({"profile": {"default_content_setting_values": {"cookies": 2}}}))
+    ctx = browser.browser_type.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                         args=ARGS, viewport={"width": 1500, "height": 1100})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(parent_site + "/training")
+        f = framed(pg)
+        f.locator(".st-key-cookie_notice").wait_for(timeout=30_000)
+        notice = f.locator(".st-key-cookie_notice").inner_text()
+        assert "keeps no cookies" in notice and "http://127.0.0.1:" in notice, notice
+        f.locator(".st-key-cookie_notice_ok button").click()
+        idle(f)
+        assert f.locator(".st-key-cookie_notice").count() == 0  # said once: dismissed, it stays away
+        f.locator(".st-key-runs_key_show label").click()
+        idle(f)
+        key = f.locator('[data-testid="stSidebar"] [data-testid="stCode"]').inner_text().strip()
+        assert re.fullmatch(r"[0-9A-Z]{5}-[0-9A-Z]{5}", key), key
+        f.locator(".st-key-train_start button").click()
+        idle(f)
+        f.locator(".st-key-train_stop button").wait_for(timeout=30_000)
+
+        pg.reload()  # no cookie: a stranger to the run
+        f = framed(pg)
+        f.locator(".st-key-cookie_notice").wait_for(timeout=30_000)
+        assert f.locator(".st-key-train_stop button").count() == 0 or not f.locator(
+            ".st-key-train_stop button").is_enabled()
+        wrong = ("Z" if key[0] != "Z" else "Y") + key[1:]
+        for typed, said in ((wrong, "opens no runs"), (key.lower(), "Key accepted")):
+            box = f.locator(".st-key-runs_key_typed input")
+            box.fill(typed)
+            box.press("Enter")
+            idle(f)
+            assert said in f.locator('[data-testid="stSidebar"]').inner_text()
+        stop = f.locator(".st-key-train_stop button")
+        stop.wait_for(timeout=30_000)
+        assert stop.is_enabled(), "the runs key did not bring the run back"
+        stop.click()
+        idle(f)
+        no_exception(f, "runs key in a frame without cookies")
+    finally:
+        ctx.close()
+
+
+@needs_fmnist
 def test_a_lesson_in_chinese_on_a_projector(app, browser):
     """The lesson walked once more at 1024×700 in 中文: the teacher publishes, two students open the link, start,
     switch pages and reload; nobody sees another's run, no page shows an exception or a cut label."""

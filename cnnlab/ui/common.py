@@ -205,7 +205,8 @@ _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 def public_url() -> str:
     """The address students open: $CNNLAB_PUBLIC_URL when set, else the one this request came to (the host
     and scheme a proxy in front says — on a Space, https://<owner>-<space>.hf.space —, else the Host header).
-    Only shown to the teacher, never trusted for anything else."""
+    Shown to the teacher (assignment links) and to a student whose browser keeps no cookie here; never trusted
+    for anything else."""
     env = os.environ.get("CNNLAB_PUBLIC_URL", "").strip().rstrip("/")
     if env:
         return env

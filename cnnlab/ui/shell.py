@@ -134,7 +134,7 @@ def _start_executor() -> None:
 
 def sidebar() -> str:
     """The shell's per-run work before the page: language toggle, kept settings, nickname and teacher sign-in."""
-    from . import teacher_view
+    from . import runs_key_view, teacher_view
     from .common import remember_owner
 
     keep_settings()
@@ -144,6 +144,7 @@ def sidebar() -> str:
     teacher_view.sidebar()
     with st.sidebar:
         remember_owner()  # on every page: a nickname set on Architecture is this browser's after a reload too
+    runs_key_view.notice_and_key()
     return L
 
 
