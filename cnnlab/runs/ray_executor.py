@@ -277,15 +277,6 @@ class RayExecutor(BookedExecutor):
             return None
         return self._ray.get(w.handle.info.remote(), timeout=timeout)
 
-    def kill_worker(self, handle: RunHandle | str) -> bool:
-        """Kill the run's actor as a crash would (no stop, no cleanup): for tests and operators."""
-        rec = self.book.get(handle_id(handle))
-        w = rec.worker if rec else None
-        if w is None:
-            return False
-        self._ray.kill(w.handle, no_restart=True)
-        return True
-
     def cluster_resources(self, refresh: bool = False) -> dict:
         if refresh or time.time() - self._resources_at > 5:
             try:
