@@ -13,12 +13,11 @@ import os
 
 import streamlit as st
 
-from .. import i18n
+from .. import i18n, presets
 from ..device import app_report
 from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
 from ..registry import KnobError, format_value, get_spec
 from ..runs import QUEUED, RUNNING, RunRefused
-from .. import presets
 from . import figures, widgets
 from .common import (arch_title, checkpoint_root, client_address, executor, fmt_seconds, lang, my_runs, owner_id,
                      plain, remember_owner, resolve_config, safe_label)
