@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Run the test suite; "no tests collected" (pytest's exit 5) is a failure, never a silent pass.
+# Prints the suite's wall time, and writes each test's time to .pytest-times.xml (JUnit XML) for the slowest list.
 PY=${1:-.venv/bin/python}
 shift || true
-"$PY" -m pytest "$@"
+start=$(date +%s)
+"$PY" -m pytest --junitxml=.pytest-times.xml "$@"
 rc=$?
+echo "pytest wall time: $(( $(date +%s) - start )) s (exit $rc, $(nproc) cores)"
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: failing" >&2
   exit 1
