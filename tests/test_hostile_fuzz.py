@@ -10,7 +10,7 @@ import time
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from test_hostile import MB, make_run, peak_rss_delta  # noqa: E402
 
@@ -18,8 +18,9 @@ from cnnlab import checkpoint as ck  # noqa: E402
 from cnnlab import limits  # noqa: E402
 from cnnlab.registry import ARCHS, KnobError, resolve  # noqa: E402
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                database=None)
+# New random examples on every run (no derandomize), with Hypothesis's health checks on: a failure prints the
+# example that failed and the seed to replay it (pytest --hypothesis-seed=N).
+FUZZ = settings(max_examples=300, deadline=None, database=None)
 BUDGET = limits.budget_bytes()
 
 scalars = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=True, allow_infinity=True)
@@ -190,7 +191,7 @@ def test_fuzzed_url_values_give_a_model_or_one_sentence():
     assert grew is None or grew < BUDGET, f"grew by {grew / MB:.0f} MB"
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+@settings(max_examples=6, deadline=None, database=None)
 @given(params=url_params)
 def test_fuzzed_links_render_the_architecture_page(params):
     """The page itself, for a handful of links: rendered, no exception box, warnings as plain text."""
