@@ -650,6 +650,26 @@ STRINGS: dict[str, tuple[str, str]] = {
                             "a minute to train", "过去一分钟内来自你所在网络的新访客太多：请一分钟后重新加载页面再训练"),
     "msg.queue_full": ("{n} runs are already waiting (the queue holds {size}): try again in a few minutes",
                        "已有 {n} 个训练在等待（队列最多 {size} 个）：请几分钟后再试"),
+    # disk cap (#23 §5)
+    "msg.disk_run": ("{title} at {res}×{res} would save about {disk} per run (its weights and BN history), more "
+                     "than the {per_run} this server keeps per run: {pick}.",
+                     "{title} 在 {res}×{res} 下每次训练约保存 {disk}（权重和批量规范化记录），超过本服务器每次训练最多保存的 "
+                     "{per_run}：{pick}。"),
+    "msg.disk_pick_smaller": ("pick a smaller model (fewer or narrower layers) or a smaller resolution",
+                              "请选择更小的模型（更少或更窄的层）或更小的分辨率"),
+    "msg.disk_share": ("this run would save about {disk}, and your runs training or waiting will save {used}: "
+                       "together more than the {share} each person may keep on this server; wait for one to finish "
+                       "or pick a smaller model",
+                       "这次训练约保存 {disk}，你正在进行或等待的训练还将保存 {used}：合计超过本服务器每人可保存的 {share}；"
+                       "请等其中一个完成，或选择更小的模型"),
+    "msg.disk_share_run": ("this run would save about {disk}, more than the {share} each person may keep on this "
+                           "server: pick a smaller model",
+                           "这次训练约保存 {disk}，超过本服务器每人可保存的 {share}：请选择更小的模型"),
+    "msg.disk_full": ("the disk for saved runs on this server is full: pinned runs and runs training or waiting take "
+                      "{used} of its {whole}, and this run would save about {disk} more; ask your teacher to unpin or "
+                      "delete old runs",
+                      "本服务器保存训练的磁盘已满：固定的训练和正在进行或等待的训练占用了 {whole} 中的 {used}，这次训练还需约 "
+                      "{disk}；请让老师取消固定或删除旧的训练"),
     "msg.lim_layers": ("{arch} with these knobs has {n} layers; this instance explores models of at most {most} "
                        "layers (fewer blocks or layers per block)",
                        "{arch} 在这组参数下有 {n} 层；本实例最多展示 {most} 层的模型（请减少块数或每块的层数）"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 
 from .base import (ACTIVE, CANCELLED, DONE, FAILED, FINISHED, INTERRUPTED, QUEUED, RUNNING, STOPPED,
-                   AdmissionRefused, Executor, Limits, NotOwner, OwnerLimit, QueueFull, RunHandle, RunRefused,
-                   RunStatus)
+                   AdmissionRefused, DiskRefused, Executor, Limits, NotOwner, OwnerLimit, QueueFull, RunHandle,
+                   RunRefused, RunStatus)
 
 __all__ = ["ACTIVE", "CANCELLED", "DONE", "FAILED", "FINISHED", "INTERRUPTED", "QUEUED", "RUNNING", "STOPPED",
-           "AdmissionRefused", "Executor", "Limits", "NotOwner", "OwnerLimit", "QueueFull", "RunHandle",
+           "AdmissionRefused", "DiskRefused", "Executor", "Limits", "NotOwner", "OwnerLimit", "QueueFull", "RunHandle",
            "RunRefused", "RunStatus", "get_executor"]
 
 

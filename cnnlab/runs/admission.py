@@ -18,6 +18,11 @@ Time (s)       = one estimate for every page (`expect`): the preset labels, the 
                  when several runs train at once (runs × threads against cores) and the runs ahead in the queue
                  (a small simulation of the executor's slots and per-owner limit). While a run trains,
                  `remaining_s` blends the engine's measured ETA with the plan.
+Disk (bytes)   = what the run folder will hold (`checkpoint_parts`): model.pt (the state dict's tensors, from the
+                 model built on the meta device, with torch.save's records), bn_history (one snapshot every
+                 bn_every steps and at each epoch's end, 6 numbers per BN channel), config.json, metrics and marks.
+                 Checked against the per-run limit (Limits.run_disk_budget_mb, CNNLAB_RUN_DISK_MB); the owner's share
+                 and the disk cap are checked by cnnlab.runs.disk when the run is submitted.
 The CPU's rate (multiply-accumulates per second through a convolution's forward + backward) is measured
 once per process and cached; on CUDA a nominal rate is used. Budgets: CNNLAB_RUN_MEM_MB (default 2048
 on CPU, the GPU's free memory on CUDA) and CNNLAB_MAX_RUN_HOURS (default 1); the time budget is checked
@@ -64,6 +69,9 @@ class Estimate:
     load: float = 1.0                  # that load (× slower than quiet)
     first_log_examples: int = 0        # training examples before its first StepEnd (log_every steps, or an epoch)
     fixed_s: float = 0.0               # its quiet time before the first training step (data, start-up)
+    disk_bytes: int = 0                # what its run folder will hold (checkpoint_parts)
+    disk_parts: dict | None = None     # weights | bn_history | other, bytes
+    budget_disk_bytes: int | None = None   # what one run may save here (None: no limit)
 
     @property
     def fits_memory(self) -> bool:
@@ -74,8 +82,12 @@ class Estimate:
         return self.seconds <= self.budget_s
 
     @property
+    def fits_disk(self) -> bool:
+        return self.budget_disk_bytes is None or self.disk_bytes <= self.budget_disk_bytes
+
+    @property
     def fits(self) -> bool:
-        return self.fits_memory and self.fits_time
+        return self.fits_memory and self.fits_time and self.fits_disk
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -281,6 +293,8 @@ def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
     seconds = quiet_seconds(tc, "cuda" if cuda else "cpu", p=p)
     load = machine_load() if not cuda else Load(1.0, "quiet")
     mem_budget, time_budget = budgets(device, limits)
+    disk = checkpoint_parts(tc)
+    disk_mb = (limits or Limits.from_env()).run_disk_budget_mb
     return Estimate(mem_bytes=int(sum(parts.values())), seconds=float(seconds), device="cuda" if cuda else "cpu",
                     parts=parts, macs=int(macs), train_examples=n_train, test_examples=n_test, resolution=res,
                     arch=cfg.arch, budget_bytes=mem_budget, budget_s=time_budget,
@@ -288,7 +302,62 @@ def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
                     now_s=float(seconds * load.factor), load=load.factor,
                     first_log_examples=int(min(n_train, bs * min(max(1, int(getattr(tc, "log_every", 20) or 20)),
                                                                   math.ceil(n_train / bs)))),
-                    fixed_s=float(p.fixed_s + EXEC_OVERHEAD_S * (machine_scale() if not cuda else 1.0)))
+                    fixed_s=float(p.fixed_s + EXEC_OVERHEAD_S * (machine_scale() if not cuda else 1.0)),
+                    disk_bytes=int(sum(disk.values())), disk_parts=disk,
+                    budget_disk_bytes=None if disk_mb is None else int(disk_mb) * 2**20)
+
+
+# -- disk: what a run folder will hold ----------------------------------------------------------------------------
+TENSOR_RECORD_BYTES = 320   # torch.save's zip record per tensor (header, name, alignment, pickle): measured 284-361
+BN_FLOAT_BYTES = 12         # one number in bn_history/*.jsonl, 7 significant digits and ", " (BN-LeNet: 11.8)
+BN_LAYER_BYTES = 160        # a layer's name and keys in a snapshot line
+FOLDER_BYTES = 4096         # config.json and the marks (.owner, .alive, .class.json)
+EPOCH_BYTES = 512           # metrics.jsonl: one line per epoch
+
+
+def _saved_figures(cfg: Config) -> tuple[int, int, int]:
+    """(model.pt bytes, BN channels, BN layers) of a config, from its model built on the meta device."""
+    import json
+
+    return _saved_cached(json.dumps(cfg.to_dict(), sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=256)
+def _saved_cached(key: str) -> tuple[int, int, int]:
+    import json
+
+    import torch
+
+    from ..layers import bn_layers
+
+    with torch.device("meta"):
+        model = Config.from_dict(json.loads(key)).build()
+    sd = model.state_dict()
+    weights = sum(t.numel() * t.element_size() + TENSOR_RECORD_BYTES for t in sd.values()) + 1024
+    bns = bn_layers(model)
+    return int(weights), int(sum(m.num_features for _, m in bns)), len(bns)
+
+
+def checkpoint_parts(tc) -> dict:
+    """The bytes a resolved TrainConfig's run folder will hold: {"weights", "bn_history", "other"}. model.pt is
+    rewritten at every epoch's end (its size does not grow with epochs); the BN history grows by one snapshot
+    every bn_every steps and one at each epoch's end."""
+    cfg: Config = tc.model if isinstance(tc.model, Config) else tc.model_config()
+    weights, channels, layers = _saved_figures(cfg)
+    bn = 0
+    if layers:
+        n_train, _ = _sizes(tc)
+        bs = tc.batch_size or cfg.spec.training.batch_size
+        per_epoch, every = math.ceil(n_train / bs), max(1, int(getattr(tc, "bn_every", 50) or 50))
+        # the engine's rule: at every bn_every-th step (counted across epochs) and at each epoch's last step
+        snaps = tc.epochs * per_epoch // every + sum(1 for e in range(1, tc.epochs + 1) if e * per_epoch % every)
+        bn = snaps * (6 * channels * BN_FLOAT_BYTES + layers * BN_LAYER_BYTES + 64)
+    return {"weights": weights, "bn_history": int(bn), "other": FOLDER_BYTES + EPOCH_BYTES * tc.epochs}
+
+
+def checkpoint_bytes(tc) -> int:
+    """What a resolved TrainConfig's run folder will hold, in bytes (checkpoint_parts, summed)."""
+    return int(sum(checkpoint_parts(tc).values()))
 
 
 def _examples_text(n: int) -> str:
@@ -298,6 +367,10 @@ def _examples_text(n: int) -> str:
 def refusal(est: Estimate, title: str, preset_title: str | None) -> str:
     """One sentence: what does not fit, and a preset that does."""
     dev = _dev_word(est.device)
+    if est.fits_memory and est.fits_time and not est.fits_disk:  # only what it would save is too much
+        pick = msg("msg.pick_preset", dev=dev, preset=preset_title) if preset_title else msg("msg.disk_pick_smaller")
+        return msg("msg.disk_run", title=title, res=est.resolution, disk=fmt_bytes(est.disk_bytes),
+                   per_run=fmt_bytes(est.budget_disk_bytes or 0), pick=pick)
     limits = []
     if not est.fits_memory:
         limits.append(msg("msg.limit_mem", mem=fmt_bytes(est.budget_bytes)))

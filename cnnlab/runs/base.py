@@ -45,6 +45,10 @@ class AdmissionRefused(RunRefused):
     """The memory/time estimate does not fit this device; the message names a preset that fits."""
 
 
+class DiskRefused(RunRefused):
+    """What the run would save does not fit its owner's disk share or the disk cap (cnnlab.runs.disk)."""
+
+
 class NotOwner(PermissionError):
     """stop() asked by someone who does not own the run."""
 
@@ -88,6 +92,9 @@ def _env_int(name: str, default: int | None) -> int | None:
         return default
 
 
+CLASS_SIZE = 30   # the class a server is sized for: the default disk share is the cap / CLASS_SIZE
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-server limits, each from an environment variable (documented in README "Runs")."""
@@ -101,7 +108,11 @@ class Limits:
     gpu_slots: int | None = None        # CNNLAB_GPU_SLOTS: concurrent runs per GPU (None: by memory)
     max_wall_s: float = 900.0           # CNNLAB_MAX_WALL_S: a run is stopped (and kept) after this (a lesson's
                                         # runs are minutes; 30 min let one person block the queue for hours)
-    disk_cap_mb: int | None = None      # CNNLAB_DISK_CAP_MB: run folders beyond this are pruned, oldest first
+    disk_cap_mb: int | None = None      # CNNLAB_DISK_CAP_MB: all run folders under one root (the image: 18000);
+                                        # see cnnlab.runs.disk for what is refused and what goes to make room
+    disk_share_mb: int | None = None    # CNNLAB_DISK_SHARE_MB: one owner's runs (None: the cap / CLASS_SIZE)
+    run_disk_mb: int | None = None      # CNNLAB_RUN_DISK_MB: what one run may save (None: the share), in the
+                                        # admission estimate (AlexNet with fc_width 8192 saves 471 MB)
     workers: int = 1                    # CNNLAB_WORKERS: warm worker processes beyond the busy ones
     run_mem_mb: int | None = None       # CNNLAB_RUN_MEM_MB: memory budget per run (None: 2048 CPU / free GPU)
     max_run_hours: float = 0.5          # CNNLAB_MAX_RUN_HOURS: the estimated time a run may take (refused
@@ -120,6 +131,8 @@ class Limits:
             gpu_slots=_env_int("CNNLAB_GPU_SLOTS", None),
             max_wall_s=float(os.environ.get("CNNLAB_MAX_WALL_S", "") or d.max_wall_s),
             disk_cap_mb=_env_int("CNNLAB_DISK_CAP_MB", None),
+            disk_share_mb=_env_int("CNNLAB_DISK_SHARE_MB", None),
+            run_disk_mb=_env_int("CNNLAB_RUN_DISK_MB", None),
             workers=max(0, _env_int("CNNLAB_WORKERS", d.workers)),
             run_mem_mb=_env_int("CNNLAB_RUN_MEM_MB", None),
             max_run_hours=float(os.environ.get("CNNLAB_MAX_RUN_HOURS", "") or d.max_run_hours),
@@ -127,6 +140,20 @@ class Limits:
         )
         vals.update(overrides)
         return cls(**vals)
+
+    @property
+    def share_mb(self) -> int | None:
+        """One owner's disk share: CNNLAB_DISK_SHARE_MB, else the cap divided among a class of CLASS_SIZE (None:
+        no share)."""
+        if self.disk_share_mb is not None:
+            return max(0, self.disk_share_mb)
+        return None if self.disk_cap_mb is None else max(0, self.disk_cap_mb) // CLASS_SIZE
+
+    @property
+    def run_disk_budget_mb(self) -> int | None:
+        """What one run may save: CNNLAB_RUN_DISK_MB, never more than the share or the cap (None: no limit)."""
+        cands = [v for v in (self.run_disk_mb, self.share_mb, self.disk_cap_mb) if v is not None]
+        return max(0, min(cands)) if cands else None
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """What the local and the Ray executors share: the books (a RunBook), and the contract's methods that only
-read or change the books — submit (checks, admission, the record), events, stop, list, status, wait — plus
-the disk cap. A subclass says where runs train: `_device_of`, `_schedule`, `_send_stop`, and the hooks below."""
+read or change the books — submit (checks, admission, the disk share and cap, the record), events, stop, list,
+status, wait — plus the disk cap after a run ends. A subclass says where runs train: `_device_of`, `_schedule`,
+`_send_stop`, and the hooks below."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from typing import Any
 
 from ..events import Event, RunFailed
 from ..i18n import msg
-from . import admission, recovery
+from . import admission, disk, recovery
 from .base import FINISHED, QUEUED, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id
 from .book import RunBook, RunRecord
 
@@ -67,9 +69,10 @@ class BookedExecutor(Executor):
                         config=tc, label=label or f"{tc.model.arch} · {tc.epochs} ep", meta=meta,
                         out_dir=self._out_dir_for(out_dir))
         with self._lock:
+            room = self._make_room(rec)  # DiskRefused before anything is booked; nothing is deleted yet
             self.book.add(rec)
+            disk.delete(room)            # booked: the owner's (then others') oldest runs make room for it
             recovery.note_queued(rec.out_dir, rec.id, owner, rec.label, meta)  # kept if this server is killed
-            self._prune_disk()
             self._before_schedule()
             self._schedule()
         return RunHandle(rec.id, owner, self.name)
@@ -106,13 +109,46 @@ class BookedExecutor(Executor):
         rec = self.book.get(handle_id(handle))
         return True if rec is None else rec.done.wait(timeout)
 
+    # -- the disk cap (cnnlab.runs.disk) ---------------------------------------------------------
+    def _disk_limited(self) -> bool:
+        return self.limits.disk_cap_mb is not None or self.limits.disk_share_mb is not None
+
+    def _make_room(self, rec: RunRecord) -> list[str]:
+        """The folders to delete so that `rec` fits its owner's share and the cap (DiskRefused if it cannot);
+        records what it will save in rec.meta["disk_bytes"]."""
+        if not self._disk_limited() or not rec.out_dir:
+            return []
+        est = rec.meta.get("estimate") or {}
+        need = int(est.get("disk_bytes") or 0) or admission.checkpoint_bytes(rec.config)
+        rec.meta["disk_bytes"] = need
+        pending, keep = self._disk_pending(rec.out_dir)
+        return disk.make_room(rec.out_dir, self.limits, owner=rec.owner, need=need, pending=pending, keep=keep)
+
+    def _disk_pending(self, root: str) -> tuple[dict, list[str]]:
+        """What the runs training or waiting under `root` have still to write, by owner digest, and their folders."""
+        pending: dict = {}
+        keep: list[str] = []
+        with self.book.lock:
+            active = [r for r in self.book.runs.values() if r.state not in FINISHED and r.out_dir
+                      and os.path.abspath(r.out_dir) == os.path.abspath(root)]
+        for r in active:
+            left = int(r.meta.get("disk_bytes") or 0)
+            if r.run_dir:
+                keep.append(r.run_dir)
+                left -= recovery.folder_bytes(r.run_dir)
+            d = recovery.owner_digest(r.owner)
+            pending[d] = pending.get(d, 0) + max(0, left)
+        return pending, keep
+
     def _prune_disk(self) -> None:
+        """After a run has ended: back under the cap (what it saved may be more than planned)."""
         if self.limits.disk_cap_mb is None:
             return
-        keep = [r.run_dir for r in self.book.runs.values() if r.run_dir and r.state not in FINISHED]
         roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
         for root in roots:
-            recovery.prune(root, self.limits.disk_cap_mb, keep=keep)
+            if root:
+                pending, keep = self._disk_pending(root)
+                disk.prune(root, self.limits.disk_cap_mb, keep=keep, pending=pending, share_mb=self.limits.share_mb)
 
     # -- shutting down (the subclass orders these around its own threads and workers) -----------
     def _shutdown_stop(self) -> list[RunRecord]:

@@ -8,7 +8,7 @@
   of the last finished epoch stay where they are and load with :func:`cnnlab.checkpoint.load_run`.
   Folders marked alive by another host are left alone (a shared checkpoint folder in a cluster).
 * ``pin(run_dir)`` / ``is_pinned`` and ``prune(root, cap_mb)``: beyond the disk cap the oldest finished,
-  unpinned run folders are deleted.
+  unpinned run folders are deleted (cnnlab.runs.disk: the owner's share, and what is refused before it starts).
 
 The run store may be a Storage Bucket mount (eventual consistency, no locks, last writer wins) or a folder two
 servers share, so every file here is one record written whole by rename (``.alive``, ``.owner``, ``.class.json``
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import time
 from typing import Iterable
@@ -235,40 +234,11 @@ def folder_bytes(path: str) -> int:
 
 def prune(root: str | None, cap_mb: int | None, keep: Iterable[str] = ()) -> list[str]:
     """Delete the oldest finished, unpinned run folders until the folders under `root` fit in `cap_mb`.
-    Folders in `keep` (active runs), pinned ones and ones still training are never deleted."""
-    if not root or cap_mb is None or not os.path.isdir(root):
-        return []
-    keep = {os.path.abspath(k) for k in keep}
-    rows = []
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return []
-    for name in names:
-        d = os.path.join(root, name)
-        try:
-            mtime = os.path.getmtime(os.path.join(d, ckpt.CONFIG))
-        except OSError:  # not a run, or gone since the listing (another server deleted it)
-            continue
-        rows.append((mtime, d, folder_bytes(d)))
-    total = sum(b for _, _, b in rows)
-    cap = cap_mb * 1024 * 1024
-    removed = []
-    for _, d, b in sorted(rows):
-        if total <= cap:
-            break
-        if os.path.abspath(d) in keep or is_pinned(d) or is_alive(d):
-            continue
-        try:
-            status = ckpt.read_config(d).get("status")
-        except ckpt.CheckpointError:
-            status = "unreadable"
-        if status == "running":
-            continue
-        shutil.rmtree(d, ignore_errors=True)
-        total -= b
-        removed.append(d)
-    return removed
+    Folders in `keep` (active runs), pinned ones and ones whose config.json says "running" are never deleted; a
+    finished run's `.alive` does not keep it (its warm worker lives on). See cnnlab.runs.disk."""
+    from . import disk
+
+    return disk.prune(root, cap_mb, keep=keep)
 
 
 # -- the queue, kept across a restart --------------------------------------------------------------------------
