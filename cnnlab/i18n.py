@@ -817,6 +817,93 @@ STRINGS: dict[str, tuple[str, str]] = {
               "{path} 中的权重与其 {file} 中的模型不一致（{why}）"),
     "msg.ck39": ("{path} is a symbolic link; runs are plain folders",
               "{path} 是符号链接；训练文件夹必须是普通文件夹"),
+    # export (#25): the model, a run and an exercise as d2l-style PyTorch, a .py and a .ipynb (cnnlab.export)
+    "export.knobs": ("Knobs ({title}): change a value and run again", "超参数（{title}）：修改数值后重新运行"),
+    "export.input": ("input channels, output classes, input height = width",
+                     "输入通道数、输出类别数、输入图像的高和宽"),
+    "export.trace": ("Shape trace: the output shape of every block, as the book prints it",
+                     "形状变化：像书中一样打印每个块的输出形状"),
+    "export.trace_eval": ("evaluation mode: batch normalization needs more than one example per channel to train",
+                          "评估模式：批量规范化在训练模式下每个通道需要多于一个样本"),
+    "export.out_size": ("output height (= width) of a conv or pooling window, d2l 7.3: ⌊(n − k + 2p)/s⌋ + 1",
+                        "卷积或汇聚窗口输出的高（= 宽），d2l-zh 6.3：⌊(n − k + 2p)/s⌋ + 1"),
+    "export.bn_scratch": ("Batch normalization from scratch (d2l 8.5); the moving statistics are registered buffers, "
+                          "so they are saved and loaded like nn.BatchNorm's",
+                          "从零实现批量规范化（d2l-zh 7.5）；移动平均的均值和方差是注册的缓冲区，可以像 nn.BatchNorm 一样保存和加载"),
+    "export.bn_predict": ("prediction mode: the moving mean and variance", "预测模式：使用移动平均的均值和方差"),
+    "export.bn_train": ("training mode: this minibatch's mean and variance (per channel after a convolution)",
+                        "训练模式：使用当前小批量的均值和方差（卷积层之后按通道计算）"),
+    "export.bn_update": ("update the moving averages (with the unbiased variance, as torch does)",
+                         "更新移动平均（与 torch 一样使用无偏方差）"),
+    "export.lenet_act": ("the activation; with batch normalization (BN-LeNet, d2l 8.5) before or after it",
+                         "激活函数；使用批量规范化时（BN-LeNet，d2l-zh 7.5）放在它之前或之后"),
+    "export.lenet_pad": ("BN-LeNet drops the first convolution's padding (16×4×4 = 256 features at 28×28)",
+                         "BN-LeNet 去掉第一个卷积层的填充（28×28 时为 16×4×4 = 256 个特征）"),
+    "export.lenet_h": ("height = width after the two convolution + pooling pairs",
+                       "两组卷积层 + 汇聚层之后的高（= 宽）"),
+    "export.alexnet_h": ("height = width after the first convolution, then after the three max-pooling layers (the "
+                         "5×5 and 3×3 convolutions keep the size)",
+                         "第一个卷积层之后的高（= 宽），再经过三个最大汇聚层（5×5 和 3×3 卷积层不改变尺寸）"),
+    "export.vgg_arch": ("{name}: (number of convolutions, output channels) of each VGG block",
+                        "{name}：每个 VGG 块的（卷积层数, 输出通道数）"),
+    "export.vgg_block": ("a VGG block: num_convs 3×3 convolutions with ReLU, then 2×2 max-pooling halves height "
+                         "and width",
+                         "VGG 块：num_convs 个带 ReLU 的 3×3 卷积层，然后 2×2 最大汇聚层将高和宽减半"),
+    "export.vgg_h": ("each block halves height and width", "每个块将高和宽减半"),
+    "export.vgg_small": ("the book trains a narrower VGG: every convolution's channels divided by ratio",
+                         "书中训练一个更窄的 VGG：每个卷积层的通道数除以 ratio"),
+    "export.nin_block": ("a NiN block: a convolution, then two 1×1 convolutions that act as per-pixel dense layers",
+                         "NiN 块：一个卷积层，然后两个 1×1 卷积层（相当于逐像素的全连接层）"),
+    "export.nin_head": ("no dense layer: the last NiN block has one channel per class, then global average pooling",
+                        "没有全连接层：最后一个 NiN 块的输出通道数等于类别数，然后做全局平均汇聚"),
+    "export.inception": ("Inception block: four parallel paths concatenated on the channel dimension; c1–c4 are "
+                         "the paths' output channels",
+                         "Inception 块：四条并行路径在通道维上连结；c1–c4 是各路径的输出通道数"),
+    "export.googlenet_d": ("channels divided by ratio (ratio = 1: the book's table)",
+                           "通道数除以 ratio（ratio = 1 即书中的通道表）"),
+    "export.googlenet_stage": ("Inception blocks with the book's channels (c1, (c2 reduce, c2), (c3 reduce, c3), c4)",
+                               "使用书中通道数的 Inception 块（c1, (c2 降维, c2), (c3 降维, c3), c4）"),
+    "export.residual": ("residual block: two 3×3 convolutions with batch normalization, a 1×1 convolution on the "
+                        "shortcut when the shape changes",
+                        "残差块：两个带批量规范化的 3×3 卷积层；形状改变时在捷径上使用 1×1 卷积层"),
+    "export.resnet_block": ("a ResNet stage: its first block halves height and width and changes the channels "
+                            "(not the stage right after b1)",
+                            "ResNet 的一个模块：第一个残差块将高和宽减半并改变通道数（紧跟 b1 的模块除外）"),
+    "export.resnet_depth": ("residual blocks per stage: ResNet-18 or ResNet-34",
+                            "每个模块的残差块数：ResNet-18 或 ResNet-34"),
+    "export.conv_block": ("BN, ReLU, 3×3 convolution (d2l 8.7); with the bottleneck a BN, ReLU, 1×1 convolution to "
+                          "4k channels comes first (DenseNet-B)",
+                          "批量规范化、ReLU、3×3 卷积（d2l-zh 7.7）；使用瓶颈层时先做批量规范化、ReLU、1×1 卷积到 4k 个通道"
+                          "（DenseNet-B）"),
+    "export.dense_block": ("dense block: each convolution block sees all earlier outputs concatenated on the channels",
+                           "稠密块：每个卷积块的输入是之前所有输出在通道维上的连结"),
+    "export.transition": ("transition layer: a 1×1 convolution reduces the channels, 2×2 average pooling halves "
+                          "height and width",
+                          "过渡层：1×1 卷积层减少通道数，2×2 平均汇聚层将高和宽减半"),
+    "export.compression": ("keeps floor(θ·channels); the book halves them (θ = 0.5)",
+                           "保留 floor(θ·通道数)；书中减半（θ = 0.5）"),
+    "export.make_divisible": ("round channels to a multiple of 8, never below 90 % of v (the papers' code)",
+                              "把通道数取整为 8 的倍数，且不低于 v 的 90%（论文的代码）"),
+    "export.conv_bn": ("convolution (no bias), batch normalization, activation (act=None: linear)",
+                       "卷积（无偏置）、批量规范化、激活函数（act=None 即线性）"),
+    "export.dws": ("depthwise separable convolution: a 3×3 depthwise convolution (one filter per channel), then a "
+                   "1×1 pointwise convolution",
+                   "深度可分离卷积：3×3 深度卷积（每个通道一个卷积核），然后 1×1 逐点卷积"),
+    "export.v1_table": ("(output channels, stride) of the 13 depthwise separable layers, paper Table 1",
+                        "13 个深度可分离层的（输出通道数, 步幅），论文表 1"),
+    "export.v1_input": ("the resolution multiplier ρ: the network sees round(ρ·resolution) pixels",
+                        "分辨率乘子 ρ：网络的输入为 round(ρ·分辨率) 像素"),
+    "export.inverted": ("inverted residual: 1×1 expansion, depthwise convolution, 1×1 linear projection; a shortcut "
+                        "when the shapes match",
+                        "倒残差块：1×1 扩展、深度卷积、1×1 线性投影；形状相同时加上捷径"),
+    "export.v2_table": ("t (expansion), c (output channels), n (repeats), s (first stride): paper Table 2",
+                        "t（扩展因子）、c（输出通道数）、n（重复次数）、s（第一个块的步幅）：论文表 2"),
+    "export.se": ("squeeze-and-excitation: global pooling, 1×1 reduce, ReLU, 1×1 expand, a hard-sigmoid gate per "
+                  "channel",
+                  "挤压激励：全局汇聚、1×1 压缩、ReLU、1×1 扩展、每个通道一个 hard-sigmoid 门"),
+    "export.v3_table": ("kernel, expanded channels, output channels, SE, activation (RE: ReLU, HS: h-swish), stride: "
+                        "paper Tables 1 and 2",
+                        "卷积核、扩展通道数、输出通道数、SE、激活函数（RE：ReLU，HS：h-swish）、步幅：论文表 1 和表 2"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)
