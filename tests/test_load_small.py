@@ -1,7 +1,9 @@
-"""The class load test (bench/load_test.py), small: 6 headless Chromium sessions against one `streamlit run
-app.py`, 2 of them starting a tiny LeNet run. Every session must go through its whole script (open the app,
-3 knob changes, every page) with no error (exception box, stuck page, HTTP or WebSocket failure, server
-traceback) and no started run may be lost. Latency is measured but not asserted: timings depend on the machine.
+"""The class load test (bench/load_test.py) against one `streamlit run app.py`, made small for the suite:
+3 sessions (1 Chromium tab, 2 protocol sessions), one starting a tiny LeNet run. Every session must go through
+its whole script (open the app, 2 knob changes, every page) with no error (exception box, stuck page, HTTP or
+WebSocket failure, server traceback), no started run may be lost, every measurement must be there, and no
+knob change may take as long as a stuck page. The class-sized load (6 or 30
+sessions, figures for the README) is bench/load_test.py's.
 
 The app is served as the Space serves it, behind nginx (space/front.py); the mixed class also keeps the server
 side and the class on separate CPUs (bench/load_test.py's default).
@@ -43,17 +45,23 @@ def _load_test_module():
     return mod
 
 
-SESSIONS, RUNS, KNOB_CHANGES = 6, 2, 3
+SESSIONS, RUNS, KNOB_CHANGES = 3, 1, 2
+# A knob change stuck for this long is a broken page, whatever the machine: the server's share (its reply in the
+# WebSocket frames) and the whole round trip in a tab, on a 2-core CI shared with the class it serves.
+SERVER_REPLY_MAX_S, ROUND_TRIP_MAX_S = 10.0, 30.0
 
 
 @needs_fmnist
-def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
+def test_a_small_mixed_class_no_error_no_lost_run_every_change_answered(tmp_path):
+    """The mixed class (--chromium-sessions), small: 1 Chromium tab and 2 protocol sessions (bench/st_wire.py),
+    one of them training. Every session goes through the whole script and measures what a browser session
+    measures, every knob change is found in the server's replies, and none took longer than a stuck page.
+    The class-sized runs (6 Chromium tabs, 30 sessions) are benchmarks: bench/load_test.py (README)."""
     lt = _load_test_module()
     artifacts = ROOT / "tests" / "artifacts" / "load"  # screenshots of stuck sessions, the figures as JSON
-    # the machine shared (--no-split): six tabs on one class core took 165 s of CI's 15 minutes; the split
-    # is checked by the mixed class below
-    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=240, chromium=CHROMIUM,
-                    artifacts=str(artifacts), split=False)
+    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=150, chromium=CHROMIUM,
+                    chromium_sessions=1, artifacts=str(artifacts), run_train_size=512)
+    cpus_before = os.sched_getaffinity(0)
     r = lt.run_load(cfg)
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "result.json").write_text(json.dumps(r, indent=1, default=str))
@@ -61,41 +69,18 @@ def test_six_sessions_two_runs_no_error_no_lost_run(tmp_path):
     details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
     assert r["errors"] == 0, f"{r['errors']} errors:\n{details}"
     assert r["sessions_finished"] == SESSIONS, f"{r['sessions_finished']}/{SESSIONS} sessions finished:\n{details}"
-    # every session measured what it should: one open + 4 pages, the runners one more Train visit; 3 knob changes
+    assert r["by_kind"]["chromium"]["sessions"] == 1 and r["by_kind"]["wire"]["sessions"] == SESSIONS - 1
+    # every session measured all it should: one open + 4 pages (the runner one more Train visit), its changes
     assert r["knob_n"] == SESSIONS * KNOB_CHANGES
     assert r["page_load_n"] == SESSIONS * 5 + r["runs_started"]
-    assert r["runs_started"] == RUNS, f"runs refused: {r['runs_refused']}"
-    assert r["runs_lost"] == 0, f"lost runs:\n{details}"
+    assert r["runs_started"] == RUNS and r["runs_lost"] == 0, f"refused {r['runs_refused']}, lost:\n{details}"
     assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
-    assert r["server_rss_peak"] > 0 and r["server_cpu_s"] > 0  # the server was sampled
-    # the server's share of each knob change was found in the WebSocket frames (a new ledger figure in a reply)
-    assert r["wire_n"] + r["wire_missing"] == r["knob_n"] and r["wire_n"] >= r["knob_n"] // 2, \
-        (r["wire_n"], r["wire_missing"])
-    assert r["wire_p50"] is not None and r["wire_p50"] <= r["knob_p50"]
-    assert r["front"] == "nginx" and r["split"] is None   # served as the Space serves it, nginx in front
-
-
-@needs_fmnist
-def test_protocol_sessions_beside_a_chromium_no_error_no_lost_run(tmp_path):
-    """The mixed class (--chromium-sessions): 1 Chromium tab and 5 protocol sessions (bench/st_wire.py), 2 runs
-    (sessions 0 and 3: one of each kind). Every protocol session must go through the same script and measure
-    what a browser session measures."""
-    lt = _load_test_module()
-    cfg = lt.Config(sessions=SESSIONS, runs=RUNS, knob_changes=KNOB_CHANGES, max_seconds=180, chromium=CHROMIUM,
-                    chromium_sessions=1)
-    cpus_before = os.sched_getaffinity(0)
-    r = lt.run_load(cfg)
-    print(lt.table(r))
-    details = "\n".join(r["error_list"][:20] + r["lost"] + r["notes"][:5])
-    assert r["errors"] == 0, f"{r['errors']} errors:\n{details}"
-    assert r["sessions_finished"] == SESSIONS, details
-    assert r["by_kind"]["chromium"]["sessions"] == 1 and r["by_kind"]["wire"]["sessions"] == SESSIONS - 1
-    assert r["by_kind"]["wire"]["knob_n"] == (SESSIONS - 1) * KNOB_CHANGES
-    assert r["page_load_n"] == SESSIONS * 5 + r["runs_started"]
-    assert r["runs_started"] == RUNS and r["runs_lost"] == 0, details
-    assert r["runs_finished"] + r["runs_stopped_by_test"] == RUNS
-    assert r["wire_n"] == r["knob_n"] - r["wire_missing"] and r["client_cpu_s"] > 0
-    # nginx in front; on 2+ CPUs the server side kept apart from the class (the defaults)
+    assert r["server_rss_peak"] > 0 and r["server_cpu_s"] > 0 and r["client_cpu_s"] > 0  # all sides sampled
+    # each knob change's reply was found in the WebSocket frames (a new ledger figure), none missing
+    assert r["wire_missing"] == 0 and r["wire_n"] == r["knob_n"], (r["wire_n"], r["wire_missing"])
+    assert r["wire_p95"] <= SERVER_REPLY_MAX_S, f"the server took {r['wire_p95']:.1f} s (p95) to answer a change"
+    assert r["wire_p50"] <= r["knob_p50"] and r["knob_p95"] <= ROUND_TRIP_MAX_S, (r["wire_p50"], r["knob_p95"])
+    # served as the Space serves it (nginx in front); on 2+ CPUs the server side kept apart from the class
     assert r["front"] == "nginx"
     if len(cpus_before) >= 2:
         assert r["split"] and r["server_cpus"] == r["split"]["server"]
