@@ -225,8 +225,11 @@ def test_the_disk_estimate_holds_what_a_real_run_saves(tmp_path, knobs, extra):
 def test_the_train_page_says_before_start_that_a_run_would_save_too_much(monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    limits_from(monkeypatch, CNNLAB_RUN_DISK_MB=256, CNNLAB_RUN_MEM_MB=100000, CNNLAB_MAX_RUN_HOURS=1000)
+    from cnnlab.ui.common import executor
+
     monkeypatch.setenv("CNNLAB_CHECKPOINTS", str(tmp_path))
+    executor()  # the server's one executor exists before these limits are set: they must not outlive this test
+    limits_from(monkeypatch, CNNLAB_RUN_DISK_MB=256, CNNLAB_RUN_MEM_MB=100000, CNNLAB_MAX_RUN_HOURS=1000)
     monkeypatch.setenv("CNNLAB_LOAD_PROBE", "0")
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params["lang"] = "zh"
