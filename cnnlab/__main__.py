@@ -1,4 +1,4 @@
-"""CLI: python -m cnnlab archs | trace | train | bench | devices.
+"""CLI: python -m cnnlab archs | trace | train | bench | devices | export.
 
 Bad input exits 2 with one line on stderr (never a traceback).
 """
@@ -10,6 +10,7 @@ import os
 import sys
 
 from . import train_cli
+from .export import cli as export_cli
 from .registry import KnobError, format_value, parse_sets
 
 
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
+    export_cli.add_parser(sub)
     return parser
 
 

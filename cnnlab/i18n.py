@@ -904,6 +904,73 @@ STRINGS: dict[str, tuple[str, str]] = {
     "export.v3_table": ("kernel, expanded channels, output channels, SE, activation (RE: ReLU, HS: h-swish), stride: "
                         "paper Tables 1 and 2",
                         "卷积核、扩展通道数、输出通道数、SE、激活函数（RE：ReLU，HS：h-swish）、步幅：论文表 1 和表 2"),
+    "export.recipe": ("The recipe: learning rate, batch size, epochs", "训练配置：学习率、批量大小、迭代周期数"),
+    "export.recipe_opt": ("sgd (train_ch6) or adam", "sgd（train_ch6）或 adam"),
+    "export.recipe_init": ("xavier: train_ch6's Xavier initialization; keep: the weights as built",
+                           "xavier：train_ch6 的 Xavier 初始化；keep：保留构建时的权重"),
+    "export.recipe_sizes": ("training and test examples (None: all 60,000 and 10,000)",
+                            "训练样本数和测试样本数（None 即全部 60,000 和 10,000 个）"),
+    "export.recipe_seed": ("the seed first: the model below is built from it", "先设随机种子：下面的模型由它构建"),
+    "export.data_root": ("where Fashion-MNIST is, looked up as CNN Lab does: $CNNLAB_DATA, ./data, Debian's "
+                         "dataset-fashion-mnist (apt-get install dataset-fashion-mnist); None: torchvision downloads it",
+                         "Fashion-MNIST 的位置，查找顺序与 CNN Lab 相同：$CNNLAB_DATA、./data、Debian 的 dataset-fashion-mnist"
+                         "（apt-get install dataset-fashion-mnist）；None 即由 torchvision 下载"),
+    "export.data_gz": ("the four .gz files are decompressed once into CNN Lab's cache folder",
+                       "四个 .gz 文件只解压一次，放在 CNN Lab 的缓存文件夹中"),
+    "export.data_subset": ("n examples, as equal per class as possible, by a seeded permutation (CNN Lab's subset)",
+                           "按带种子的随机排列选出 n 个样本，各类别尽量相等（与 CNN Lab 选的子集相同）"),
+    "export.data_load": ("d2l's load_data_fashion_mnist (d2l 4.2): torchvision's dataset, resized and scaled per "
+                         "minibatch",
+                         "d2l 的 load_data_fashion_mnist（d2l-zh 3.5）：torchvision 的数据集，按小批量调整大小并缩放"),
+    "export.data_bytes": ("CNN Lab keeps a set over 1 GB as 8-bit pixels: the same rounding here",
+                          "CNN Lab 把超过 1 GB 的数据集存为 8 位像素：这里做同样的取整"),
+    "export.data_resize": ("transforms.Resize: bilinear, antialiased", "transforms.Resize：双线性插值，抗锯齿"),
+    "export.data_scale": ("to [0, 1] as ToTensor does; grey copied to every input channel",
+                          "像 ToTensor 一样缩放到 [0, 1]；灰度复制到每个输入通道"),
+    "export.train_device": ("d2l's try_gpu: a GPU when there is one", "d2l 的 try_gpu：有 GPU 就用 GPU"),
+    "export.train_init": ("train_ch6's initialization: Xavier-uniform for every Linear and Conv2d weight",
+                          "train_ch6 的初始化：每个 Linear 和 Conv2d 的权重使用 Xavier 均匀初始化"),
+    "export.train_loop": ("train_ch6 (d2l 7.6): cross-entropy loss, minibatch SGD, test accuracy after each epoch",
+                          "train_ch6（d2l-zh 6.6）：交叉熵损失、小批量随机梯度下降、每个迭代周期后计算测试精度"),
+    "export.train_plot": ("the curves train_ch6's animator draws: train loss, train and test accuracy per epoch",
+                          "train_ch6 的动画绘制的曲线：每个迭代周期的训练损失、训练精度和测试精度"),
+    "export.nb_section": ("Book section: {section}", "对应章节：{section}"),
+    "export.nb_intro_model": ("Exported from CNN Lab: the model with your knob values and its shape trace, "
+                              "Fashion-MNIST loaded as the book loads it, and a training loop with train_ch6's "
+                              "semantics. It needs PyTorch, torchvision and matplotlib, nothing from CNN Lab.",
+                              "从 CNN Lab 导出：使用你的超参数的模型及其形状变化、像书中一样加载的 Fashion-MNIST，以及与 "
+                              "train_ch6 语义相同的训练循环。只需要 PyTorch、torchvision 和 matplotlib，不需要 CNN Lab。"),
+    "export.nb_intro_run": ("Exported from CNN Lab: this run's model and recipe. Put the run's model.pt next to this "
+                            "notebook: its weights are loaded into `net` and evaluated on the run's test data (on the "
+                            "CPU the accuracy is the one the run reported); then you can train again from scratch.",
+                            "从 CNN Lab 导出：这次训练的模型和训练配置。把这次训练的 model.pt 放在本笔记本旁边：权重会加载到 "
+                            "`net` 中，并在这次训练的测试数据上评估（在 CPU 上得到的精度与训练报告的相同）；之后可以从头再训练一次。"),
+    "export.nb_intro_ab": ("Exported from CNN Lab: A and B are built one after the other from the same seed and "
+                           "trained with the same data order, so only what the exercise changes differs.",
+                           "从 CNN Lab 导出：A 和 B 依次用相同的随机种子构建，并用相同的数据顺序训练，因此只有练习改变的部分不同。"),
+    "export.nb_recipe": ("## The recipe", "## 训练配置"),
+    "export.nb_model": ("## The model", "## 模型"),
+    "export.nb_trace": ("## Shape trace\n\nA random input through the network, one block at a time.",
+                        "## 形状变化\n\n让一个随机输入依次通过网络的每个块。"),
+    "export.nb_data": ("## Fashion-MNIST\n\nFound without a network when it is installed (the same places CNN Lab "
+                       "looks), resized as `transforms.Resize` does and scaled to [0, 1] as `ToTensor` does.",
+                       "## Fashion-MNIST\n\n已安装时无需联网即可找到（与 CNN Lab 查找的位置相同），像 `transforms.Resize` "
+                       "一样调整大小，像 `ToTensor` 一样缩放到 [0, 1]。"),
+    "export.nb_train": ("## Training\n\nA compact loop with `train_ch6`'s semantics, and its curves.",
+                        "## 训练\n\n与 `train_ch6` 语义相同的简洁训练循环及其曲线。"),
+    "export.nb_run_weights": ("## The run's weights", "## 这次训练的权重"),
+    "export.nb_retrain": ("## Train again from scratch\n\n`train_ch6` initializes the weights again and trains with "
+                          "the run's recipe.",
+                          "## 从头再训练一次\n\n`train_ch6` 重新初始化权重，并按这次训练的配置训练。"),
+    "export.run_weights": ("the run's model.pt (Saved runs: download it next to this notebook)",
+                           "这次训练的 model.pt（在“已保存的训练”页面下载，放在本笔记本旁边）"),
+    "export.run_safe": ("weights_only=True: only tensors are loaded, no code in the file can run",
+                        "weights_only=True：只加载张量，文件中的代码不会运行"),
+    "export.run_reported": ("the test accuracy the run reported", "这次训练报告的测试精度"),
+    "export.run_unfinished": ("the run did not finish, so it reported no final accuracy",
+                              "这次训练没有完成，因此没有报告最终精度"),
+    "export.ab_seed": ("the same seed for A and B", "A 和 B 使用相同的随机种子"),
+    "export.ab_order": ("the same data order for A and B", "A 和 B 使用相同的数据顺序"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

@@ -254,3 +254,82 @@ def test_drawn_settings_leave_the_defaults():
             else:
                 assert any(v != k.default for v in seen), (arch, k.name, seen)
         assert len({(c.in_channels, c.num_classes, c.resolution) for c in cfgs} | {(1, 10, None)}) > 2
+
+
+# -- the command line (#25 §4) -------------------------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    from cnnlab.__main__ import main
+
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_cli_py_goes_to_stdout_with_the_knobs_at_the_top(capsys):
+    rc, out, err = _cli(capsys, "export", "vgg", "--set", "ratio=8", "--set", "batchnorm=on", "--resolution", "64",
+                        "--in-channels", "3", "--num-classes", "5")
+    assert rc == 0, err
+    compile(out, "export.py", "exec")
+    assert out.startswith("# %% [markdown]")
+    cfg = resolve("vgg", {"ratio": 8, "batchnorm": True}, in_channels=3, num_classes=5, resolution=64)
+    mc = model_code(cfg)
+    assert mc.header + "\n" + mc.body in out  # the model cell is the model's code, knobs at its top
+    for line in ("ratio = 8", "batchnorm = True", "in_channels, num_classes, resolution = 3, 5, 64"):
+        assert any(x.startswith(line) for x in out.splitlines()), line
+
+
+def test_cli_model_only_is_the_code_panel_and_loads_the_apps_weights(capsys):
+    rc, out, err = _cli(capsys, "export", "densenet", "--set", "growth_rate=12", "--set", "block_config=2,3",
+                        "--resolution", "40", "--model-only", "--lang", "zh")
+    assert rc == 0, err
+    cfg = resolve("densenet", {"growth_rate": 12, "block_config": (2, 3)}, resolution=40)
+    assert out == model_code(cfg, "zh").script()
+    assert "growth_rate = 12" in out and "稠密块" in out
+    ns: dict = {}
+    exec(compile(out, "export.py", "exec"), ns)  # noqa: S102 — our own output
+    capsys.readouterr()
+    ns["net"].load_state_dict(cfg.build().state_dict(), strict=True)
+
+
+def test_cli_writes_a_notebook_for_a_run(capsys, tmp_path):
+    """A run trained on a tiny synthetic set (the notebook itself runs in tests/test_export_notebooks.py)."""
+    nbformat = pytest.importorskip("nbformat")
+    from cnnlab import engine
+    from cnnlab.data import synthetic
+
+    tc = engine.TrainConfig(model=resolve("lenet", {"batchnorm": "scratch"}), epochs=1, device="cpu", seed=5)
+    events = list(engine.run(tc, out_dir=str(tmp_path / "runs"), data=synthetic(64, 32)))
+    assert type(events[-1]).__name__ == "RunEnd", events[-1]
+    target = tmp_path / "run.ipynb"
+    rc, out, err = _cli(capsys, "export", "--run", events[-1].run_dir, "-o", str(target))
+    assert rc == 0, err
+    assert out == "" and str(target) in err
+    nb = nbformat.read(str(target), as_version=4)
+    nbformat.validate(nb)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "batchnorm = 'scratch'" in code and "seed = 5" in code
+    assert "weights_only=True" in code and os.path.join(events[-1].run_dir, "model.pt") in code
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["export", "vgg", "--set", "ratio=0"], "ratio must be an integer in 1..64"),
+    (["export", "nosuch"], "nosuch"),
+    (["export"], "export takes one of ARCH, --run RUN_DIR or --exercise ID"),
+    (["export", "lenet", "--exercise", "lenet_relu"], "got ARCH and --exercise"),
+    (["export", "--run", "/no/such/run"], "/no/such/run"),
+    (["export", "--exercise", "lenet_relu", "--set", "ratio=2"], "--set cannot be used with --exercise"),
+    (["export", "lenet", "--model-only", "--format", "ipynb"], "--model-only writes a .py"),
+    (["export", "lenet", "--format", "docx"], "invalid choice"),
+    (["export", "alexnet", "--resolution", "8"], "alexnet"),
+    (["export", "lenet", "-o", "/no/such/folder/x.py"], "cannot write /no/such/folder/x.py"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, says):
+    try:
+        rc = _cli(capsys, *argv)
+    except SystemExit as e:  # argparse's own errors (one line too, through the CLI's parser)
+        rc = (e.code, *capsys.readouterr())
+    code, out, err = rc
+    assert code == 2
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert out == ""

@@ -44,6 +44,23 @@ class ModelCode:
         return f"{IMPORTS}\n{self.text}"
 
 
+MAX_LINE = 100
+
+
+def tidy(code: str) -> str:
+    """Long lines read better with their comment above them: a line over MAX_LINE characters with a trailing
+    `  # comment` (outside a string) becomes the comment, indented as the line, then the code."""
+    out = []
+    for line in code.split("\n"):
+        at = line.find("  # ")
+        if len(line) > MAX_LINE and at > 0 and line[:at].count("'") % 2 == 0 and line[:at].count('"') % 2 == 0:
+            indent = line[:len(line) - len(line.lstrip())]
+            out += [indent + line[at + 2:], line[:at].rstrip()]
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _literal(v) -> str:
     """A knob value as Python writes it (repr: a float round-trips exactly; a tuple stays a tuple)."""
     if isinstance(v, list):
@@ -599,4 +616,4 @@ def model_code(cfg: Config, lang: str = "en") -> ModelCode:
         raise KnobError(f"{cfg.arch} cannot be exported as code yet (no writer in cnnlab.export.code)")
     w = _Writer(cfg, lang)
     head, body, input_size = writer(w)
-    return ModelCode(header=head, body=body, trace=_trace(w, input_size), input_size=input_size)
+    return ModelCode(header=tidy(head), body=tidy(body), trace=tidy(_trace(w, input_size)), input_size=input_size)
