@@ -1160,7 +1160,9 @@ def _s(x: float | None) -> str:
 
 
 def _mb(x: int) -> str:
-    return f"{x / 2**20:,.0f} MB"
+    from cnnlab.units import fmt_bytes
+
+    return fmt_bytes(x)
 
 
 def _cpus(c: list[int]) -> str:

@@ -34,6 +34,7 @@ from .errors import one_line
 from .i18n import msg
 from .events import BNLayerStats, BNSnapshot, EpochEnd, EpochTrained, Event, RunEnd, RunFailed, RunStart
 from .registry import Config, KnobError
+from .units import fmt_bytes
 
 FORMAT = "cnnlab-run"
 WEIGHTS_FORMAT = "cnnlab-weights"
@@ -306,10 +307,6 @@ MAX_TEXT = 200                 # characters of a name or label kept from a run f
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted", "unknown")
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MB" if n < 1 << 30 else f"{n / (1 << 30):.1f} GB"
-
-
 def _open_regular(path: str) -> tuple[Any, int]:
     """(binary file, size) for `path` if it is a regular file; never follows a symbolic link at the last
     component and never blocks on a FIFO. Raises CheckpointError."""
@@ -336,10 +333,10 @@ def _read_capped(path: str, cap: int) -> bytes:
     f, size = _open_regular(path)
     with f:
         if size > cap:
-            raise CheckpointError(msg("msg.ck07", path=path, amount=_mb(size), allowed=_mb(cap)))
+            raise CheckpointError(msg("msg.ck07", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
         data = f.read(cap + 1)
     if len(data) > cap:  # it grew while we read
-        raise CheckpointError(msg("msg.ck08", path=path, allowed=_mb(cap)))
+        raise CheckpointError(msg("msg.ck08", path=path, allowed=fmt_bytes(cap)))
     return data
 
 
@@ -535,7 +532,7 @@ def read_bn_history(run_dir: str, max_bytes: int = MAX_BN_BYTES) -> list[BNSnaps
                     break
                 i += 1
                 if len(raw) > line_cap:
-                    raise CheckpointError(msg("msg.ck25", path=path, allowed=_mb(line_cap)))
+                    raise CheckpointError(msg("msg.ck25", path=path, allowed=fmt_bytes(line_cap)))
                 if not raw.strip():
                     continue
                 keep = k % stride == 0
@@ -575,14 +572,14 @@ def load_weights(path: str, max_bytes: int | None = None) -> dict:
     f, size = _open_regular(path)
     with f:
         if size > cap:
-            raise CheckpointError(msg("msg.ck29", path=path, amount=_mb(size), allowed=_mb(cap)))
+            raise CheckpointError(msg("msg.ck29", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
         try:
             with zipfile.ZipFile(f) as z:
                 unpacked = sum(i.file_size for i in z.infolist())
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             raise CheckpointError(msg("msg.ck30", path=path, why=one_line(e, 100))) from None
         if unpacked > cap:
-            raise CheckpointError(msg("msg.ck31", path=path, amount=_mb(unpacked), allowed=_mb(cap)))
+            raise CheckpointError(msg("msg.ck31", path=path, amount=fmt_bytes(unpacked), allowed=fmt_bytes(cap)))
         f.seek(0)
         try:
             obj = torch.load(f, map_location="cpu", weights_only=True)

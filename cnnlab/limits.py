@@ -30,6 +30,7 @@ from torch import nn
 
 from .i18n import msg
 from .registry import Config, KnobError
+from .units import fmt_bytes
 
 log = logging.getLogger("cnnlab")
 
@@ -63,14 +64,6 @@ def budget_bytes() -> int:
 def cache_bytes() -> int:
     """What the app's shared caches may hold in all: $CNNLAB_CACHE_MB (default 1024) MB."""
     return _env_mb("CNNLAB_CACHE_MB", DEFAULT_CACHE_MB) << 20
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def _count(n: int) -> str:
@@ -177,7 +170,7 @@ def check_probe_cost(cfg: Config) -> None:
     if modules > MAX_PROBE_MODULES:
         raise LimitError(msg("msg.lim_layers", arch=cfg.arch, n=f"{modules:,}", most=f"{MAX_PROBE_MODULES:,}"))
     if params > MAX_PROBE_PARAMS:
-        raise LimitError(msg("msg.lim_params", arch=cfg.arch, params=_count(params), weights=human_bytes(weight_bytes),
+        raise LimitError(msg("msg.lim_params", arch=cfg.arch, params=_count(params), weights=fmt_bytes(weight_bytes),
                              most=_count(MAX_PROBE_PARAMS)))
     if modules > SEARCH_LAYERS and (not builds or _footprint(key).activation_bytes is None):
         # one forward pass said no: the search for the smallest input would take a dozen more
@@ -194,12 +187,12 @@ def check_model(cfg: Config, *, batch: int = 1, budget: int | None = None) -> Fo
     """
     budget = budget_bytes() if budget is None else int(budget)
     fp = footprint(cfg)
-    mb = human_bytes(budget)
+    mb = fmt_bytes(budget)
     if fp.weight_bytes > budget:
         raise LimitError(msg("msg.lim_weights", arch=cfg.arch, res=cfg.resolution, params=_count(fp.params),
-                             weights=human_bytes(fp.weight_bytes), budget=mb))
+                             weights=fmt_bytes(fp.weight_bytes), budget=mb))
     if fp.activation_bytes is not None and fp.bytes_for(batch) > budget:
-        raise LimitError(msg("msg.lim_memory" if batch != 1 else "msg.lim_memory_1", arch=cfg.arch, res=cfg.resolution, needs=human_bytes(fp.bytes_for(batch)),
+        raise LimitError(msg("msg.lim_memory" if batch != 1 else "msg.lim_memory_1", arch=cfg.arch, res=cfg.resolution, needs=fmt_bytes(fp.bytes_for(batch)),
                              batch=batch, budget=mb))
     return fp
 
@@ -385,7 +378,7 @@ class ByteBudget:
                     return value
                 most = self.max_bytes
                 if cost > most:
-                    raise LimitError(msg(self._too_big, amount=human_bytes(cost), allowed=human_bytes(most)))
+                    raise LimitError(msg(self._too_big, amount=fmt_bytes(cost), allowed=fmt_bytes(most)))
                 if key not in self._making and self.used + cost <= most:
                     break
                 if key not in self._making and self._kept:
@@ -401,7 +394,7 @@ class ByteBudget:
                     continue
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise LimitError(msg(self._busy, used=human_bytes(self.used), allowed=human_bytes(most)))
+                    raise LimitError(msg(self._busy, used=fmt_bytes(self.used), allowed=fmt_bytes(most)))
                 self._cond.wait(min(left, 0.5))
             self._making.add(key)
             self.used += cost

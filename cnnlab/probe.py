@@ -15,6 +15,7 @@ from torch import nn
 
 from .arithmetic import Step, field_formula, size_formula, squash, walk
 from .registry import Config, InputTooSmall, too_small_error
+from .units import fmt_bytes
 
 
 @dataclass(frozen=True)
@@ -185,12 +186,9 @@ def too_small_trace(cfg: Config) -> tuple[list[LayerRow], InputTooSmall | None]:
 
 
 def human(n: float, unit: str = "") -> str:
-    """12345678 -> '12.35 M'; bytes with unit='B' -> '47.1 MiB'."""
+    """12345678 -> '12.35 M'; bytes (unit='B') as cnnlab.units.fmt_bytes writes them ('47.1 MB')."""
     if unit == "B":
-        for u in ("B", "KiB", "MiB", "GiB"):
-            if abs(n) < 1024 or u == "GiB":
-                return f"{n:.1f} {u}" if u != "B" else f"{int(n)} B"
-            n /= 1024
+        return fmt_bytes(n)
     for u, f in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= f:
             return f"{n / f:.2f} {u}"

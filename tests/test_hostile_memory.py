@@ -284,7 +284,7 @@ def test_a_run_too_large_for_the_budget_is_refused_before_it_is_read(tmp_path, m
     monkeypatch.setenv("CNNLAB_LOAD_BUDGET_MB", "512")
     d = _folder_naming(tmp_path, "20260101-000000-vgg", arch="vgg", knobs={}, resolution=224)  # 491 MB of weights
     monkeypatch.setattr(checkpoint, "load_run", lambda *a, **k: pytest.fail("read although it cannot fit"))
-    with pytest.raises(limits.LimitError, match=r"need 55\d\.\d MB to load and this server loads at most 512\.0 MB"):
+    with pytest.raises(limits.LimitError, match=r"need 55\d MB to load and this server loads at most 512 MB"):
         runs_view.load(d)
 
 

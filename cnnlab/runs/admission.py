@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 
 from ..i18n import msg
 from ..registry import Config
+from ..units import fmt_bytes
 from .base import AdmissionRefused, Limits
 
 N_TRAIN, N_TEST = 60000, 10000
@@ -100,13 +101,6 @@ class Estimate:
 
 def _dev_word(device: str) -> str:
     return "GPU" if str(device).startswith("cuda") else "CPU"
-
-
-def fmt_bytes(n: float) -> str:
-    if n >= 2**30:
-        g = n / 2**30
-        return f"{g:.0f} GB" if g >= 10 else f"{g:.1f} GB"
-    return f"{max(1, round(n / 2**20))} MB"
 
 
 def fmt_duration(s: float) -> str:

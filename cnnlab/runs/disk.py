@@ -27,6 +27,7 @@ from typing import Iterable
 
 from .. import checkpoint as ckpt
 from ..i18n import msg
+from ..units import fmt_bytes
 from . import recovery
 from .base import DiskRefused
 
@@ -101,8 +102,8 @@ def plan(folders: list[Folder], *, owner: str | None, need: int, cap: int | None
             used -= f.bytes
         if used + need > share and strict:
             if used <= 0:  # the run alone is more than a share (the admission estimate refuses it first)
-                raise DiskRefused(msg("msg.disk_share_run", disk=_mb(need), share=_mb(share)))
-            raise DiskRefused(msg("msg.disk_share", disk=_mb(need), used=_mb(used), share=_mb(share)))
+                raise DiskRefused(msg("msg.disk_share_run", disk=fmt_bytes(need), share=fmt_bytes(share)))
+            raise DiskRefused(msg("msg.disk_share", disk=fmt_bytes(need), used=fmt_bytes(used), share=fmt_bytes(share)))
     if cap is not None:
         total = sum(f.bytes for f in folders) + sum(pending.values()) - sum(f.bytes for f in out)
         use = _usage(folders, pending)
@@ -115,14 +116,8 @@ def plan(folders: list[Folder], *, owner: str | None, need: int, cap: int | None
             out.append(f)
             total -= f.bytes
         if total + need > cap and strict:
-            raise DiskRefused(msg("msg.disk_full", used=_mb(total), whole=_mb(cap), disk=_mb(need)))
+            raise DiskRefused(msg("msg.disk_full", used=fmt_bytes(total), whole=fmt_bytes(cap), disk=fmt_bytes(need)))
     return out
-
-
-def _mb(n: int) -> str:
-    from .admission import fmt_bytes
-
-    return fmt_bytes(max(0, n))
 
 
 def limits_bytes(limits) -> tuple[int | None, int | None]:

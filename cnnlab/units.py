@@ -1,0 +1,18 @@
+"""Sizes as people read them: the one byte formatter of the app, the CLI and every message.
+
+MB and GB are binary here (2^20 and 2^30 bytes), as in every ``CNNLAB_*_MB`` setting, so a limit and the figure
+a message gives for it read the same.
+"""
+from __future__ import annotations
+
+KB, MB, GB = 1 << 10, 1 << 20, 1 << 30
+
+
+def fmt_bytes(n: float) -> str:
+    """2,048 → "2.0 KB"; 493,879,296 → "471 MB"; 1.9e9 → "1.8 GB" (one decimal below 10 of a unit)."""
+    n = max(0.0, float(n))
+    for unit, size in (("GB", GB), ("MB", MB), ("KB", KB)):
+        if n >= size:
+            v = n / size
+            return f"{v:.1f} {unit}" if v < 10 else f"{v:.0f} {unit}"
+    return f"{n:.0f} B"
