@@ -1,5 +1,6 @@
 # CNN Lab as a Hugging Face docker Space (README front matter: sdk: docker, app_port: 7860).
-# One image for CPU and GPU hardware: PyPI's torch wheel carries CUDA and runs on CPU-only machines too.
+# One image for CPU and GPU hardware: PyPI's torch wheel carries CUDA and runs on CPU-only machines too
+# (the build argument TORCH_INDEX below makes a smaller CPU-only image from another torch index).
 # No `# syntax=` line: the builtin BuildKit frontend (DOCKER_BUILDKIT=1) already supports
 # RUN --mount=type=cache and --mount=type=secret, and no frontend image has to be pulled.
 FROM debian:bookworm-slim
@@ -19,22 +20,42 @@ RUN apt-get update \
       nginx-light \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 
-# The runtime requirements only (no pytest/playwright) in a root-owned venv, from PyPI alone.
+# The runtime packages only (no pytest/playwright) in a root-owned venv, each at the version and with the file
+# hashes of requirements.lock + requirements-torch.lock (scripts/lock.sh makes them from requirements.txt): pip
+# runs in hash-checking mode, wheels only, and a file whose hash differs fails the build. `pip check` then
+# confirms that every installed package's dependencies are there.
 # Wheels are downloaded into a BuildKit cache mount and installed from there: torch's CUDA wheels are a few
-# GB, and a rebuild after a requirements change downloads only what is new (pip's own HTTP cache is not
-# reliable behind an intercepting proxy). The image does not carry the wheels. A CA bundle passed as the
-# build secret `ca` (networks that intercept TLS need it) is handed to pip only when present; elsewhere the
-# secret is absent and pip uses its own.
-COPY requirements.txt /opt/cnnlab/requirements.txt
+# GB, and a rebuild after a lock change downloads only what is new (pip's own HTTP cache is not reliable behind
+# an intercepting proxy). The image does not carry the wheels. A CA bundle passed as the build secret `ca`
+# (networks that intercept TLS need it) is handed to pip only when present; elsewhere the secret is absent and
+# pip uses its own.
+#
+# TORCH_INDEX (empty: PyPI's torch, the image `make space-test` builds and checks) names another wheel index
+# for torch and torchvision, e.g. PyTorch's CPU wheel index for a CPU-only Space (a much smaller image):
+#   docker build --build-arg TORCH_INDEX=<that index's URL> .
+# Then requirements-torch.lock (PyPI's torch and its CUDA wheels) is skipped and the same torch and torchvision
+# versions come from that index, checked against the hashes the index publishes (not locked here: this
+# repository's machine cannot reach such an index), and `pip check` confirms they fit requirements.lock.
+ARG TORCH_INDEX=
+COPY requirements.lock requirements-torch.lock /opt/cnnlab/
 RUN --mount=type=cache,id=cnnlab-wheels,target=/var/cache/cnnlab-wheels \
     --mount=type=secret,id=ca,target=/run/secrets/ca \
     set -e; \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     python3 -m venv /opt/venv; \
-    /opt/venv/bin/pip download --no-cache-dir --progress-bar off -d /var/cache/cnnlab-wheels \
-      -r /opt/cnnlab/requirements.txt; \
-    /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /var/cache/cnnlab-wheels \
-      -r /opt/cnnlab/requirements.txt; \
+    pip="/opt/venv/bin/pip --no-cache-dir"; wheels=/var/cache/cnnlab-wheels; \
+    locks="-r /opt/cnnlab/requirements.lock"; \
+    if [ -z "$TORCH_INDEX" ]; then locks="$locks -r /opt/cnnlab/requirements-torch.lock"; fi; \
+    $pip download --require-hashes --no-deps --only-binary :all: --progress-bar off -d $wheels $locks; \
+    $pip install --require-hashes --no-deps --only-binary :all: --no-index --find-links $wheels $locks; \
+    if [ -n "$TORCH_INDEX" ]; then \
+      # That index's wheels in a folder of their own (its torch 2.14.1+cpu must not meet PyPI's 2.14.1).
+      idx=$wheels/index-$(printf %s "$TORCH_INDEX" | sha256sum | cut -c1-16); \
+      pins=$(sed -n 's/^\(torch\|torchvision\)==\([^ ]*\).*/\1==\2/p' /opt/cnnlab/requirements-torch.lock); \
+      $pip download --no-deps --only-binary :all: --progress-bar off --index-url "$TORCH_INDEX" -d $idx $pins; \
+      $pip install --no-deps --only-binary :all: --no-index --find-links $idx $pins; \
+    fi; \
+    /opt/venv/bin/pip check; \
     # Streamlit's frontend bundles, gzipped once here: nginx sends the .gz to browsers that accept it
     # (gzip_static), at no CPU cost per request. The originals stay for those that do not.
     find /opt/venv/lib/python3*/site-packages/streamlit/static \

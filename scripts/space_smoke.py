@@ -2,7 +2,7 @@
 
 Against the Space container at --url: opens every page in headless Chromium (Debian's) and fails on any
 Streamlit exception box; trains a tiny LeNet run inside the container (`docker exec ... python3 -m cnnlab
-train`), reloads Saved runs and finds the run there, with the note that says where runs are kept.
+train`), reloads Saved runs and finds the run there, with the note that says runs survive a restart.
 Screenshots go to --artifacts; figures are appended to --figures. Exits non-zero on any failure.
 """
 from __future__ import annotations
@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cnnlab.i18n import t  # noqa: E402  (the page's own sentence, in English, the default language)
 
 CHROMIUM = os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -107,9 +110,13 @@ def main() -> int:
         for name, path in PAGES:
             loads[name] = open_page(pg, a.url + path, name, art)
             print(f"[space-smoke] page {name} ({path}): {loads[name]:.1f} s, no exception", flush=True)
+        # With /data mounted the page tells everyone that runs survive a restart (the folder itself is shown
+        # to a signed-in teacher only).
         text = pg.locator('[data-testid="stMain"]').inner_text()
-        if a.runs not in text:
-            raise AssertionError(f"Saved runs does not say where runs are kept ({a.runs}):\n{text[:600]}")
+        kept = t("runs.where_server_persistent")
+        if kept not in text:
+            raise AssertionError(f"Saved runs does not say that runs are kept on persistent storage "
+                                 f"({kept!r}):\n{text[:600]}")
 
         before = set(os.listdir(a.host_runs)) if os.path.isdir(a.host_runs) else set()
         end, train_s = train_in_container(a.docker, a.container, a.runs)

@@ -4,11 +4,13 @@
 # Needs a Debian machine and root. No container registry is reachable here, so it:
 #   1. installs Debian's docker.io and debootstrap when missing, starts dockerd when none answers;
 #   2. makes the base image debian:bookworm-slim from Debian's packages (debootstrap --variant=minbase +
-#      docker import) when it is missing;
+#      docker import) when it is missing, from debootstrap's default mirror with the apt sources it writes
+#      (bookworm main: a stand-in for Docker Hub's image, which also lists bookworm-updates and security);
 #   3. builds the Dockerfile with BuildKit (Debian's /usr/bin/docker, DOCKER_BUILDKIT=1, --network host), the
 #      machine's CA bundle passed as the build secret `ca` (pip inside the build uses it only when present);
-#   4. checks the image: no test-only packages, torch starts without a GPU, run folders fall back to a temp
-#      folder without /data;
+#   4. checks the image: no test-only packages, exactly the locked packages at their locked versions
+#      (requirements.lock + requirements-torch.lock), torch starts without a GPU, run folders fall back to a temp
+#      folder without /data; prints how much of the image torch and its CUDA wheels are;
 #   5. runs it as uid 1000 with a /data folder (persistent storage), waits for /_stcore/health and for
 #      Docker's HEALTHCHECK to say healthy, checks that nginx (space/front.py) serves the static files gzipped,
 #      then scripts/space_smoke.py opens every page in headless Chromium, trains a tiny LeNet run inside the
@@ -95,29 +97,18 @@ else
   say "making $BASE with debootstrap --variant=minbase bookworm"
   t=$(now)
   ROOTFS=$(mktemp -d /tmp/cnnlab-rootfs.XXXXXX)
-  debootstrap --variant=minbase bookworm "$ROOTFS" http://deb.debian.org/debian >"$ART/debootstrap.log" 2>&1 \
+  # debootstrap's default mirror, and the apt sources it writes for it (bookworm main), stay as they are.
+  debootstrap --variant=minbase bookworm "$ROOTFS" >"$ART/debootstrap.log" 2>&1 \
     || { tail -20 "$ART/debootstrap.log" >&2; fail "debootstrap failed"; }
-  rm -f "$ROOTFS/etc/apt/sources.list"
-  cat >"$ROOTFS/etc/apt/sources.list.d/debian.sources" <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
   rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/archives/*.deb
   tar -C "$ROOTFS" -c . | "$DOCKER" import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' - "$BASE" >/dev/null
   rm -rf "$ROOTFS"; ROOTFS=""
   say "base image made in $(since "$t") s"
 fi
 
-# 3. Build (BuildKit; the pip cache is a cache mount, so a rebuild does not download torch again).
+# 3. Build (BuildKit; the pip cache is a cache mount, so a rebuild does not download torch again). The image installs
+# requirements.lock + requirements-torch.lock: first, are they up to date with requirements.txt?
+"$PY" scripts/lock_check.py || fail "requirements.txt and the lock disagree: run bash scripts/lock.sh"
 SECRET=()
 [ -s "$CA" ] && SECRET=(--secret "id=ca,src=$CA")
 say "building $IMAGE (log: $ART/build.log)"
@@ -159,6 +150,28 @@ print(f"image check: uid {os.getuid()}, HOME {home} writable, torch {torch.__ver
       f"(CUDA build {torch.version.cuda}, GPU here: {torch.cuda.is_available()}), no test-only packages, "
       f"runs without /data -> {root}")
 EOF
+
+# The image holds exactly the locked versions (requirements.lock + requirements-torch.lock), no more, no less.
+"$DOCKER" run --rm --network none "$IMAGE" pip list --format freeze >"$ART/image-packages.txt" 2>/dev/null \
+  || fail "pip list in the image failed"
+"$PY" - requirements.lock requirements-torch.lock "$ART/image-packages.txt" <<'PY' || fail "the image's packages are not the lock's"
+import re, sys
+def pins(path):
+    return {re.sub(r"[-_.]+", "-", m[1]).lower(): m[2]
+            for m in re.finditer(r"^([A-Za-z0-9._-]+)==(\S+)", open(path).read(), re.M)}
+locked = pins(sys.argv[1]) | pins(sys.argv[2])
+inside = pins(sys.argv[3])
+inside.pop("pip")   # the venv's own pip (Debian's python3-venv), not installed from the lock
+diff = {n: (locked.get(n), inside.get(n)) for n in sorted(locked.keys() | inside.keys()) if locked.get(n) != inside.get(n)}
+assert not diff, f"package: (locked, in the image): {diff}"
+print(f"image packages: the {len(locked)} of requirements.lock + requirements-torch.lock, each at its locked version")
+PY
+# How much of the image PyPI's torch is (a CPU-only image, built with TORCH_INDEX, leaves out the CUDA wheels).
+read -r TORCH_MB CUDA_MB < <("$DOCKER" run --rm --network none "$IMAGE" sh -c \
+  'cd /opt/venv/lib/python3*/site-packages && echo $(du -scm torch torchgen torchvision torchvision.libs | tail -1 | cut -f1) $(du -scm nvidia cuda triton | tail -1 | cut -f1)')
+say "in the image: torch + torchvision $TORCH_MB MB, the CUDA wheels (nvidia-*, cuda-*, triton) $CUDA_MB MB"
+echo "in the image: torch + torchvision $TORCH_MB MB, the CUDA wheels (nvidia-*, cuda-*, triton) $CUDA_MB MB" \
+  >>"$ART/figures.txt"
 
 # 5. Run it as uid 1000 with persistent storage at /data, on a free port mapped to the image's 7860.
 DATA_DIR=$(mktemp -d /tmp/cnnlab-space-data.XXXXXX)
