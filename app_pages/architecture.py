@@ -2,7 +2,7 @@
 import streamlit as st
 
 from cnnlab.registry import InputTooSmall, KnobError
-from cnnlab.ui import arch_view, cost_view, diagram_view, train_view, tr, widgets
+from cnnlab.ui import arch_view, cost_view, diagram_view, export_view, train_view, tr, widgets
 from cnnlab.ui.common import plain, probe_config, say
 
 st.title(tr("arch.title"))
@@ -55,5 +55,7 @@ with explain:
 with chart:
     arch_view.draw_receptive_field(pr.layers, pr.input_shape)
 cost_view.block_costs(pr)
+st.subheader(tr("export.code_title"))
+export_view.code_panel(cfg)
 if comparing:
     cost_view.compare(choice, pr)

@@ -1,7 +1,7 @@
 """Saved runs: compare curves, load one, predict (test images and an upload), feature maps, confusion matrix."""
 import streamlit as st
 
-from cnnlab.ui import checkpoint_root, runs_view, show_error, tr
+from cnnlab.ui import checkpoint_root, export_view, runs_view, show_error, tr
 from cnnlab.ui.common import checkpoint_note, shows_paths
 
 st.title(tr("runs.title"))
@@ -31,6 +31,7 @@ try:
 except Exception as e:  # CheckpointError, DataError: one line, no traceback
     show_error(e, "runs.load_failed")
     st.stop()
+export_view.run_downloads(run)
 
 # keyed: the tab stays picked across reruns (an upload reran the page and showed the first tab, hiding its result)
 tabs = st.tabs([tr("runs.predict"), tr("runs.upload"), tr("runs.features"), tr("runs.confusion")], key="runs_tabs")

@@ -2,7 +2,7 @@
 browser, with streaming curves, progress, queue position and stop."""
 import streamlit as st
 
-from cnnlab.ui import train_view, tr
+from cnnlab.ui import export_view, train_view, tr
 from cnnlab.ui.common import say
 
 st.title(tr("train.title"))
@@ -14,5 +14,6 @@ with left:
     settings = train_view.settings()
     if settings["start"] and train_view.start(settings):
         st.toast(tr("train.started", id=st.session_state[train_view.K_PICK]))
+    export_view.train_downloads(settings)
 with right:
     train_view.run_panel()

@@ -971,6 +971,27 @@ STRINGS: dict[str, tuple[str, str]] = {
                               "这次训练没有完成，因此没有报告最终精度"),
     "export.ab_seed": ("the same seed for A and B", "A 和 B 使用相同的随机种子"),
     "export.ab_order": ("the same data order for A and B", "A 和 B 使用相同的数据顺序"),
+    "export.code_title": ("Code", "代码"),
+    "export.code_note": ("This model with its knobs, as plain PyTorch in the book's idiom (torch only, no CNN Lab): "
+                         "copy it with the button at the code's top right, or download it as a script or a notebook "
+                         "with Fashion-MNIST and train_ch6's loop.",
+                         "这个模型及其超参数，写成书中风格的纯 PyTorch 代码（只需要 torch，不需要 CNN Lab）：用代码右上角的按钮复制，"
+                         "或下载为脚本或笔记本（含 Fashion-MNIST 和 train_ch6 的训练循环）。"),
+    "export.dl_title": ("Export as code", "导出为代码"),
+    "export.dl_py": ("Download .py", "下载 .py"),
+    "export.dl_ipynb": ("Download notebook (.ipynb)", "下载笔记本（.ipynb）"),
+    "export.dl_weights": ("Download model.pt", "下载 model.pt"),
+    "export.train_note": ("The model with these settings as the recipe (optimizer, learning rate, batch size, epochs, "
+                          "seed, resolution, data size, initialization), as a script or a notebook.",
+                          "使用这些设置作为训练配置（优化器、学习率、批量大小、迭代周期数、随机种子、分辨率、数据量、初始化）的模型，"
+                          "导出为脚本或笔记本。"),
+    "export.run_note": ("The notebook loads model.pt (weights only) from its own folder and evaluates it on the run's "
+                        "test data: download both into one folder.",
+                        "笔记本从它所在的文件夹加载 model.pt（只加载权重），并在这次训练的测试数据上评估：请把两者下载到同一个文件夹。"),
+    "export.ex_note": ("A and B side by side in one notebook, built from the same seed and trained with the same data "
+                       "order.",
+                       "A 和 B 并排放在一个笔记本中，用相同的随机种子构建，并用相同的数据顺序训练。"),
+    "export.unavailable": ("This run cannot be exported: {msg}", "无法导出这次训练：{msg}"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

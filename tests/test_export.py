@@ -243,7 +243,8 @@ def test_exported_code_keeps_the_contract(exported, arch, name, mode):
 
 def test_drawn_settings_leave_the_defaults():
     """The draws are not the defaults in disguise: across each architecture's draws every value of a boolean or a
-    choice comes up (VGG's four conv_archs: three of them), and every number takes a value other than its default (a knob the export ignored would show)."""
+    choice comes up (VGG's four conv_archs: three of them), and every number takes a value other than its default
+    (a knob the export ignored would show)."""
     for arch in arch_names():
         cfgs = [drawn_config(arch, s) for s in DRAWS]
         for k in ARCHS[arch].knobs:

@@ -16,6 +16,7 @@ line, and the contract test, parametrized over the registry, fails until it has 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -109,10 +110,17 @@ def _trace(w: _Writer, input_size: str) -> str:
 
 
 def _has_bn(cfg: Config) -> bool:
+    return _has_bn_cached(cfg.arch, tuple(sorted(cfg.knobs.items())), cfg.in_channels, cfg.num_classes,
+                          cfg.resolution)
+
+
+@functools.lru_cache(maxsize=256)
+def _has_bn_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int) -> bool:
+    """Whether the model has BatchNorm layers (built on the meta device: no weights; the pages rerun often)."""
     import torch
 
     with torch.device("meta"):
-        return bool(bn_layers(cfg.build()))
+        return bool(bn_layers(Config(arch, dict(knobs), in_channels, num_classes, resolution).build()))
 
 
 OUT_SIZE = '''def out_size(n, k, s=1, p=0):  # {note}

@@ -16,7 +16,7 @@ from ..probe import human
 from ..registry import KnobError
 from ..runs import RunRefused
 from ..runs.view import view
-from . import figures
+from . import export_view, figures
 from .common import client_address, executor, lang, my_runs, owner_id, plain, probe_config, remember_owner
 
 K_PICK, K_RUN = "ex_pick", "ex_run"
@@ -177,5 +177,6 @@ def page() -> None:
     except KnobError as e:  # an exercise that does not build is a bug: say so in one line
         st.error(plain(i18n.say(e, L)))
         return
+    export_view.exercise_downloads(ex, _tiny())
     if ex.kind == "train":
         pair(ex)
