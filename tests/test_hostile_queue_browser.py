@@ -176,6 +176,9 @@ def test_waiting_runs_are_not_lost_when_the_server_is_killed(tmp_path):
                     pg.locator(".st-key-train_start button").click()
                     idle(pg)
                     no_exception(pg, f"start {i}")
+                    if i == 0:  # training, not waiting, before the others queue (a loaded machine starts slowly)
+                        pg.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]')"
+                                             ".innerText.includes('running')", timeout=120_000)
                 waiting = people[2].locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
                 assert "Waiting in the queue" in people[2].locator('[data-testid="stMain"]').inner_text()
                 proc.kill()  # kill -9: no shutdown, no clean-up

@@ -23,7 +23,8 @@ K_SHOW = "runs_key_show"
 K_MSG = "_runs_key_msg"
 
 # Runs in the app's own page (not a frame of its own): the cookie is written with the attributes the owner
-# cookie gets there (common._COOKIE_JS), then read back.
+# cookie gets there (common._COOKIE_JS), then read back. Only a cookie that did not stick is reported: a report
+# reruns the page, which would drop what a first page run said once (a link's "… was ignored").
 _PROBE_JS = """export default function(component) {
   const { setStateValue } = component;
   let framed; try { framed = window.self !== window.top; } catch (e) { framed = true; }
@@ -31,7 +32,7 @@ _PROBE_JS = """export default function(component) {
   let kept = false;
   try { document.cookie = 'cnnlab_probe=1; path=/; max-age=60' + a;
         kept = document.cookie.split('; ').includes('cnnlab_probe=1'); } catch (e) { kept = false; }
-  setStateValue('kept', kept);
+  if (!kept) setStateValue('kept', false);  // a state change reruns the page: only when there is news
 }"""
 
 _probe = None

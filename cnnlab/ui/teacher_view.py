@@ -106,6 +106,10 @@ def sidebar() -> None:
 
 # -- the Class page ------------------------------------------------------------------------------------
 
+def _picked() -> None:
+    st.session_state[K_PICK_SAVED] = st.session_state.get("teacher_pick")
+
+
 def _group_title(g: tuple[str, str], L: str, titles: dict) -> str:
     kind, val = g
     if kind == "assignment":
@@ -147,12 +151,14 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
             i18n.t(f"state.{state}", L) if f"state.{state}" in i18n.STRINGS else state)
 
     # Streamlit matches a kept choice by its shown text: when the picked run's state (in that text) changes, the
-    # box would jump to the first run. The pick is kept by id instead.
+    # box would jump to the first run. The pick is kept by id instead, and changed only by the teacher's own
+    # choice (on_change; a state that changed while the teacher picked another run must not undo the pick).
     saved = st.session_state.get(K_PICK_SAVED)
-    if saved and saved[0] in by_id and label(saved[0]) != saved[1]:
-        st.session_state["teacher_pick"] = saved[0]
-    pick = st.selectbox(i18n.t("teacher.pick_run", L), list(by_id), key="teacher_pick", format_func=label)
-    st.session_state[K_PICK_SAVED] = (pick, label(pick))
+    if saved in by_id:
+        st.session_state["teacher_pick"] = saved
+    pick = st.selectbox(i18n.t("teacher.pick_run", L), list(by_id), key="teacher_pick", format_func=label,
+                        on_change=_picked)
+    st.session_state[K_PICK_SAVED] = pick
     r = by_id[pick]
     c1, c2, c3 = st.columns(3)
     try:
