@@ -186,7 +186,7 @@ def _why_no_cuda(warning_text: str = "") -> str:
         need = MIN_DRIVER.get(tmaj)
         return msg("msg.gpu_old_driver_need" if need else "msg.gpu_old_driver", drv=drv or "?", dcuda=dcuda,
                    torch=torch.__version__, tcuda=tcuda, need=need, major=dmaj,
-                   url=f"https://download.pytorch.org/whl/cu{dmaj}{_minor(dcuda) or ''}")
+                   tag=f"cu{dmaj}{_minor(dcuda) or ''}")
     if warning_text:
         return msg("msg.gpu_no_start", why=one_line(warning_text, 200))
     return msg("msg.gpu_none_seen", drv=drv or "?", dcuda=dcuda or "?", tcuda=tcuda)

@@ -605,14 +605,14 @@ STRINGS: dict[str, tuple[str, str]] = {
                           "没有找到 NVIDIA 驱动（没有 /proc/driver/nvidia/version，libcuda.so.1 无法加载）"),
     "msg.gpu_old_driver": ("the NVIDIA driver {drv} supports CUDA up to {dcuda}, but torch {torch} is built for "
                            "CUDA {tcuda}; update the driver, or install a torch built for CUDA {major}.x "
-                           "(pip install torch --index-url {url})",
+                           "(PyTorch's {tag} wheels, as its install guide lists them)",
                            "NVIDIA 驱动 {drv} 最高支持 CUDA {dcuda}，但 torch {torch} 是为 CUDA {tcuda} 构建的；请更新驱动，"
-                           "或安装为 CUDA {major}.x 构建的 torch（pip install torch --index-url {url}）"),
+                           "或安装为 CUDA {major}.x 构建的 torch（PyTorch 安装指南中的 {tag} 版本）"),
     "msg.gpu_old_driver_need": ("the NVIDIA driver {drv} supports CUDA up to {dcuda}, but torch {torch} is built for "
                                 "CUDA {tcuda} and needs driver {need} or newer; update the driver, or install a torch "
-                                "built for CUDA {major}.x (pip install torch --index-url {url})",
+                                "built for CUDA {major}.x (PyTorch's {tag} wheels, as its install guide lists them)",
                                 "NVIDIA 驱动 {drv} 最高支持 CUDA {dcuda}，但 torch {torch} 是为 CUDA {tcuda} 构建的，需要 {need} "
-                                "或更新的驱动；请更新驱动，或安装为 CUDA {major}.x 构建的 torch（pip install torch --index-url {url}）"),
+                                "或更新的驱动；请更新驱动，或安装为 CUDA {major}.x 构建的 torch（PyTorch 安装指南中的 {tag} 版本）"),
     "msg.gpu_no_start": ("CUDA could not start: {why}", "CUDA 无法启动：{why}"),
     "msg.gpu_none_seen": ("torch sees no CUDA device (driver {drv}, CUDA {dcuda} by the driver, torch built for {tcuda})",
                           "torch 看不到 CUDA 设备（驱动 {drv}，驱动支持 CUDA {dcuda}，torch 为 CUDA {tcuda} 构建）"),
