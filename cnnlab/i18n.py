@@ -992,6 +992,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "order.",
                        "A 和 B 并排放在一个笔记本中，用相同的随机种子构建，并用相同的数据顺序训练。"),
     "export.unavailable": ("This run cannot be exported: {msg}", "无法导出这次训练：{msg}"),
+    "export.no_nbformat": ("The notebook needs nbformat, which this server lacks: the .py opens as a notebook too.",
+                           "本服务器没有笔记本所需的 nbformat：.py 文件也可以作为笔记本打开。"),
 }
 
 # d2l-zh's Fashion-MNIST labels (d2l 3.5 get_fashion_mnist_labels)

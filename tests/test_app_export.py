@@ -147,3 +147,16 @@ def test_exercise_downloads_a_and_b(served):
     assert "bn_position = 'before_act'" in code and "bn_position = 'after_act'" in code
     assert code.count("torch.manual_seed(seed)") >= 3  # the recipe, then A and B from the same seed
     assert json.loads(served.text("exercise-bn_position.ipynb"))["nbformat"] == 4
+
+
+def test_without_nbformat_the_page_says_so_and_keeps_the_py(served, monkeypatch):
+    """nbformat is a runtime requirement; an image that lacks it still draws the page: the .py and one sentence."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "nbformat"
+                        else real(name, *a, **k))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert_no_exception(at)
+    assert served.names() == {"lenet.py"}
+    assert any("needs nbformat" in c.value for c in at.caption)

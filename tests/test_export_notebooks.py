@@ -26,6 +26,13 @@ TRACE = re.compile(r"^(\w+) output shape:\t torch\.Size\(\[[0-9, ]+\]\)$", re.M)
 EPOCH = re.compile(r"^epoch (\d+): loss ([0-9.]+), train acc ([0-9.]+), test acc ([0-9.]+)$", re.M)
 
 
+@pytest.fixture(autouse=True)
+def jupyter_env(monkeypatch):
+    """The kernel inherits this process's environment: importing streamlit (another test module) sets
+    MPLBACKEND=Agg, which a student's Jupyter does not have and which would keep the plots out of the outputs."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+
+
 def execute(export, folder) -> tuple[str, float]:
     """Run the export's notebook (as nbformat reads the .ipynb) in a fresh kernel in `folder`; return the text of
     every stream output and the wall time. A cell that raises fails the test with its traceback."""

@@ -3,6 +3,7 @@ on the Architecture, Train, Saved runs and Exercises pages. The text comes from 
 language; the files are built when a button is pressed (a callable), not on every rerun."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Callable
 
@@ -22,11 +23,14 @@ def _buttons(make: Callable[[], object], name: str, key: str, note: str | None =
         if note:
             st.caption(note)
         c1, c2 = st.columns(2)
+        if importlib.util.find_spec("nbformat") is None:  # in requirements.txt; an image without it still runs
+            c2.caption(i18n.t("export.no_nbformat", L))
+        else:
+            c2.download_button(i18n.t("export.dl_ipynb", L), data=lambda: make().ipynb(), file_name=f"{name}.ipynb",
+                               mime=IPYNB_MIME, key=f"{key}_ipynb", on_click="ignore", icon=":material/book_2:",
+                               width="stretch")
         c1.download_button(i18n.t("export.dl_py", L), data=lambda: make().py(), file_name=f"{name}.py",
                            mime=PY_MIME, key=f"{key}_py", on_click="ignore", icon=":material/code:",
-                           width="stretch")
-        c2.download_button(i18n.t("export.dl_ipynb", L), data=lambda: make().ipynb(), file_name=f"{name}.ipynb",
-                           mime=IPYNB_MIME, key=f"{key}_ipynb", on_click="ignore", icon=":material/book_2:",
                            width="stretch")
 
 
