@@ -941,10 +941,12 @@ STRINGS: dict[str, tuple[str, str]] = {
                               "从 CNN Lab 导出：使用你的超参数的模型及其形状变化、像书中一样加载的 Fashion-MNIST，以及与 "
                               "train_ch6 语义相同的训练循环。只需要 PyTorch、torchvision 和 matplotlib，不需要 CNN Lab。"),
     "export.nb_intro_run": ("Exported from CNN Lab: this run's model and recipe. Put the run's model.pt next to this "
-                            "notebook: its weights are loaded into `net` and evaluated on the run's test data (on the "
-                            "CPU the accuracy is the one the run reported); then you can train again from scratch.",
+                            "notebook: its weights are loaded into `net` and evaluated on the run's test data (a run "
+                            "trained on the CPU gets, on the CPU, the accuracy it reported; a GPU run's mixed precision "
+                            "may move it by a few examples); then you can train again from scratch.",
                             "从 CNN Lab 导出：这次训练的模型和训练配置。把这次训练的 model.pt 放在本笔记本旁边：权重会加载到 "
-                            "`net` 中，并在这次训练的测试数据上评估（在 CPU 上得到的精度与训练报告的相同）；之后可以从头再训练一次。"),
+                            "`net` 中，并在这次训练的测试数据上评估（在 CPU 上训练的结果，在 CPU 上评估得到的精度与训练报告的相同；"
+                            "GPU 上的混合精度可能使它相差几个样本）；之后可以从头再训练一次。"),
     "export.nb_intro_ab": ("Exported from CNN Lab: A and B are built one after the other from the same seed and "
                            "trained with the same data order, so only what the exercise changes differs.",
                            "从 CNN Lab 导出：A 和 B 依次用相同的随机种子构建，并用相同的数据顺序训练，因此只有练习改变的部分不同。"),
