@@ -103,9 +103,13 @@ def _small(cfg) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def small_default(arch: str):
-    """The default knobs at a small resolution that fits (the book's, when that is already small)."""
-    loose = resolve(arch, {}, check_shapes=False)
-    return resolve(arch, {}, resolution=min(loose.resolution, max(min_resolution(loose) or 1, 32)))
+    """The default knobs, numerically at the book's resolution where the model is small enough to run here (all but
+    AlexNet and VGG, whose 47 M and 129 M parameters go to a small resolution that fits; the meta-device case
+    covers their book size)."""
+    cfg = resolve(arch, {})
+    if _small(cfg):
+        return cfg
+    return resolve(arch, {}, resolution=max(min_resolution(cfg) or 1, 32))
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,7 +122,7 @@ def drawn_config(arch: str, seed: int):
     low = min_resolution(resolve(arch, {}, check_shapes=False)) or 1
     for _ in range(100):
         knobs = {k.name: draw_knob(k, rng, seed) for k in spec.knobs}
-        dims = dict(in_channels=rng.choice((1, 3)), num_classes=rng.randint(2, 12))
+        dims = dict(in_channels=(1, 3)[seed % 2], num_classes=rng.randint(2, 12))  # grey and RGB in turn
         try:
             cfg = resolve(arch, knobs, resolution=rng.randint(low, low + 24), **dims)
         except InputTooSmall:
@@ -254,7 +258,7 @@ def test_drawn_settings_leave_the_defaults():
                 assert len(set(seen)) == min(len(values), len(DRAWS)), (arch, k.name, seen)
             else:
                 assert any(v != k.default for v in seen), (arch, k.name, seen)
-        assert len({(c.in_channels, c.num_classes, c.resolution) for c in cfgs} | {(1, 10, None)}) > 2
+        assert any(c.in_channels != 1 for c in cfgs) and any(c.num_classes != 10 for c in cfgs)
 
 
 # -- the command line (#25 §4) -------------------------------------------------------------------------------------
