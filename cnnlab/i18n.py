@@ -994,6 +994,8 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "order.",
                        "A 和 B 并排放在一个笔记本中，用相同的随机种子构建，并用相同的数据顺序训练。"),
     "export.unavailable": ("This run cannot be exported: {msg}", "无法导出这次训练：{msg}"),
+    "msg.export_recipe": ("{path} holds a training recipe that cannot be used ({why})",
+                          "{path} 中的训练配置无法使用（{why}）"),
     "export.no_nbformat": ("The notebook needs nbformat, which this server lacks: the .py opens as a notebook too.",
                            "本服务器没有笔记本所需的 nbformat：.py 文件也可以作为笔记本打开。"),
 }

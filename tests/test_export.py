@@ -317,6 +317,35 @@ def test_cli_writes_a_notebook_for_a_run(capsys, tmp_path):
     assert "weights_only=True" in code and os.path.join(events[-1].run_dir, "model.pt") in code
 
 
+@pytest.mark.parametrize("train,says", [
+    ({"lr": "0.1; import os"}, "lr must be"),
+    ({"optimizer": "sgd'); import os; ('"}, "optimizer must be one of"),
+    ({"init": "xavier\nimport os"}, "init must be one of xavier | keep"),
+    ({"batch_size": -4}, "batch_size must be"),
+])
+def test_cli_a_run_folder_from_anywhere_is_checked_not_pasted(capsys, tmp_path, train, says):
+    """config.json may be crafted: a recipe value the engine would refuse is refused in one line, never written
+    into the exported code; the folder's name is the only text of it the notebook shows."""
+    import json as _json
+
+    from cnnlab import engine
+    from cnnlab.data import synthetic
+
+    events = list(engine.run(engine.TrainConfig(model="lenet", epochs=1, device="cpu"), out_dir=str(tmp_path),
+                             data=synthetic(32, 16)))
+    run_dir = events[-1].run_dir
+    path = os.path.join(run_dir, "config.json")
+    with open(path, encoding="utf-8") as f:
+        cfg = _json.load(f)
+    rc, out, err = _cli(capsys, "export", "--run", run_dir)
+    assert rc == 0 and "lr, batch_size, num_epochs = " in out, err
+    cfg["train"].update(train)
+    with open(path, "w", encoding="utf-8") as f:
+        _json.dump(cfg, f)
+    rc, out, err = _cli(capsys, "export", "--run", run_dir)
+    assert rc == 2 and out == "" and says in err and err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize("argv,says", [
     (["export", "vgg", "--set", "ratio=0"], "ratio must be an integer in 1..64"),
     (["export", "nosuch"], "nosuch"),

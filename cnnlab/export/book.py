@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from ..i18n import t
+from ..i18n import msg, t
 from ..registry import Config, KnobError
 from .code import model_code, tidy
 
@@ -318,6 +318,32 @@ def train_export(tc, lang: str = "en") -> Export:
     return replace(model_export(cfg, lang, Recipe.of(tc)), name=_slug(f"{cfg.arch}-train"))
 
 
+def _run_recipe(cfg: Config, train: Any, where: str) -> Recipe:
+    """A run's recipe from its config.json "train", every value checked as the engine checks it (a folder may come
+    from anywhere); CheckpointError (one line) when one cannot be used."""
+    from ..checkpoint import CheckpointError
+    from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
+
+    tr = train if isinstance(train, dict) else {}
+    book = cfg.spec.recipe(cfg.knobs)
+
+    def size(v, full):
+        return None if v is None or SIZE.validate(v) >= full else SIZE.validate(v)
+
+    try:
+        init = tr.get("init", "xavier")
+        if init not in ("xavier", "keep"):
+            raise KnobError(f"init must be one of xavier | keep, got {init!r}"[:120])
+        return Recipe(lr=LR.validate(tr.get("lr", book.lr)),
+                      batch_size=BATCH.validate(tr.get("batch_size", book.batch_size)),
+                      num_epochs=EPOCHS.validate(tr.get("epochs", book.epochs)),
+                      seed=SEED.validate(tr.get("seed", 0)), optimizer=OPT.validate(tr.get("optimizer", "sgd")),
+                      weight_decay=WD.validate(tr.get("weight_decay", 0.0)), init=init,
+                      train_size=size(tr.get("train_size"), N_TRAIN), test_size=size(tr.get("test_size"), N_TEST))
+    except KnobError as e:
+        raise CheckpointError(msg("msg.export_recipe", path=where, why=str(e))) from None
+
+
 def run_export(run_dir: str, lang: str = "en", weights: str = "model.pt") -> Export:
     """A saved run: its model and recipe (config.json), then its model.pt loaded with weights_only into `net` and
     evaluated on the run's test data, against the accuracy the run reported; then training again from scratch.
@@ -325,18 +351,15 @@ def run_export(run_dir: str, lang: str = "en", weights: str = "model.pt") -> Exp
     from .. import checkpoint
 
     cfg_json = checkpoint.read_config(run_dir)
-    cfg = checkpoint.model_config_of(cfg_json, os.path.join(run_dir, checkpoint.CONFIG))
-    tr = cfg_json.get("train", {})
-    size = lambda v, full: None if v is None or int(v) >= full else int(v)  # noqa: E731
-    recipe = Recipe(lr=float(tr.get("lr", cfg.spec.recipe(cfg.knobs).lr)),
-                    batch_size=int(tr.get("batch_size", cfg.spec.training.batch_size)),
-                    num_epochs=int(tr.get("epochs", cfg.spec.training.epochs)), seed=int(tr.get("seed", 0)),
-                    optimizer=str(tr.get("optimizer", "sgd")), weight_decay=float(tr.get("weight_decay", 0.0)),
-                    init=str(tr.get("init", "xavier")), train_size=size(tr.get("train_size"), N_TRAIN),
-                    test_size=size(tr.get("test_size"), N_TEST))
-    final = cfg_json.get("final") or {}
+    where = os.path.join(run_dir, checkpoint.CONFIG)
+    cfg = checkpoint.model_config_of(cfg_json, where)
+    recipe = _run_recipe(cfg, cfg_json.get("train"), where)
+    final = cfg_json.get("final") if isinstance(cfg_json.get("final"), dict) else {}
     reported = final.get("test_acc") if cfg_json.get("status") == "finished" else None
-    run_id = str(cfg_json.get("run_id") or os.path.basename(os.path.normpath(run_dir)))
+    if not isinstance(reported, (int, float)) or isinstance(reported, bool):
+        reported = None
+    # the folder's name, as file names and a title take it (config.json may come from anywhere: no markup)
+    run_id = _slug(os.path.basename(os.path.normpath(run_dir)))
     base = model_export(cfg, lang, recipe)
     cells = list(base.cells)
     cells[0] = Cell("markdown", f"# {_title(cfg, lang)} · {run_id}\n\n"
