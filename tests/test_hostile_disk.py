@@ -3,7 +3,7 @@
 Replayed: with CNNLAB_DISK_CAP_MB=1000 the cap never removed the attacker's runs, because the warm worker that had
 trained them (their `.alive` pid) was still alive, and deleted six older runs of other people instead. Here each
 run folder is written at a given size (sparse files: no disk used, nothing trained) with its owner's `.owner`
-digest, and runs are submitted through the executor's own `submit` (cnnlab.runs.booked) with an executor whose
+digest, and runs are submitted through the executor's own `submit` (cnnlab.runs.executor) with an executor whose
 runs stay queued, so every check runs in seconds."""
 import os
 import re
@@ -16,21 +16,21 @@ from helpers import APP, needs_fmnist, save_tiny_run
 from cnnlab import checkpoint as ckpt
 from cnnlab import engine, i18n
 from cnnlab.runs import AdmissionRefused, Limits, RunRefused, admission, recovery
-from cnnlab.runs.book import RunBook
-from cnnlab.runs.booked import BookedExecutor
+from cnnlab.runs.ledger import RunLedger
+from cnnlab.runs.executor import LedgerExecutor
 
 MB = 2**20
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Shelf(BookedExecutor):
+class Shelf(LedgerExecutor):
     """The executors' shared submit (checks, the books, the disk share and cap); its runs never start."""
 
     name = "shelf"
 
     def __init__(self, root, limits: Limits):
         self.limits, self.out_dir, self.admission_check = limits, str(root), False
-        self.book = RunBook(self.name, limits)
+        self.ledger = RunLedger(self.name, limits)
         self._lock = threading.RLock()
         self._closed = False
 

@@ -18,7 +18,7 @@ from cnnlab import engine
 from cnnlab.events import RunFailed, StepEnd
 from cnnlab.runs import (DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, AdmissionRefused, Limits, OwnerLimit,
                          QueueFull, admission, recovery)
-from cnnlab.runs.book import RunBook, RunRecord
+from cnnlab.runs.ledger import RunLedger, RunRecord
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,40 +148,40 @@ def _rec(i, owner, state="queued"):
 
 
 def test_owner_limit_and_queue_length_refuse_with_one_sentence():
-    book = RunBook("t", Limits(max_active_per_owner=1, max_queued_per_owner=1, queue_len=3))
-    book.add(_rec(1, "a", RUNNING))
-    book.add(_rec(2, "a"))
+    ledger = RunLedger("t", Limits(max_active_per_owner=1, max_queued_per_owner=1, queue_len=3))
+    ledger.add(_rec(1, "a", RUNNING))
+    ledger.add(_rec(2, "a"))
     with pytest.raises(OwnerLimit) as e:
-        book.add(_rec(3, "a"))
+        ledger.add(_rec(3, "a"))
     assert str(e.value) == ("you already have 2 runs training or waiting (at most 1 training and 1 waiting per "
                             "person): stop one or wait for it to finish")
-    book.add(_rec(4, "b"))
-    book.add(_rec(5, "c"))
+    ledger.add(_rec(4, "b"))
+    ledger.add(_rec(5, "c"))
     with pytest.raises(QueueFull) as e:
-        book.add(_rec(6, "d"))
+        ledger.add(_rec(6, "d"))
     assert str(e.value) == "3 runs are already waiting (the queue holds 3): try again in a few minutes"
 
 
 def test_the_queue_skips_an_owner_who_already_trains():
-    book = RunBook("t", Limits(max_active_per_owner=1, max_queued_per_owner=2, cpu_slots=2))
-    book.add(_rec(1, "a", RUNNING))
-    book.add(_rec(2, "a"))
-    book.add(_rec(3, "b"))
-    assert book.next_runnable("cpu", 2).id == "r3"          # b goes first: a already has a run training
-    assert book.position(book.get("r3")) == 1 and book.position(book.get("r2")) == 2  # the order it will start in
-    assert book.next_runnable("cpu", 1) is None             # no free slot
+    ledger = RunLedger("t", Limits(max_active_per_owner=1, max_queued_per_owner=2, cpu_slots=2))
+    ledger.add(_rec(1, "a", RUNNING))
+    ledger.add(_rec(2, "a"))
+    ledger.add(_rec(3, "b"))
+    assert ledger.next_runnable("cpu", 2).id == "r3"          # b goes first: a already has a run training
+    assert ledger.position(ledger.get("r3")) == 1 and ledger.position(ledger.get("r2")) == 2  # the order it will start in
+    assert ledger.next_runnable("cpu", 1) is None             # no free slot
 
 
 def test_events_keep_their_indices_when_old_steps_are_thinned():
-    book = RunBook("t", Limits(), max_steps=10)
+    ledger = RunLedger("t", Limits(), max_steps=10)
     rec = _rec(1, "a", RUNNING)
-    book.add(rec)
+    ledger.add(rec)
     for i in range(1, 31):
-        book.record(rec, StepEnd(step=i, total_steps=30, epoch=1, loss=1.0, acc=0.1, examples_per_s=1, eta_s=0))
-    kept = book.events("r1")
+        ledger.record(rec, StepEnd(step=i, total_steps=30, epoch=1, loss=1.0, acc=0.1, examples_per_s=1, eta_s=0))
+    kept = ledger.events("r1")
     assert len(kept) < 30 and kept[-1].step == 30 and [e.step for e in kept] == sorted(e.step for e in kept)
-    assert [e.step for e in book.events("r1", 25)] == [26, 27, 28, 29, 30]  # index 25 is step 26
-    assert book.status(rec).n_events == 30
+    assert [e.step for e in ledger.events("r1", 25)] == [26, 27, 28, 29, 30]  # index 25 is step 26
+    assert ledger.status(rec).n_events == 30
 
 
 def test_admission_sentences_name_the_figure_and_a_preset_that_fits(monkeypatch):
@@ -326,14 +326,14 @@ def test_workers_do_not_run_the_page_script_streamlit_made_main(monkeypatch, tmp
 def test_the_queue_takes_turns_between_addresses():
     """#23 §2: one address's many runs (one person's made-up owners) wait behind another address's next run."""
     from cnnlab.runs.base import QUEUED, RUNNING, Limits
-    from cnnlab.runs.book import RunBook, RunRecord
+    from cnnlab.runs.ledger import RunLedger, RunRecord
 
-    book = RunBook("t", Limits(queue_len=64, max_runs_per_client=64))
+    ledger = RunLedger("t", Limits(queue_len=64, max_runs_per_client=64))
 
     def rec(i, client, state=QUEUED):
         r = RunRecord(id=f"r{i}", owner=f"o{i}", executor="t", device="cpu", config=None, label="", meta={"client": client},
                       out_dir=None)
-        book.add(r)
+        ledger.add(r)
         r.state = state
         return r
 
@@ -341,10 +341,10 @@ def test_the_queue_takes_turns_between_addresses():
     flood = [rec(i, "10.0.0.66") for i in range(1, 18)]
     student = rec(99, "10.0.0.7")
     other = rec(100, "10.0.0.8")
-    assert book.position(student) == 1 and book.position(other) == 2 and book.position(flood[0]) == 3
-    assert book.next_runnable("cpu", 2) is student
+    assert ledger.position(student) == 1 and ledger.position(other) == 2 and ledger.position(flood[0]) == 3
+    assert ledger.next_runnable("cpu", 2) is student
     same_address = [rec(200 + i, "10.0.0.9") for i in range(3)]  # a class behind one address: first come first
-    assert [book.position(r) for r in same_address] == sorted(book.position(r) for r in same_address)
+    assert [ledger.position(r) for r in same_address] == sorted(ledger.position(r) for r in same_address)
 
 
 def test_owners_made_beyond_an_address_rate_may_look_but_not_start():

@@ -868,7 +868,7 @@ def _simulate(jobs: list[_Job], slots: int, per_owner: int, load: float, threads
 
 def _queue_jobs(executor, device: str, load: float) -> list[_Job]:
     """The executor's runs training or waiting on `device` in the order they will start (training ones first, then
-    the queue's positions: RunBook.fair_queue takes turns between addresses), with the quiet seconds they have left."""
+    the queue's positions: RunLedger.fair_queue takes turns between addresses), with the quiet seconds they have left."""
     try:
         sts = [s for s in executor.list() if s.state in ("running", "queued")
                and str(s.device).split(":")[0] == device.split(":")[0]]

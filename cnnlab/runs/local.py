@@ -2,7 +2,7 @@
 
 Each worker is a ``multiprocessing`` "spawn" process (:mod:`cnnlab.runs.worker`) with torch imported and
 Fashion-MNIST read, so a Start click shows its first curve point quickly. The server process never
-trains: one daemon thread here reads every worker's pipe into the :class:`~cnnlab.runs.book.RunBook`,
+trains: one daemon thread here reads every worker's pipe into the :class:`~cnnlab.runs.ledger.RunLedger`,
 starts queued runs when a device slot and a warm worker are free, enforces the wall-time limit, and
 watches the workers. A worker that dies (SIGKILL, a segfault, the kernel's out-of-memory killer) fails
 only its own run (reason ``worker_died``) and is replaced by a fresh one; the server keeps serving.
@@ -27,10 +27,9 @@ from ..events import RunFailed
 from ..i18n import msg
 from . import admission, recovery
 from .base import RUNNING, Limits, RunHandle, handle_id
-from .book import RunBook, RunRecord
-from .booked import BookedExecutor
+from .ledger import RunRecord
+from .executor import STOP_GRACE_S, LedgerExecutor
 
-STOP_GRACE_S = 30.0     # a run that ignores its stop this long gets its worker killed
 EARLY_DEATHS_MAX = 3    # workers that die before "ready" this many times in a row: pause respawning
 
 
@@ -92,47 +91,26 @@ class _Worker:
         return self.ready and self.run is None and not self.dead
 
 
-class LocalExecutor(BookedExecutor):
+class LocalExecutor(LedgerExecutor):
     name = "local"
 
     def __init__(self, *, limits: Limits | None = None, out_dir: str | None = "checkpoints", preload: bool = True,
                  admission_check: bool = True, recover: bool = True, poll_s: float = 0.1):
-        self.limits = limits or Limits.from_env()
-        self.out_dir = out_dir
+        super().__init__(limits=limits, out_dir=out_dir, admission_check=admission_check, recover=recover)
         self.preload = preload
-        self.admission_check = admission_check
         self.poll_s = poll_s
-        self.book = RunBook(self.name, self.limits)
         self._ctx = mp.get_context("spawn")
-        self._lock = threading.RLock()
         self._workers: list[_Worker] = []
         self._wid = 0
         self._early_deaths = 0
         self._pause_until = 0.0
-        self._closed = False          # no new runs, no new workers
-        self._reading = True          # the reader thread runs until shutdown has collected the last events
-        self.recovered = recovery.recover_interrupted(out_dir) if recover else []
-        self.not_started = recovery.recover_queue(out_dir) if recover else []
         self._cuda = self._has_cuda()
         self._ensure_pool()
-        self._thread = threading.Thread(target=self._loop, name="cnnlab-local-executor", daemon=True)
-        self._thread.start()
+        self._start("cnnlab-local-executor")
         weakref.finalize(self, LocalExecutor._final, self._workers)
 
-    # -- the contract ------------------------------------------------------------------
-    def shutdown(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            recs = self._shutdown_stop()
-        self._shutdown_wait(recs, timeout)
-        self._reading = False
-        self._thread.join(timeout=2)
-        with self._lock:
-            for r in recs:
-                self._shutdown_record(r)
-            LocalExecutor._final(self._workers)
+    def _release(self) -> None:
+        LocalExecutor._final(self._workers)
 
     @staticmethod
     def _final(workers: list) -> None:
@@ -156,8 +134,7 @@ class LocalExecutor(BookedExecutor):
     # -- extras (tests, the bench, the app) -------------------------------------------------
     def worker_pid(self, handle: RunHandle | str) -> int | None:
         """The pid of the process training this run (None if it is not training)."""
-        rec = self.book.get(handle_id(handle))
-        w = rec.worker if rec else None
+        w = self._worker_of(handle)
         return w.pid if w is not None else None
 
     def workers(self) -> list[dict]:
@@ -217,29 +194,22 @@ class LocalExecutor(BookedExecutor):
                 self._workers.append(w)
                 alive.append(w)
 
-    def _schedule(self) -> None:
-        with self._lock, self.book.lock:
-            if self._closed:
-                return
-            for device in ("cuda", "cpu"):
-                while True:
-                    rec = self.book.next_runnable(device, self._slots(device))
-                    if rec is None:
-                        break
-                    w = next((w for w in self._workers if w.idle), None)
-                    if w is None:
-                        break
-                    w.stop.clear()
-                    try:
-                        w.conn.send(("run", rec.id, rec.config, rec.out_dir))
-                    except (OSError, ValueError):
-                        self._died(w)
-                        continue
-                    w.run = rec
-                    self.book.mark_running(rec, w)
+    def _start_run(self, rec: RunRecord) -> bool:
+        w = next((w for w in self._workers if w.idle), None)
+        if w is None:
+            return False
+        w.stop.clear()
+        try:
+            w.conn.send(("run", rec.id, rec.config, rec.out_dir))
+        except (OSError, ValueError):
+            self._died(w)
+            return True  # another worker may take it
+        w.run = rec
+        self.ledger.mark_running(rec, w)
+        return True
 
     def _loop(self) -> None:
-        while self._reading:
+        while self._running:
             with self._lock:
                 conns = {w.conn: w for w in self._workers if not w.dead}
             try:
@@ -272,11 +242,11 @@ class LocalExecutor(BookedExecutor):
                 self._early_deaths = 0
                 self._schedule()
         elif kind == "event":
-            rec = self.book.get(msg[1])
+            rec = self.ledger.get(msg[1])
             if rec is None:
                 return
             ev = msg[2]
-            self.book.record(rec, ev, before_done=self._fix_config)
+            self.ledger.record(rec, ev, before_done=self._fix_config)
         elif kind == "idle":
             with self._lock:
                 w.run = None
@@ -315,7 +285,7 @@ class LocalExecutor(BookedExecutor):
                                run_dir=rec.run_dir)
             else:
                 ev = RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir)
-            self.book.record(rec, ev, before_done=self._fix_config)
+            self.ledger.record(rec, ev, before_done=self._fix_config)
         try:
             w.conn.close()
         except Exception:  # noqa: BLE001
@@ -337,22 +307,18 @@ class LocalExecutor(BookedExecutor):
                     except (EOFError, OSError):
                         pass
                     self._died(w)
-            for rec in self.book.running():
+            for rec in self.ledger.running():
                 w = rec.worker
                 if w is None:
                     continue
-                if rec.started and now - rec.started > self.limits.max_wall_s and rec.limit_reason is None:
-                    rec.limit_reason = "time_limit"
-                    rec.stop_requested = rec.stop_requested or now
-                    w.stop.set()
-                if rec.stop_requested and now - rec.stop_requested > STOP_GRACE_S and w.proc.is_alive():
+                if self._overdue(rec, now) and w.proc.is_alive():
                     w.proc.kill()
             if not self._closed:
                 self._ensure_pool()
                 self._schedule()
 
     def __repr__(self) -> str:  # pragma: no cover
-        return f"LocalExecutor(workers={len(self._workers)}, runs={len(self.book.runs)})"
+        return f"LocalExecutor(workers={len(self._workers)}, runs={len(self.ledger.runs)})"
 
 
 def worker_info(ex: Any) -> list[dict]:

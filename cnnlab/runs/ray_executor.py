@@ -14,7 +14,7 @@ Ray is optional (``requirements-ray.txt``): nothing here imports it before a :cl
   out_dir=...)`` and buffers the events; it is a threaded actor (``max_concurrency``) so ``poll`` and
   ``stop`` are served while it trains. ``max_restarts=0``: a worker that dies is never silently re-run.
 * Driver side (the web server): one daemon thread long-polls every running actor (``poll.remote(since)``)
-  into the shared :class:`~cnnlab.runs.book.RunBook` (owners, limits, FIFO queue, event indices — the same
+  into the shared :class:`~cnnlab.runs.ledger.RunLedger` (owners, limits, FIFO queue, event indices — the same
   bookkeeping as the local executor), starts queued runs while the cluster has room, enforces the
   wall-time limit. An actor that dies (killed, its node lost, out of memory) raises ``RayActorError`` on
   the next poll, and its run — only its run — ends ``RunFailed(reason="worker_died")``.
@@ -42,12 +42,11 @@ from ..i18n import msg
 from ..events import RunFailed, RunStart, StepEnd
 from . import recovery
 from .base import RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
-from .book import RunBook, RunRecord
-from .booked import BookedExecutor
+from .ledger import RunLedger, RunRecord
+from .executor import STOP_GRACE_S, LedgerExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cnnlab.__file__)))
 DEFAULT_GPU_FRACTION = 0.25
-STOP_GRACE_S = 30.0        # a run that ignores its stop this long gets its actor killed
 POLL_WAIT_S = 0.5          # how long the actor holds a poll open waiting for a new event
 START_TIMEOUT_S = 600.0    # a run whose actor has not started training by then fails (no room, no env)
 
@@ -171,7 +170,7 @@ def _died_message(err: BaseException) -> str:
     return "the Ray worker training this run died (it was killed, crashed, or its node was lost)"
 
 
-class RayExecutor(BookedExecutor):
+class RayExecutor(LedgerExecutor):
     name = "ray"
 
     def __init__(self, *, limits: Limits | None = None, out_dir: str | None = None, address: str | None = None,
@@ -183,14 +182,13 @@ class RayExecutor(BookedExecutor):
         except ImportError as e:  # pragma: no cover - only without requirements-ray.txt
             raise RuntimeError("the Ray executor needs Ray: pip install -r requirements-ray.txt") from e
         self._ray = ray
-        self.limits = limits or Limits.from_env()
         out = out_dir if out_dir is not None else os.environ.get("CNNLAB_CHECKPOINTS", "checkpoints")
-        self.out_dir = os.path.abspath(out) if out else None
+        super().__init__(limits=limits, out_dir=os.path.abspath(out) if out else None,
+                         admission_check=admission_check, recover=recover)
         self.gpu_fraction = gpu_fraction if gpu_fraction is not None else gpu_fraction_from_env()
         if not 0 < self.gpu_fraction <= 1:
             raise ValueError(f"gpu_fraction must be in (0, 1], got {self.gpu_fraction:g}")
         self.cpus_per_run = cpus_per_run if cpus_per_run is not None else _env_float("CNNLAB_RAY_CPUS_PER_RUN", 1.0)
-        self.admission_check = admission_check
         self.poll_s = poll_s
         self.address = address if address is not None else (os.environ.get("CNNLAB_RAY_ADDRESS") or None)
         ship = (self.address or "").startswith("ray://") or os.environ.get("CNNLAB_RAY_SHIP_CODE") == "1"
@@ -214,46 +212,32 @@ class RayExecutor(BookedExecutor):
             ray.init(**kw)
             self._owns_ray = True
         self._remote = ray.remote(RunWorker)
-        self.book = RunBook(self.name, self.limits)
-        self._lock = threading.RLock()
-        self._closed = False
         self._resources: dict = {}
         self._resources_at = 0.0
         self._gpu_mem: int | None = None
         self._gpu_probe: concurrent.futures.Future | None = None
         if self.cluster_resources().get("GPU", 0) > 0:
             self._start_gpu_probe()
-        self.recovered = recovery.recover_interrupted(self.out_dir) if recover else []
-        self.not_started = recovery.recover_queue(self.out_dir) if recover else []
-        self._thread = threading.Thread(target=self._loop, name="cnnlab-ray-executor", daemon=True)
-        self._thread.start()
-        weakref.finalize(self, RayExecutor._final, self.book)
+        self._start("cnnlab-ray-executor")
+        weakref.finalize(self, RayExecutor._final, self.ledger)
 
-    # -- the contract ------------------------------------------------------------------
-    def shutdown(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            recs = self._shutdown_stop()
-        self._shutdown_wait(recs, timeout)  # the poll thread still runs: it records each run's last events
-        with self._lock:
-            self._closed = True
-        self._thread.join(timeout=5)
-        with self._lock:
-            for r in recs:
-                w = r.worker
-                if self._shutdown_record(r):
-                    if r.run_dir:
-                        recovery.update_config(r.run_dir, status="stopped",
-                                               failure={"reason": "stopped", "message": "the server shut down"})
-                if w is not None:
-                    self._kill(w)
-            if self._owns_ray and self._ray.is_initialized():
-                self._ray.shutdown()
+    _join_s = 5.0
+
+    def _ended_by_shutdown(self, rec: RunRecord) -> None:
+        if rec.run_dir:  # its actor wrote no final status
+            recovery.update_config(rec.run_dir, status="stopped",
+                                   failure={"reason": "stopped", "message": "the server shut down"})
+
+    def _let_go(self, worker: _Actor) -> None:
+        self._kill(worker)
+
+    def _release(self) -> None:
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
 
     @staticmethod
-    def _final(book: RunBook) -> None:
-        for r in list(book.runs.values()):
+    def _final(ledger: RunLedger) -> None:
+        for r in list(ledger.runs.values()):
             w = r.worker
             if w is not None:
                 try:
@@ -265,14 +249,13 @@ class RayExecutor(BookedExecutor):
     # -- extras (tests, the app) ----------------------------------------------------------
     def actor_options(self, handle: RunHandle | str) -> dict | None:
         """The options the run's actor was created with (resources, restarts, concurrency)."""
-        rec = self.book.get(handle_id(handle))
+        rec = self.ledger.get(handle_id(handle))
         w = rec.worker if rec else None
         return dict(w.options) if w is not None else (rec.meta.get("ray") if rec else None)
 
     def worker_info(self, handle: RunHandle | str, timeout: float = 30) -> dict | None:
         """Ask the run's actor where it runs and what Ray assigned it (None if it is not running)."""
-        rec = self.book.get(handle_id(handle))
-        w = rec.worker if rec else None
+        w = self._worker_of(handle)
         if w is None:
             return None
         return self._ray.get(w.handle.info.remote(), timeout=timeout)
@@ -351,25 +334,18 @@ class RayExecutor(BookedExecutor):
                     runtime_env=self.runtime_env)
         return opts
 
-    def _schedule(self) -> None:
-        with self._lock, self.book.lock:
-            if self._closed:
-                return
-            for device in ("cuda", "cpu"):
-                while True:
-                    rec = self.book.next_runnable(device, self._slots(device))
-                    if rec is None:
-                        break
-                    opts = self._options(rec)
-                    try:
-                        handle = self._remote.options(**opts).remote(rec.id, rec.config, rec.out_dir)
-                    except Exception as e:  # noqa: BLE001 - e.g. the cluster is gone
-                        self.book.mark_running(rec, None)
-                        self.book.record(rec, RunFailed(reason="error", message=msg(
-                            "msg.ray_no_start", why=f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")))
-                        continue
-                    rec.meta["ray"] = {k: v for k, v in opts.items() if k != "runtime_env"}
-                    self.book.mark_running(rec, _Actor(handle=handle, options=opts))
+    def _start_run(self, rec: RunRecord) -> bool:
+        opts = self._options(rec)
+        try:
+            handle = self._remote.options(**opts).remote(rec.id, rec.config, rec.out_dir)
+        except Exception as e:  # noqa: BLE001 - e.g. the cluster is gone
+            self.ledger.mark_running(rec, None)
+            self.ledger.record(rec, RunFailed(reason="error", message=msg(
+                "msg.ray_no_start", why=f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")))
+            return True
+        rec.meta["ray"] = {k: v for k, v in opts.items() if k != "runtime_env"}
+        self.ledger.mark_running(rec, _Actor(handle=handle, options=opts))
+        return True
 
     def _send_stop(self, w: _Actor) -> None:
         try:
@@ -387,10 +363,10 @@ class RayExecutor(BookedExecutor):
         # Each running actor has one poll in flight, as a concurrent.futures.Future (works the same through
         # Ray Client, where ray.wait from a thread does not see results); the actor holds it open up to
         # POLL_WAIT_S, so an event reaches the book within a round trip and an idle run costs 2 calls/s.
-        while not self._closed:
+        while self._running:
             try:
                 with self._lock:
-                    running = [r for r in self.book.running() if r.worker is not None]
+                    running = [r for r in self.ledger.running() if r.worker is not None]
                     for r in running:
                         if r.worker.pending is None:
                             r.worker.pending = r.worker.handle.poll.remote(r.worker.got).future()
@@ -428,16 +404,16 @@ class RayExecutor(BookedExecutor):
             return
         w.errors = 0
         if info and "worker" not in rec.meta.get("ray", {}):
-            with self.book.lock:   # where Ray put it, as Ray says (pid, node, the resources it assigned)
+            with self.ledger.lock:   # where Ray put it, as Ray says (pid, node, the resources it assigned)
                 rec.meta.setdefault("ray", {})["worker"] = info
         final = False
         for ev in evs:
             w.got += 1
             w.started_training = True
-            final = self.book.record(rec, ev, before_done=self._fix_time_limit_config) or final
+            final = self.ledger.record(rec, ev, before_done=self._fix_time_limit_config) or final
         if final or done:
             if not final:   # the stream ended without a final event (should not happen): end it here
-                self.book.record(rec, RunFailed(reason="error", message=msg("msg.no_final"),
+                self.ledger.record(rec, RunFailed(reason="error", message=msg("msg.no_final"),
                                                 run_dir=rec.run_dir))
             try:
                 w.handle.__ray_terminate__.remote()   # let the actor exit; its resources go back to Ray
@@ -461,7 +437,7 @@ class RayExecutor(BookedExecutor):
             last = next((e for _, e in reversed(rec.events) if isinstance(e, StepEnd)), None)
             if last is not None:   # where it was when it died
                 ev = dataclasses.replace(ev, epoch=last.epoch, step=last.step)
-            self.book.record(rec, ev, before_done=self._fix_died_config)   # the folder says so before anyone
+            self.ledger.record(rec, ev, before_done=self._fix_died_config)   # the folder says so before anyone
             self._kill(w)                                                   # who waits on the run is woken
             self._schedule()
 
@@ -480,15 +456,11 @@ class RayExecutor(BookedExecutor):
     def _watch(self) -> None:
         now = time.time()
         with self._lock:
-            for rec in self.book.running():
+            for rec in self.ledger.running():
                 w = rec.worker
                 if w is None:
                     continue
-                if rec.started and now - rec.started > self.limits.max_wall_s and rec.limit_reason is None:
-                    rec.limit_reason = "time_limit"
-                    rec.stop_requested = rec.stop_requested or now
-                    self._send_stop(w)
-                if rec.stop_requested and now - rec.stop_requested > STOP_GRACE_S:
+                if self._overdue(rec, now):
                     self._died(rec, w, "")
                 elif not w.started_training and rec.started and now - rec.started > START_TIMEOUT_S:
                     self._died(rec, w, msg("msg.ray_start_timeout", mins=f"{START_TIMEOUT_S / 60:g}"), reason="error")
@@ -496,4 +468,4 @@ class RayExecutor(BookedExecutor):
                 self._schedule()
 
     def __repr__(self) -> str:  # pragma: no cover
-        return f"RayExecutor(address={self.address!r}, runs={len(self.book.runs)})"
+        return f"RayExecutor(address={self.address!r}, runs={len(self.ledger.runs)})"

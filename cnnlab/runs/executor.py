@@ -1,7 +1,7 @@
-"""What the local and the Ray executors share: the books (a RunBook), and the contract's methods that only
-read or change the books — submit (checks, admission, the disk share and cap, the record), events, stop, list,
-status, wait — plus the disk cap after a run ends. A subclass says where runs train: `_device_of`, `_schedule`,
-`_send_stop`, and the hooks below."""
+"""What the local and the Ray executors share: the run ledger (cnnlab.runs.ledger), and the contract's methods
+that only read or change it — submit (checks, admission, the disk share and cap, the record), events, stop,
+list, status, wait, shutdown — plus the disk cap after a run ends. A subclass says where runs train:
+`_device_of`, `_schedule`, `_send_stop`, its thread (`_loop`, started by `_start`), and the hooks below."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,26 +14,61 @@ from ..events import Event, RunFailed
 from ..i18n import msg
 from . import admission, disk, recovery
 from .base import FINISHED, QUEUED, Executor, Limits, RunHandle, RunStatus, handle_id, new_run_id
-from .book import RunBook, RunRecord
+from .ledger import RunLedger, RunRecord
+
+STOP_GRACE_S = 30.0   # a run that ignores its stop this long gets its worker killed
 
 
-class BookedExecutor(Executor):
-    """An executor whose runs are kept in ``self.book``; subclasses set ``book``, ``limits``, ``out_dir``,
-    ``admission_check``, ``_lock`` (an RLock) and ``_closed`` in their constructor."""
+class LedgerExecutor(Executor):
+    """An executor whose runs are kept in ``self.ledger``, with one thread of its own (`_loop`) that collects
+    the runs' events and starts the waiting ones."""
 
-    book: RunBook
-    limits: Limits
-    out_dir: str | None
-    admission_check: bool
-    _lock: threading.RLock
-    _closed: bool
+    name = "ledger"
+    _join_s = 2.0   # how long shutdown waits for the executor's thread
+
+    def __init__(self, *, limits: Limits | None, out_dir: str | None, admission_check: bool, recover: bool):
+        self.limits = limits or Limits.from_env()
+        self.out_dir = out_dir
+        self.admission_check = admission_check
+        self.ledger = RunLedger(self.name, self.limits)
+        self._lock = threading.RLock()
+        self._closed = False      # shut down: no new runs, no new workers
+        self._running = True      # the executor's thread runs until shutdown has collected the last events
+        self.recovered = recovery.recover_interrupted(out_dir) if recover else []
+        self.not_started = recovery.recover_queue(out_dir) if recover else []
+        self._thread: threading.Thread | None = None
+
+    def _start(self, thread_name: str) -> None:
+        self._thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def _worker_of(self, handle: RunHandle | str) -> Any:
+        """The worker training this run (None if it is not training)."""
+        rec = self.ledger.get(handle_id(handle))
+        return rec.worker if rec else None
 
     # -- what a subclass provides --------------------------------------------------------------
     def _device_of(self, device: str) -> str:
         raise NotImplementedError
 
-    def _schedule(self) -> None:
+    def _start_run(self, rec: RunRecord) -> bool:
+        """Under the lock: start `rec` on a worker (`self.ledger.mark_running`); False when no worker is free
+        now (scheduling waits for one). A run that cannot start is recorded as failed (True: go on)."""
         raise NotImplementedError
+
+    def _slots(self, device: str) -> int:
+        raise NotImplementedError
+
+    def _schedule(self) -> None:
+        """Start the waiting runs in the ledger's fair order while each device has a free slot."""
+        with self._lock, self.ledger.lock:
+            if self._closed:
+                return
+            for device in ("cuda", "cpu"):
+                while True:
+                    rec = self.ledger.next_runnable(device, self._slots(device))
+                    if rec is None or not self._start_run(rec):
+                        break
 
     def _send_stop(self, worker: Any) -> None:
         """Ask the worker training a run to stop at its next step."""
@@ -50,6 +85,18 @@ class BookedExecutor(Executor):
 
     def _before_schedule(self) -> None:
         """Called under the lock after a run is booked, before scheduling (e.g. to grow a worker pool)."""
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _ended_by_shutdown(self, rec: RunRecord) -> None:
+        """Under the lock: a run shutdown had to end as stopped (its worker sent no last event in time)."""
+
+    def _let_go(self, worker: Any) -> None:
+        """Under the lock, at shutdown: the worker of an unfinished run."""
+
+    def _release(self) -> None:
+        """Under the lock, last at shutdown: every worker, and what the executor started."""
 
     # -- the contract ---------------------------------------------------------------------------
     def submit(self, config, owner: str, *, label: str = "", meta: dict | None = None,
@@ -70,7 +117,7 @@ class BookedExecutor(Executor):
                         out_dir=self._out_dir_for(out_dir))
         with self._lock:
             room = self._make_room(rec)  # DiskRefused before anything is booked; nothing is deleted yet
-            self.book.add(rec)
+            self.ledger.add(rec)
             disk.delete(room)            # booked: the owner's (then others') oldest runs make room for it
             recovery.note_queued(rec.out_dir, rec.id, owner, rec.label, meta)  # kept if this server is killed
             self._before_schedule()
@@ -78,35 +125,35 @@ class BookedExecutor(Executor):
         return RunHandle(rec.id, owner, self.name)
 
     def events(self, handle: RunHandle | str, since: int = 0) -> list[Event]:
-        return self.book.events(handle_id(handle), since)
+        return self.ledger.events(handle_id(handle), since)
 
     def stop(self, handle: RunHandle | str, by: str) -> bool:
-        rec = self.book.get(handle_id(handle))
+        rec = self.ledger.get(handle_id(handle))
         if rec is None:
             return False
-        self.book.check_owner(rec, by)
-        with self._lock, self.book.lock:
+        self.ledger.check_owner(rec, by)
+        with self._lock, self.ledger.lock:
             if rec.state in FINISHED:
                 return False
             rec.stop_requested = rec.stop_requested or time.time()
             if by != rec.owner:  # the teacher (check_owner let the server's token through): the owner is told
                 rec.meta["stopped_by"] = "teacher"
             if rec.state == QUEUED:
-                self.book.cancel(rec)
+                self.ledger.cancel(rec)
             elif rec.worker is not None:
                 self._send_stop(rec.worker)
             self._schedule()
             return True
 
     def list(self, owner: str | None = None) -> list[RunStatus]:
-        return self.book.list(owner)
+        return self.ledger.list(owner)
 
     def status(self, handle: RunHandle | str) -> RunStatus | None:
-        rec = self.book.get(handle_id(handle))
-        return self.book.status(rec) if rec else None
+        rec = self.ledger.get(handle_id(handle))
+        return self.ledger.status(rec) if rec else None
 
     def wait(self, handle: RunHandle | str, timeout: float | None = None) -> bool:
-        rec = self.book.get(handle_id(handle))
+        rec = self.ledger.get(handle_id(handle))
         return True if rec is None else rec.done.wait(timeout)
 
     # -- the disk cap (cnnlab.runs.disk) ---------------------------------------------------------
@@ -128,8 +175,8 @@ class BookedExecutor(Executor):
         """What the runs training or waiting under `root` have still to write, by owner digest, and their folders."""
         pending: dict = {}
         keep: list[str] = []
-        with self.book.lock:
-            active = [r for r in self.book.runs.values() if r.state not in FINISHED and r.out_dir
+        with self.ledger.lock:
+            active = [r for r in self.ledger.runs.values() if r.state not in FINISHED and r.out_dir
                       and os.path.abspath(r.out_dir) == os.path.abspath(root)]
         for r in active:
             left = int(r.meta.get("disk_bytes") or 0)
@@ -144,19 +191,50 @@ class BookedExecutor(Executor):
         """After a run has ended: back under the cap (what it saved may be more than planned)."""
         if self.limits.disk_cap_mb is None:
             return
-        roots = {self.out_dir} | {r.out_dir for r in self.book.runs.values()}
+        roots = {self.out_dir} | {r.out_dir for r in self.ledger.runs.values()}
         for root in roots:
             if root:
                 pending, keep = self._disk_pending(root)
                 disk.prune(root, self.limits.disk_cap_mb, keep=keep, pending=pending, share_mb=self.limits.share_mb)
 
-    # -- shutting down (the subclass orders these around its own threads and workers) -----------
+    # -- the executor's thread, every poll ------------------------------------------------------------
+    def _overdue(self, rec: RunRecord, now: float) -> bool:
+        """Under the lock: ask a run past its time limit (CNNLAB_MAX_WALL_S) to stop, once (reason time_limit);
+        True when a stop asked earlier went unheeded for STOP_GRACE_S (its worker is to be killed)."""
+        if rec.started and now - rec.started > self.limits.max_wall_s and rec.limit_reason is None:
+            rec.limit_reason = "time_limit"
+            rec.stop_requested = rec.stop_requested or now
+            self._send_stop(rec.worker)
+        return bool(rec.stop_requested) and now - rec.stop_requested > STOP_GRACE_S
+
+    # -- shutting down ---------------------------------------------------------------------------
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel the waiting runs, ask the training ones to stop and give them `timeout` to send their last
+        events (the executor's thread still records them); end the rest as stopped; let the workers go."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            recs = self._shutdown_stop()
+        self._shutdown_wait(recs, timeout)
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=self._join_s)
+        with self._lock:
+            for r in recs:
+                worker = r.worker
+                if self._shutdown_record(r):
+                    self._ended_by_shutdown(r)
+                if worker is not None:
+                    self._let_go(worker)
+            self._release()
+
     def _shutdown_stop(self) -> list[RunRecord]:
         """Under the lock: cancel the queued runs and ask the training ones to stop; returns the unfinished runs."""
-        recs = [r for r in self.book.runs.values() if r.state not in FINISHED]
+        recs = [r for r in self.ledger.runs.values() if r.state not in FINISHED]
         for r in recs:
             if r.state == QUEUED:
-                self.book.cancel(r, msg("msg.cancelled_shutdown"))
+                self.ledger.cancel(r, msg("msg.cancelled_shutdown"))
             elif r.worker is not None:
                 r.stop_requested = r.stop_requested or time.time()
                 self._send_stop(r.worker)
@@ -173,5 +251,5 @@ class BookedExecutor(Executor):
         """Under the lock: end a run that did not finish in time as stopped; True if it had to."""
         if rec.state in FINISHED:
             return False
-        self.book.record(rec, RunFailed(reason="stopped", message=msg("msg.shutdown"), run_dir=rec.run_dir))
+        self.ledger.record(rec, RunFailed(reason="stopped", message=msg("msg.shutdown"), run_dir=rec.run_dir))
         return True

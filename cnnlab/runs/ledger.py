@@ -1,6 +1,6 @@
 """Server-side bookkeeping shared by executors: run records, event buffers, the fair queue, owner limits.
 
-A :class:`RunBook` knows nothing of processes: an executor asks it to `add` a run (limits are checked
+A :class:`RunLedger` knows nothing of processes: an executor asks it to `add` a run (limits are checked
 here and raise the RunRefused subclasses), asks `next_runnable(device, slots)` which queued run may start,
 and feeds it each event with `record`. Thread-safe (one lock).
 
@@ -47,7 +47,7 @@ class RunRecord:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class RunBook:
+class RunLedger:
     def __init__(self, executor: str, limits: Limits, *, max_steps: int = 5000, max_bn: int = 200,
                  max_finished: int = 64):
         self.executor = executor
