@@ -29,8 +29,9 @@ EPOCH = re.compile(r"^epoch (\d+): loss ([0-9.]+), train acc ([0-9.]+), test acc
 @pytest.fixture(autouse=True)
 def jupyter_env(monkeypatch):
     """The kernel inherits this process's environment: importing streamlit (another test module) sets
-    MPLBACKEND=Agg, which a student's Jupyter does not have and which would keep the plots out of the outputs."""
-    monkeypatch.delenv("MPLBACKEND", raising=False)
+    MPLBACKEND=Agg, which a student's Jupyter does not have and which would keep the plots out of the outputs.
+    The kernel gets Jupyter's own inline backend, named, so nothing run before in this process decides it."""
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
 def execute(export, folder) -> tuple[str, float]:
@@ -47,7 +48,9 @@ def execute(export, folder) -> tuple[str, float]:
                    if o.get("output_type") == "stream")
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "image/png" in o.get("data", {}))
-    assert images >= 1, "no curve was plotted"
+    kinds = [(o.get("output_type"), sorted(o.get("data", {}))) for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if o.get("output_type") != "stream"]
+    assert images >= 1, f"no curve was plotted; the outputs other than text: {kinds}"
     return text, wall
 
 

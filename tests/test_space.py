@@ -95,4 +95,10 @@ def test_image_requirements_carry_no_test_only_package():
     assert not runtime & {"pytest", "playwright", "hypothesis"}
     assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "requirements-dev" not in dockerfile and "-r /opt/cnnlab/requirements.txt" in dockerfile
+    # the image installs the two hash-locked files (made from requirements.txt), nothing test-only
+    assert "requirements-dev" not in dockerfile and "requirements-ray" not in dockerfile
+    assert "-r /opt/cnnlab/requirements.lock" in dockerfile and "/opt/cnnlab/requirements-torch.lock" in dockerfile
+    assert dockerfile.count("--require-hashes") >= 2
+    locked = _names(ROOT / "requirements.lock") | _names(ROOT / "requirements-torch.lock")
+    assert runtime <= locked, runtime - locked
+    assert not locked & {"pytest", "playwright", "hypothesis", "nbclient", "ipykernel", "ray"}, locked
