@@ -204,7 +204,9 @@ def test_admission_sentences_name_the_figure_and_a_preset_that_fits(monkeypatch)
     # what fits passes, with an estimate to show before Start
     est = admission.check(engine.TrainConfig(model="lenet", epochs=10, device="cpu").resolved(), "cpu", lim)
     assert est.fits and est.text().startswith("≈ ") and est.text().endswith("on this CPU")
-    assert 200 * 2**20 < est.mem_bytes < 2**30
+    # a warm worker (~750 MB) + all 70,000 images as float (209 MB) + the rest: a real one peaked at ~1.1 GB
+    # (tests/test_admission_rss.py checks the estimate against real workers)
+    assert 900 * 2**20 < est.mem_bytes < 1.5 * 2**30
     # a faster device lowers the time
     monkeypatch.setattr(admission, "cpu_rate", lambda: 20e9)
     est2 = admission.estimate(engine.TrainConfig(model="lenet", epochs=10, device="cpu").resolved(), "cpu", lim)

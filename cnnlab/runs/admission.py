@@ -1,12 +1,10 @@
 """Admission control: estimate a run's memory and time before it starts; refuse what will not fit.
 
-Memory (bytes) = weights + gradients + optimizer state (SGD: none, Adam: 2 × weights)
-               + training activations (every layer's output for one sample, from the probe on the meta
-                 device, × batch × 2 for the backward pass)
-               + the resident data at the run's resolution (float32, or uint8 beyond
-                 cnnlab.data.FLOAT_BUDGET_BYTES) + the raw Fashion-MNIST cache
-               + the evaluation batch (the two largest layer outputs × eval batch)
-               + the worker process itself (torch, ~350 MB).
+Memory (bytes) = a worker's peak resident set, term by term (cnnlab.runs.memory.memory_parts, named in
+                 Estimate.parts): the warm worker process, the raw Fashion-MNIST read once, the data at the run's
+                 resolution, the resize work space, weights + gradients + optimizer state, one training step's
+                 activations and one evaluation batch (both traced on the meta device). Within 25 % of real workers'
+                 VmHWM for the CPU presets and three extreme settings (tests/test_admission_rss.py).
 Time (s)       = one estimate for every page (`expect`): the preset labels, the exercises' pair, the text before
                  Start and the queue's expected wait all come from it, shown by one formatter (`fmt_time`).
                  A run's *quiet* time is its examples × this model's seconds per example on this machine alone
@@ -41,10 +39,9 @@ from ..i18n import msg
 from ..registry import Config
 from ..units import fmt_bytes
 from .base import AdmissionRefused, Limits
+from .memory import PROCESS_BYTES, RAW_DATA_BYTES, memory_parts  # noqa: F401  (the terms are memory.py's)
 
 N_TRAIN, N_TEST = 60000, 10000
-PROCESS_BYTES = 350 * 2**20
-RAW_DATA_BYTES = (N_TRAIN + N_TEST) * 28 * 28
 CPU_MEM_MB = 2048
 CUDA_NOMINAL_MACS = 2e12  # a rough sustained rate for a modern GPU (MAC/s); only for the time estimate
 
@@ -257,32 +254,14 @@ def _probe_cached(key: str) -> tuple[int, int, int, int]:
 
 def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
     """The memory and time a resolved TrainConfig needs on `device`."""
-    from ..data import FLOAT_BUDGET_BYTES
-
     cfg: Config = tc.model if isinstance(tc.model, Config) else tc.model_config()
-    params, macs, act, peak2 = _probe_figures(cfg)
+    params, macs, act, _ = _probe_figures(cfg)
     res = cfg.input_hw
     n_train = N_TRAIN if tc.train_size is None else min(tc.train_size, N_TRAIN)
     n_test = N_TEST if tc.test_size is None else min(tc.test_size, N_TEST)
     bs = tc.batch_size or cfg.spec.training.batch_size
     cuda = str(device).startswith("cuda")
-    eval_bs = tc.eval_batch_size or (1024 if cuda else 256)
-
-    def resident(n: int) -> int:
-        b = n * res * res * 4
-        return b if b <= FLOAT_BUDGET_BYTES else n * res * res
-
-    opt_state = {"sgd": 0, "adam": 2}.get(getattr(tc, "optimizer", "sgd"), 1)
-    parts = {
-        "weights": params * 4,
-        "gradients": params * 4,
-        "optimizer": params * 4 * opt_state,
-        "activations": act * bs * 2,
-        "data": resident(n_train) + resident(n_test),
-        "raw_data": RAW_DATA_BYTES,
-        "eval_batch": peak2 * eval_bs,
-        "process": PROCESS_BYTES if not cuda else 0,
-    }
+    parts = memory_parts(tc, cfg, params, cuda=cuda, act_fallback=act)
     p = pace(tc, "cuda" if cuda else "cpu")
     seconds = quiet_seconds(tc, "cuda" if cuda else "cpu", p=p)
     load = machine_load() if not cuda else Load(1.0, "quiet")
