@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from . import checkpoint as ckpt
 from .i18n import msg
+from .errors import AssignmentError  # noqa: F401
 
 FOLDER = ".assignments"
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,24}$")
@@ -26,10 +27,6 @@ MAX_VALUE = 60          # characters of one setting's written value (as the Trai
 MAX_TITLE = 120
 MAX_BYTES = 16 << 10
 MAX_ASSIGNMENTS = 200   # kept per checkpoint root (the oldest are removed beyond this)
-
-
-class AssignmentError(ValueError):
-    """One sentence for a person: an unknown, unreadable or malformed assignment."""
 
 
 @dataclass(frozen=True)

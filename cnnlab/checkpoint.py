@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .errors import one_line
+from .errors import CheckpointError  # noqa: F401
 from .i18n import msg
 from .events import BNLayerStats, BNSnapshot, EpochEnd, EpochTrained, Event, RunEnd, RunFailed, RunStart
 from .registry import Config, KnobError
@@ -43,10 +44,6 @@ CONFIG = "config.json"
 WEIGHTS = "model.pt"
 METRICS = "metrics.jsonl"
 BN_DIR = "bn_history"
-
-
-class CheckpointError(RuntimeError):
-    """A run folder or file that cannot be used; the message is one line for people."""
 
 
 # -- atomic writes ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from . import checkpoint as ckpt
 from .i18n import msg
+from .errors import ClassError  # noqa: F401
 from .runs import NotOwner, recovery
 from .runs.view import view
 from .teacher import Nicknames, server_token
@@ -114,8 +115,7 @@ def groups(runs: list[ClassRun]) -> list[tuple[str, str]]:
     return sorted(count, key=lambda g: (-count[g], g))
 
 
-class ClassError(RuntimeError):
-    """One sentence for the teacher."""
+
 
 
 def stop(ex, run: ClassRun) -> bool:

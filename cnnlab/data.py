@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from .device import resolve_device
 from .i18n import msg
+from .errors import DataError  # noqa: F401
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
@@ -38,8 +39,7 @@ CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
 FLOAT_BUDGET_BYTES = 1 << 30
 
 
-class DataError(RuntimeError):
-    """The data set cannot be found or prepared; the message is one sentence for people."""
+
 
 
 # -- finding the files ----------------------------------------------------------------

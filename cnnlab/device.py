@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import one_line
+from .errors import DeviceError, one_line  # noqa: F401 (DeviceError: imported from here)
 from .i18n import msg
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -35,8 +35,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIN_DRIVER = {13: "580", 12: "525", 11: "450"}
 
 
-class DeviceError(RuntimeError):
-    """A device that was asked for but cannot be used; the message is one sentence for people."""
+
 
 
 # -- what the machine has ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from torch import nn
 
 from .i18n import msg
 from .registry import Config, KnobError
+from .errors import LimitError  # noqa: F401
 from .units import fmt_bytes
 
 log = logging.getLogger("cnnlab")
@@ -40,10 +41,6 @@ MAX_PROBE_MODULES = 1000        # layers (leaf modules); DenseNet-121 has ~360; 
 MAX_PROBE_PARAMS = 4 * 10 ** 9  # beyond this even the numbers on the Architecture page mean nothing
 SEARCH_LAYERS = 250             # deeper models are not searched for their smallest input (a dozen forwards;
                                 # DenseNet-121 has 195 layers, MobileNet V3 169)
-
-
-class LimitError(KnobError):
-    """A request that would exceed a configured limit (memory, size, cost); one sentence for people."""
 
 
 def _env_mb(name: str, default: int) -> int:

@@ -19,33 +19,7 @@ import torch
 from torch import nn
 
 from .i18n import TITLES, msg
-
-
-class KnobError(ValueError):
-    """A knob, architecture or input size that cannot be used; the message is one line for people."""
-
-
-class InputTooSmall(KnobError):
-    """The input's height or width shrinks below one pixel inside the network.
-
-    ``layer`` / ``layer_type`` name the layer where it happens (as the layer table names it), ``input_hw`` is
-    the size that layer gets and ``formula`` its output size worked out (⌊(2 − 3 + 2·0)/2⌋ + 1 = 0).
-    ``steps`` (set by :func:`cnnlab.arithmetic.walk`) are the module calls up to and including that layer.
-    Only this error means "does not fit": any other error while building or running a model is a bug.
-    """
-
-    def __init__(self, message: str, *, layer: str = "", layer_type: str = "", input_hw=None, formula: str = "",
-                 steps=None):
-        super().__init__(message)
-        self.layer, self.layer_type, self.input_hw, self.formula = layer, layer_type, input_hw, formula
-        self.steps = steps
-
-    def __reduce__(self):  # pickles across processes with its fields (not its steps)
-        return _too_small, (str(self), self.layer, self.layer_type, self.input_hw, self.formula)
-
-
-def _too_small(message, layer, layer_type, input_hw, formula):
-    return InputTooSmall(message, layer=layer, layer_type=layer_type, input_hw=input_hw, formula=formula)
+from .errors import InputTooSmall, KnobError  # noqa: F401 (raised here, imported from here)
 
 
 _TRUE = {"1", "true", "on", "yes", "y"}

@@ -24,6 +24,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from . import checkpoint as ckpt
+from .errors import NicknameError  # noqa: F401
 from .i18n import msg
 from .runs.recovery import owner_digest
 
@@ -190,8 +191,7 @@ _NICK_OK = re.compile(r"^[\w .'\-]+$", re.UNICODE)
 _DIGEST_RE = re.compile(r"[0-9a-f]{32}")
 
 
-class NicknameError(ValueError):
-    """One sentence: a nickname that cannot be used."""
+
 
 
 def clean_nickname(text: str) -> str:

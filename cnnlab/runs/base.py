@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import AdmissionRefused, DiskRefused, NotOwner, OwnerLimit, QueueFull, RunRefused  # noqa: F401
 from ..events import Event, RunEnd, RunFailed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,30 +28,6 @@ FINISHED = (DONE, FAILED, STOPPED, CANCELLED, INTERRUPTED)
 ACTIVE = (QUEUED, RUNNING)
 
 OTHERS_LABEL = "someone else's run"
-
-
-class RunRefused(RuntimeError):
-    """A run was not accepted; the message is one sentence for people."""
-
-
-class QueueFull(RunRefused):
-    """Too many runs are waiting for the device."""
-
-
-class OwnerLimit(RunRefused):
-    """This owner already has as many runs active/queued as allowed."""
-
-
-class AdmissionRefused(RunRefused):
-    """The memory/time estimate does not fit this device; the message names a preset that fits."""
-
-
-class DiskRefused(RunRefused):
-    """What the run would save does not fit its owner's disk share or the disk cap (cnnlab.runs.disk)."""
-
-
-class NotOwner(PermissionError):
-    """stop() asked by someone who does not own the run."""
 
 
 def new_run_id(arch: str = "run") -> str:
