@@ -99,7 +99,8 @@ def test_the_memory_estimate_is_within_a_quarter_of_a_real_workers_peak():
     for name, _ in cases:
         est, (peak, secs) = estimates[name], peaks[name]
         err = (est.mem_bytes - peak) / peak
-        rows.append(f"{name:24s} {fmt_bytes(est.mem_bytes):>9s} {fmt_bytes(peak):>9s} {err * 100:+6.1f} % {secs:5.1f} s")
+        rows.append(f"{name:24s} {fmt_bytes(est.mem_bytes):>9s} {fmt_bytes(peak):>9s} {err * 100:+6.1f} %"
+                    f" {secs:5.1f} s")
         if abs(err) > TOLERANCE:
             bad.append((name, est.parts, peak))
     print(f"\n{'case':24s} {'estimate':>9s} {'peak RSS':>9s}  error  wall")
