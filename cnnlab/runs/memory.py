@@ -6,7 +6,8 @@ larger than the training batch lands on top of the training step's freed memory,
 
 * ``process``      the warm worker before any run: Python, torch and cnnlab imported, the warm-up's LeNet steps
                    (cnnlab.runs.worker._warm) — its resident set, shared library pages included, as VmHWM counts
-                   them (measured on the 2-core dev machine, torch 2.14.1 CPU: 745–757 MB without the raw data);
+                   them (measured on the 2-core dev machine, torch 2.14.1+cu130 training on the CPU: 745–757 MB
+                   without the raw data; another torch build or machine may differ);
 * ``raw_data``     Fashion-MNIST read once as uint8 (+ labels), and the subset's copies when a subset is taken;
 * ``data``         the train and test tensors at the run's resolution (float32, or uint8 beyond
                    cnnlab.data.FLOAT_BUDGET_BYTES);
