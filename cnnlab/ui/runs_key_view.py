@@ -3,7 +3,7 @@
 Inside the huggingface.co page the app is a cross-site frame. Chromium and Firefox keep the owner cookie there
 (partitioned, see common.set_cookies), but a browser that blocks third-party cookies outright keeps none, and
 every reload would make the student a stranger to their own runs. A tiny component tries a cookie in the page
-itself and says whether it stuck; where it did not, the page says so once, in the page's language, with the
+itself and reports when it did not stick; then the page says so once, in the page's language, with the
 direct address of the app. The sidebar's "Your runs key" shows this browser's key (to its owner only) and takes
 a key typed in another browser or device (cnnlab.owners: checked, counted per address, a wrong key says
 nothing of why).
@@ -39,8 +39,9 @@ _probe = None
 
 
 def _cookies_kept() -> bool | None:
-    """Whether this browser keeps our cookies here (None: not known yet, or no browser, as in AppTest). Asked
-    only of a session whose request came without the owner cookie: one that has it keeps cookies."""
+    """False where a cookie written here did not stick; True when the request carried the owner cookie; None
+    otherwise (a cookie that stuck is not reported, and AppTest has no browser). Asked only of a session whose
+    request came without the owner cookie."""
     global _probe
     if not has_browser():
         return None
