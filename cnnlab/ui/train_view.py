@@ -14,6 +14,7 @@ import os
 import streamlit as st
 
 from .. import i18n, presets
+from ..units import fmt_bytes
 from ..device import app_report
 from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
 from ..registry import KnobError, format_value, get_spec
@@ -366,7 +367,7 @@ def show_estimate(s: dict) -> None:
         return
     try:
         when = admission.expect(tc, device, executor(), owner=owner_id(), limits=limits)
-        text = i18n.t("train.estimate", L, text=when.text(L, mem=admission.fmt_bytes(est.mem_bytes),
+        text = i18n.t("train.estimate", L, text=when.text(L, mem=fmt_bytes(est.mem_bytes),
                                                            dev="GPU" if device == "cuda" else "CPU"))
         run_s = when.run_s
     except Exception:  # noqa: BLE001 - no queue or load figure: the quiet estimate
