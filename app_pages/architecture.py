@@ -1,7 +1,7 @@
 """Architecture explorer: pick a network and its knobs → cost ledger, shape trace, layer table, layer arithmetic."""
 import streamlit as st
 
-from cnnlab.registry import InputTooSmall, KnobError
+from cnnlab.errors import InputTooSmall, KnobError
 from cnnlab.ui import arch_view, cost_view, diagram_view, export_view, train_view, tr, widgets
 from cnnlab.ui.common import plain, probe_config, say
 

@@ -1,8 +1,9 @@
-"""How long a knob change takes to reach the cost ledger, without the browser: resolve + probe, caches cold.
+"""How long a knob change takes to reach the cost ledger, without the browser: resolve + measure, cache cold.
 
-The Architecture page calls `registry.resolve` (which checks the input fits on the meta device) and
-`probe.probe` (torchinfo on the meta device) for a knob value it has not seen; this times exactly that for
-every architecture at the book's resolution, with both caches cleared before each try, and prints the median
+The Architecture page calls `registry.resolve` (the knobs validated) and `measure.measure` (the model built
+and walked once on the meta device, torchinfo counting the MACs) for a knob value it has not seen; this times
+exactly that for every architecture at the book's resolution, with the shared cache cleared before each try,
+and prints the median
 and the worst of --repeats tries against the 0.3 s target. (bench/bench_runs.py and bench/load_test.py
 measure the same in a real browser, with the server's other work.)
 
@@ -19,15 +20,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cnnlab import registry  # noqa: E402
-from cnnlab.probe import probe  # noqa: E402
+from cnnlab.caches import CACHE  # noqa: E402
+from cnnlab.measure import measure  # noqa: E402
 
 TARGET_S = 0.3
 
 
 def time_one(arch: str) -> float:
-    registry._fits_cached.cache_clear()
+    CACHE.clear()
     t = time.perf_counter()
-    probe(registry.resolve(arch))
+    measure(registry.resolve(arch)).check()
     return time.perf_counter() - t
 
 

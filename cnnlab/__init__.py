@@ -6,3 +6,5 @@ import os as _os
 # shared 2-core machine 15-70x slower than quiet (20,000 quick-demo examples: 59-81 s spinning, 7.5 s passive;
 # bench/bench_estimates.py) and the time estimates 87 % off (14 % passive). Set OMP_WAIT_POLICY to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import models as _models  # noqa: E402,F401  (each family registers itself in cnnlab.registry)

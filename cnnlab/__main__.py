@@ -33,8 +33,8 @@ def add_model_args(p: argparse.ArgumentParser, resolution_default=None) -> None:
 
 
 def config_from_args(args):
-    from .registry import resolve
-    return resolve(args.arch, parse_sets(args.sets), in_channels=args.in_channels,
+    from .measure import fitting
+    return fitting(args.arch, parse_sets(args.sets), in_channels=args.in_channels,
                    num_classes=args.num_classes, resolution=args.resolution)
 
 
@@ -88,15 +88,18 @@ def cmd_trace(args) -> int:
     When the input gets too small inside the network, the trace up to that layer goes to stdout (text, or
     JSON with "error" and "too_small"), the one-line error to stderr, and the exit status is 2.
     """
-    from .probe import human, output_size_formula, probe, rows_from_steps
-    from .registry import InputTooSmall, resolve
+    from .errors import InputTooSmall
+    from .measure import measure
+    from .probe import human, output_size_formula
+    from .registry import resolve
 
+    loose = resolve(args.arch, parse_sets(args.sets), in_channels=args.in_channels, num_classes=args.num_classes,
+                    resolution=args.resolution)
+    m = measure(loose)
     try:
-        cfg = config_from_args(args)
+        m.check()
     except InputTooSmall as e:
-        loose = resolve(args.arch, parse_sets(args.sets), in_channels=args.in_channels,
-                        num_classes=args.num_classes, resolution=args.resolution, check_shapes=False)
-        rows = rows_from_steps(e.steps or [])
+        rows = m.layers
         if args.json:
             print(json.dumps({"arch": loose.arch, "knobs": loose.to_dict()["knobs"], "input": list(loose.input_shape),
                               "error": str(e), "too_small": {"layer": e.layer, "type": e.layer_type,
@@ -115,7 +118,7 @@ def cmd_trace(args) -> int:
             sys.stdout.flush()
         sys.stderr.write(f"error: {e}\n")
         return 2
-    p = probe(cfg)
+    p, cfg = m, loose
     if args.json:
         out = {"arch": cfg.arch, "knobs": cfg.to_dict()["knobs"], "input": list(cfg.input_shape),
                **p.cost.to_dict(), "layers": [r.to_dict() for r in p.layers]}

@@ -23,7 +23,7 @@ The field is the theoretical one: it may be larger than the image (the rest is p
 published figures (VGG-16's pool5 212 px, ResNet-18's last conv 435 px, both at 224 px).
 
 When a window does not fit (its output would be smaller than 1), :func:`walk` raises
-:class:`~cnnlab.registry.InputTooSmall` naming the layer and its formula, with the steps recorded up to
+:class:`~cnnlab.errors.InputTooSmall` naming the layer and its formula, with the steps recorded up to
 and including that layer on ``.steps``.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .i18n import msg
-from .registry import InputTooSmall
+from .errors import InputTooSmall
 
 Pair = tuple[int, int]
 _ATTR = "_cnnlab_field"  # the (r, j) a tensor carries during walk(); None = no spatial map (flattened)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .i18n import msg, t
-from .registry import KnobError, get_spec, resolve
+from .measure import fitting
+from .registry import KnobError, get_spec
 
 
 # d2l 1.0 (English) section → the same section in d2l-zh 2.0 (its modern-CNN chapter is 7, LeNet is 6.6)
@@ -73,7 +74,7 @@ class Exercise:
         """The registry Config of one side (raises KnobError)."""
         spec = get_spec(side.arch)
         res = self.resolution or (spec.training.resolution if self.kind == "train" else spec.book_resolution)
-        return resolve(side.arch, dict(side.knobs), in_channels=self.in_channels, num_classes=self.num_classes,
+        return fitting(side.arch, dict(side.knobs), in_channels=self.in_channels, num_classes=self.num_classes,
                        resolution=res)
 
     def train_config(self, side: Side, *, seed: int = 0, device: str = "cpu", **over):

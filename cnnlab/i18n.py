@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import string as _string
 
+from .units import format_value
+
 LANGS = ("en", "zh")
 LANG_NAMES = {"en": "English", "zh": "中文"}
 
@@ -1031,6 +1033,7 @@ def msg(key: str, **fields) -> str:
 
 _MSG_PATTERNS: list | None = None
 TITLES: dict[str, str] = {}  # English title → Chinese (architectures and presets register theirs)
+KNOB_LABELS_ZH: dict[str, str] = {}  # knob name → its d2l-zh term (cnnlab.registry.register fills it)
 # fields that are one token (a number, a size, a bracket): matched without spaces, so a longer sentence that
 # merely contains a template's words is not taken for it
 _WORD_FIELDS = {"lo", "hi", "min_len", "max_len", "left", "h", "w", "need", "n", "step", "epoch", "mins", "secs",
@@ -1098,8 +1101,6 @@ VALUES_ZH = {"relu": "ReLU", "relu6": "ReLU6", "sigmoid": "sigmoid 函数", "avg
 def value_text(value, lang: str = "en") -> str:
     """A knob's or a setting's value as the page shows it: the code name in English ("before_act", "on"),
     d2l-zh's words in Chinese ("激活函数之前", "开"); numbers and sizes as they are."""
-    from .registry import format_value
-
     s = value if isinstance(value, str) else format_value(value)
     return VALUES_ZH.get(s, s) if lang == "zh" else s
 
@@ -1108,20 +1109,8 @@ def knobs_text(knobs, lang: str = "en", sep: str = ", ") -> str:
     """"batchnorm=on, residual=off" / "批量规范化 = 开, 残差连接 = 关": knob values for a label or a table."""
     if lang != "zh":
         return sep.join(f"{k}={value_text(v, lang)}" for k, v in knobs.items())
-    labels = _knob_labels_zh()
+    labels = KNOB_LABELS_ZH
     return sep.join(f"{labels.get(k, k)} = {value_text(v, lang)}" for k, v in knobs.items())
-
-
-def _knob_labels_zh() -> dict[str, str]:
-    """Every registered knob's d2l-zh term, by knob name (the first architecture that names it wins)."""
-    from .registry import arch_names, get_spec
-
-    out: dict[str, str] = {}
-    for a in arch_names():
-        for k in get_spec(a).knobs:
-            if k.label_zh:
-                out.setdefault(k.name, k.label_zh)
-    return out
 
 
 def range_text(knob, lang: str = "en") -> str:

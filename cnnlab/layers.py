@@ -7,6 +7,7 @@ paths live in cnnlab.cpu_fast and are applied to a built model by the engine, ne
 """
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Callable, Sequence
 
@@ -24,22 +25,38 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     return new_v
 
 
-def flat_features(make: Callable[[], nn.Module], in_shape: Sequence[int]) -> int:
-    """Number of features `make()` outputs for one input of `in_shape`, found on the meta device.
+def flat_features(features: nn.Module, in_shape: Sequence[int]) -> int:
+    """Number of features `features` outputs for one input of `in_shape`, found on the meta device.
 
-    Used instead of Lazy layers: the head's width is known from the knobs before any data flows.
-    Raises registry.InputTooSmall naming the layer (by its index in `make()`) where the input gets
-    smaller than one pixel; any other error is the builder's and propagates.
+    Used instead of Lazy layers: the head's width is known from the knobs before any data flows. The module is
+    run once with meta copies of its weights (nothing allocated, no arithmetic done, the module itself untouched).
+    Raises InputTooSmall when a window no longer fits the input (cnnlab.measure names the layer); any other error
+    is the builder's and propagates.
     """
-    from .arithmetic import walk
-    from .registry import InputTooSmall
+    from .errors import InputTooSmall
 
-    with torch.device("meta"):
-        _, out = walk(make(), tuple(in_shape), device="meta")
+    state = {k: torch.empty_like(v, device="meta")
+             for k, v in (*features.named_parameters(), *features.named_buffers())}
+    was_training = features.training
+    features.eval()   # no batch statistics: one sample of a 1×1 map is fine
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(features, state, (torch.empty(1, *in_shape, device="meta"),))
+    except RuntimeError as e:
+        if not _TOO_SMALL.search(str(e)):
+            raise
+        raise InputTooSmall(f"input too small: {tuple(in_shape)} does not reach the head") from None
+    finally:
+        features.train(was_training)
     n = out[0].numel()
     if n == 0:
         raise InputTooSmall(f"input too small: the features of {tuple(in_shape)} are empty ({tuple(out.shape[1:])})")
     return n
+
+
+# torch's words for a window larger than its (padded) input: conv, pooling
+_TOO_SMALL = re.compile(r"can't be greater than actual input size|Output size is too small|output size .* too small",
+                        re.I)
 
 
 # -- BatchNorm from scratch ---------------------------------------------------------

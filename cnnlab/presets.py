@@ -4,9 +4,9 @@ CPU presets keep every run to a few minutes on a 2-core machine: LeNet and BN-Le
 the big networks at a reduced resolution, on a subset, for a few epochs. What each one takes and reaches is
 *measured*, not written by hand: `bench/bench_presets.py` trains every CPU preset end to end and writes
 `presets_measured.json` next to this file (wall time, test accuracy, machine, date). The labels the Train page
-shows ("≈ 40 s on a quiet machine · test acc ≥ 0.75") are computed from it (`measured_note`): the time is the
-one estimate every page shows (cnnlab.runs.admission.expect: this table, scaled to the load measured now; "on
-a quiet machine" while nothing says the machine is busy), the accuracy the measured one rounded down.
+shows ("≈ 40 s on a quiet machine · test acc ≥ 0.75") are computed from it by cnnlab.runs.admission
+(`preset_label`): the time is the one estimate every page shows (this table, scaled to the load measured now;
+"on a quiet machine" while nothing says the machine is busy), the accuracy the measured one rounded down.
 The book presets are d2l's own recipe (full data, the book's resolution, lr and batch size, 10 epochs): for a GPU.
 """
 from __future__ import annotations
@@ -114,47 +114,13 @@ def stated_accuracy(acc: float) -> float:
     return math.floor(acc * 20 + 1e-9) / 20
 
 
-def time_estimate(p: Preset, data: dict | None = None, executor=None, quiet_machine: bool = False):
-    """When this preset would end if started now (cnnlab.runs.admission.expect; `executor`: its queue counts too;
-    `quiet_machine`: at no load)."""
-    from .runs import admission
-
-    return admission.expect(train_config(p), "cuda" if not p.for_cpu else "cpu", executor, data=data,
-                            quiet_machine=quiet_machine)
-
-
-def measured_note(preset_id: str, lang: str = "en", data: dict | None = None) -> str:
-    """"≈ 40 s on a quiet machine · test acc ≥ 0.75": the time estimate and the measured accuracy ("" when the
-    preset was not measured: no claim)."""
-    data = data if data is not None else measured()
-    row = data.get("presets", {}).get(preset_id)
-    p = PRESETS.get(preset_id)
-    if not isinstance(row, dict) or p is None:
-        return ""
-    try:
-        float(row["wall_s"])
-        acc = float(row["test_acc"])
-        # the quiet figure: a label that changed with the load as the page reran made the box's options move
-        when = time_estimate(p, data, quiet_machine=True).text(lang, busy_note=False)
-    except (KeyError, TypeError, ValueError):
-        return ""
-    acc_txt = f"{stated_accuracy(acc):.2f}"
-    return f"{when} · 测试精度 ≥ {acc_txt}" if lang == "zh" else f"{when} · test acc ≥ {acc_txt}"
-
-
-def label(p: Preset, lang: str = "en", data: dict | None = None) -> str:
-    """The preset's title with its time (the one estimate) and measured accuracy (GPU presets: the title)."""
-    note = measured_note(p.id, lang, data) if p.for_cpu else ""
-    return f"{p.title(lang)} ({note})" if note else p.title(lang)
-
-
 def train_config(p: Preset, *, seed: int = 0, device: str = "cpu"):
     """The engine's TrainConfig for this preset, as the Train page starts it."""
     from .engine import TrainConfig
-    from .registry import resolve
+    from .measure import fitting
 
     v = p.values()
-    return TrainConfig(model=resolve(v["arch"], v["knobs"], resolution=v["resolution"]), epochs=v["epochs"],
+    return TrainConfig(model=fitting(v["arch"], v["knobs"], resolution=v["resolution"]), epochs=v["epochs"],
                        lr=v["lr"], batch_size=v["batch_size"], optimizer=v["optimizer"],
                        train_size=None if v["train_size"] >= 60000 else v["train_size"],
                        test_size=None if v["test_size"] >= 10000 else v["test_size"], device=device, seed=seed)

@@ -1,8 +1,8 @@
 """Look inside a model before any data flows: layer table (with each layer's arithmetic), cost ledger.
 
-Built on torchinfo (its mult-adds match torchvision's published figures). By default the probe
-builds the model on the *meta* device, so no weights are allocated or initialised and no real
-arithmetic runs: VGG-11 at 224×224 is probed in milliseconds, not seconds.
+Built on torchinfo (its mult-adds match torchvision's published figures). cnnlab.measure probes a Config's
+model built on the *meta* device, so no weights are allocated or initialised and no real arithmetic runs:
+VGG-11 at 224×224 is probed in milliseconds, not seconds. :func:`probe_model` probes a model already built.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .arithmetic import Step, field_formula, size_formula, squash, walk
-from .registry import Config, InputTooSmall, too_small_error
+from .errors import InputTooSmall
 from .units import fmt_bytes
 
 
@@ -116,7 +116,7 @@ def rows_from_steps(steps: Sequence[Step]) -> list[LayerRow]:
 class Cost:
     params: int
     trainable_params: int
-    macs: int
+    macs: int | None          # None where torchinfo is not installed (a training-only machine)
     activation_bytes: int     # bytes of every leaf layer's output for one sample (float32)
 
     def to_dict(self) -> dict:
@@ -128,6 +128,7 @@ class Probe:
     input_shape: tuple[int, int, int]
     layers: tuple[LayerRow, ...]
     cost: Cost
+    output_shape: tuple | None = None   # the model's output for one sample, batch included: (1, classes)
 
     def blocks_and_leaves(self) -> list[LayerRow]:
         """The rows of every top-level block and every leaf layer, in forward order."""
@@ -135,22 +136,45 @@ class Probe:
 
 
 def _summary(model: nn.Module, x: torch.Tensor, device: str):
-    import torchinfo  # imported here so the core stays importable with torch alone
-
+    try:
+        import torchinfo  # imported here so the core stays importable with torch alone
+    except ImportError:   # a training-only machine: shapes and arithmetic without MACs
+        model(x)
+        return None
     return torchinfo.summary(model, input_data=x, verbose=0, depth=100, device=device,
                              col_names=("output_size", "num_params", "mult_adds"))
+
+
+def _activation_bytes(rows) -> int:
+    return sum(math.prod(r.output_shape) * 4 for r in rows if r.is_leaf and r.output_shape)
 
 
 def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None = None) -> Probe:
     """Layer table and cost of an existing model for one input of `input_shape` (C, H, W).
 
     One forward pass: cnnlab.arithmetic.walk records shapes and layer arithmetic while torchinfo counts
-    params and MACs. Raises registry.InputTooSmall (with the steps up to there) when the input gets too
+    params and MACs. Raises errors.InputTooSmall (with the steps up to there) when the input gets too
     small inside.
     """
     if device is None:
         device = str(next(model.parameters()).device) if any(True for _ in model.parameters()) else "cpu"
-    steps, stats = walk(model, input_shape, device=device, forward=lambda m, x: _summary(m, x, device))
+    outs: list[tuple] = []
+    hook = model.register_forward_hook(lambda _m, _a, y: outs.append(tuple(y.shape)) if hasattr(y, "shape") else None)
+    try:
+        steps, stats = walk(model, input_shape, device=device, forward=lambda m, x: _summary(m, x, device))
+    except RuntimeError as e:  # torchinfo wraps the model's own error: a bug in it surfaces as itself
+        if e.__cause__ is not None and "torchinfo" in str(e):
+            raise e.__cause__ from None
+        raise
+    finally:
+        hook.remove()
+    output_shape = outs[-1] if outs else None
+    if stats is None:
+        rows = [_row(s, s.params, None) for s in steps]
+        params = sum(p.numel() for p in model.parameters())
+        cost = Cost(params=params, trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                    macs=None, activation_bytes=_activation_bytes(rows))
+        return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost, output_shape=output_shape)
     names = {id(m): n for n, m in model.named_modules()}
     named = [(names.get(id(li.module), li.var_name), li) for li in stats.summary_list if li.depth >= 1]
     macs_of: dict[str, int] = {}
@@ -163,26 +187,9 @@ def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None
                 key = ".".join(parts[:i])
                 macs_of[key] = macs_of.get(key, 0) + li.macs
     rows = [_row(s, params_of.get(s.name, s.params), macs_of.get(s.name, 0)) for s in steps]
-    act_bytes = sum(math.prod(r.output_shape) * 4 for r in rows if r.is_leaf and r.output_shape)
     cost = Cost(params=int(stats.total_params), trainable_params=int(stats.trainable_params),
-                macs=int(stats.total_mult_adds), activation_bytes=act_bytes)
-    return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost)
-
-
-def probe(cfg: Config) -> Probe:
-    """Probe a configuration on the meta device: no weights allocated, no arithmetic done."""
-    with torch.device("meta"):
-        model = cfg.build()
-    return probe_model(model, cfg.input_shape, device="meta")
-
-
-def too_small_trace(cfg: Config) -> tuple[list[LayerRow], InputTooSmall | None]:
-    """The layer rows up to and including the layer where `cfg`'s input gets too small, and that error
-    (([], None) when it fits). Use with a Config resolved with check_shapes=False."""
-    err = too_small_error(cfg)
-    if err is None:
-        return [], None
-    return rows_from_steps(err.steps or []), err
+                macs=int(stats.total_mult_adds), activation_bytes=_activation_bytes(rows))
+    return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost, output_shape=output_shape)
 
 
 def human(n: float, unit: str = "") -> str:

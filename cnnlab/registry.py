@@ -3,23 +3,24 @@
 Every architecture is data: an :class:`ArchSpec` names its builder, its knobs
 (type, default, range or choices, help text in English and Chinese), the
 book's resolution and the book's training hyper-parameters. Callers go through
-:func:`resolve` (validate + fill defaults) and :class:`Config.build`.
+:func:`resolve` (validate + fill defaults) and :class:`Config.build`. Importing :mod:`cnnlab` imports
+:mod:`cnnlab.models`, whose files register every family; this module imports none of them, and nothing
+that measures a model (cnnlab.measure reads this table, never the reverse).
 
 Errors are for people: a bad value raises :class:`KnobError` with one line that
 names the knob and its valid range.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-import torch
 from torch import nn
 
-from .i18n import TITLES, msg
-from .errors import InputTooSmall, KnobError  # noqa: F401 (raised here, imported from here)
+from .i18n import KNOB_LABELS_ZH, TITLES, msg
+from .units import format_value  # noqa: F401  (a knob value as people write it)
+from .errors import KnobError
 
 
 _TRUE = {"1", "true", "on", "yes", "y"}
@@ -31,17 +32,6 @@ def _echo(value: Any) -> str:
     """A rejected input as an error quotes it: repr'd, never more than ECHO_LIMIT characters."""
     text = repr(value)
     return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT - 1] + "…"
-
-
-def format_value(x: Any) -> str:
-    """A knob value as people and the CLI write it: True → 'on', 0.5 → '0.5', (4, 4) → '4,4'."""
-    if isinstance(x, bool):
-        return "on" if x else "off"
-    if isinstance(x, float):
-        return f"{x:g}"
-    if isinstance(x, (tuple, list)):
-        return ",".join(str(v) for v in x)
-    return str(x)
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, str]:
@@ -272,11 +262,13 @@ def register(spec: ArchSpec) -> ArchSpec:
     assert spec.name not in ARCHS, spec.name
     ARCHS[spec.name] = spec
     TITLES[spec.title_en] = spec.title_zh  # an architecture named inside a sentence
+    for k in spec.knobs:  # the first architecture that names a knob gives its d2l-zh term
+        if k.label_zh:
+            KNOB_LABELS_ZH.setdefault(k.name, k.label_zh)
     return spec
 
 
 def get_spec(arch: str) -> ArchSpec:
-    _load_models()
     try:
         return ARCHS[arch]
     except (KeyError, TypeError):  # TypeError: a list or a dict from a JSON file
@@ -284,14 +276,13 @@ def get_spec(arch: str) -> ArchSpec:
 
 
 def arch_names() -> list[str]:
-    _load_models()
     return list(ARCHS)
 
 
-_IN_CHANNELS = Knob("in_channels", "int", 1, "input channels (1 for Fashion-MNIST, 3 for RGB)",
+IN_CHANNELS = Knob("in_channels", "int", 1, "input channels (1 for Fashion-MNIST, 3 for RGB)",
                     "输入通道数（Fashion-MNIST 为 1，RGB 为 3）", lo=1, hi=16)
-_NUM_CLASSES = Knob("num_classes", "int", 10, "number of output classes", "输出类别数", lo=2, hi=10000)
-_RESOLUTION = Knob("resolution", "int", 224, "input height = width in pixels", "输入图像的高和宽（像素）",
+NUM_CLASSES = Knob("num_classes", "int", 10, "number of output classes", "输出类别数", lo=2, hi=10000)
+RESOLUTION = Knob("resolution", "int", 224, "input height = width in pixels", "输入图像的高和宽（像素）",
                    lo=1, hi=1024)
 
 
@@ -334,124 +325,17 @@ class Config:
 
 
 def resolve(arch: str, knobs: Mapping[str, Any] | None = None, *, in_channels: int = 1, num_classes: int = 10,
-            resolution: int | None = None, check_shapes: bool = True) -> Config:
-    """Validate every knob (strings are parsed), fill defaults, and check the input size fits.
-
-    Raises KnobError with one line naming the knob and its valid range.
+            resolution: int | None = None) -> Config:
+    """Validate every knob (strings are parsed) and fill the defaults: a Config, its shapes not yet checked
+    (cnnlab.measure.fitting checks them). Raises KnobError with one line naming the knob and its valid range.
     """
     spec = get_spec(arch)
     given = dict(knobs or {})
     values = spec.defaults()
     for name, raw in given.items():
         values[name] = spec.knob(name).validate(raw)
-    cfg = Config(arch=arch, knobs=values,
-                 in_channels=_IN_CHANNELS.validate(in_channels),
-                 num_classes=_NUM_CLASSES.validate(num_classes),
-                 resolution=_RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
-    if check_shapes:
-        from .limits import check_probe_cost  # a bound on the probe's cost before the shape checks run it
-        check_probe_cost(cfg)
-        _check_fits(cfg)
-    return cfg
+    return Config(arch=arch, knobs=values,
+                  in_channels=IN_CHANNELS.validate(in_channels),
+                  num_classes=NUM_CLASSES.validate(num_classes),
+                  resolution=RESOLUTION.validate(spec.book_resolution if resolution is None else resolution))
 
-
-def build(arch: str, *, in_channels: int = 1, num_classes: int = 10, resolution: int | None = None,
-          **knobs: Any) -> nn.Module:
-    """Build a validated model: ``build("vgg", ratio=4, resolution=96)``."""
-    return resolve(arch, knobs, in_channels=in_channels, num_classes=num_classes, resolution=resolution).build()
-
-
-# -- input size checks -----------------------------------------------------------
-
-def _fits(cfg: Config, resolution: int) -> bool:
-    return _fit_error(cfg, resolution) is None
-
-
-def _fit_error(cfg: Config, resolution: int) -> InputTooSmall | None:
-    return _fits_cached(cfg.arch, tuple(sorted(cfg.knobs.items())), cfg.in_channels, cfg.num_classes, resolution)
-
-
-@functools.lru_cache(maxsize=512)
-def _fits_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int
-                 ) -> InputTooSmall | None:
-    """None when the model builds and runs at `resolution` (shapes only, on the meta device), else the
-    InputTooSmall that says where. Only InputTooSmall is caught: any other error is a bug and propagates."""
-    from .arithmetic import walk
-
-    c = Config(arch, dict(knobs), in_channels, num_classes, resolution)
-    try:
-        with torch.device("meta"):
-            model = c.build()
-        _, out = walk(model, c.input_shape, device="meta")
-    except InputTooSmall as e:
-        e.steps = None
-        return e.with_traceback(None)
-    if tuple(out.shape) != (1, c.num_classes):
-        raise RuntimeError(f"{arch} builds an output of shape {tuple(out.shape)}, not (1, {c.num_classes})")
-    return None
-
-
-def min_resolution(cfg: Config, hi: int = 1024) -> int | None:
-    """Smallest resolution at which the model runs (shapes only, on the meta device)."""
-    lo_r, hi_r = 1, min(hi, int(_RESOLUTION.hi))
-    if not _fits(cfg, hi_r):
-        return None
-    while lo_r < hi_r:
-        mid = (lo_r + hi_r) // 2
-        if _fits(cfg, mid):
-            hi_r = mid
-        else:
-            lo_r = mid + 1
-    return lo_r
-
-
-def too_small_error(cfg: Config) -> InputTooSmall | None:
-    """Where the input of `cfg` gets too small, with the steps up to there (None when it fits).
-
-    A builder that sizes its head with ``layers.flat_features`` fails while building; then the model is built
-    at the smallest resolution that fits and run at `cfg`'s, so the layer names are the model's own.
-    """
-    from .arithmetic import walk
-
-    if _fits(cfg, cfg.resolution):
-        return None
-    with torch.device("meta"):
-        try:
-            model = cfg.build()
-        except InputTooSmall as e:
-            need = min_resolution(cfg)
-            if need is None:
-                return e
-            model = Config(cfg.arch, cfg.knobs, cfg.in_channels, cfg.num_classes, need).build()
-    try:
-        walk(model, cfg.input_shape, device="meta")
-    except InputTooSmall as e:
-        return e
-    raise RuntimeError(f"{cfg.arch} does not fit at {cfg.resolution} but runs")  # pragma: no cover - a bug
-
-
-def _check_fits(cfg: Config) -> None:
-    if _fits(cfg, cfg.resolution):
-        return
-    err = too_small_error(cfg)
-    need = min_resolution(cfg)
-    if need is None:
-        text = msg("msg.fits_never", err=err, arch=cfg.arch)
-    else:
-        text = msg("msg.fits_from", err=err, need=need, arch=cfg.arch, got=cfg.resolution)
-    raise InputTooSmall(text, layer=err.layer, layer_type=err.layer_type, input_hw=err.input_hw,
-                        formula=err.formula, steps=err.steps)
-
-
-_LOADED = False
-
-
-def _load_models() -> None:
-    """Import the model files; each registers its spec. Idempotent."""
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from . import models  # noqa: F401  (registers every family)
-
-
-_load_models()  # `from cnnlab.registry import ARCHS` sees every architecture

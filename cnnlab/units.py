@@ -5,7 +5,20 @@ a message gives for it read the same.
 """
 from __future__ import annotations
 
+from typing import Any
+
 KB, MB, GB = 1 << 10, 1 << 20, 1 << 30
+
+
+def format_value(x: Any) -> str:
+    """A knob value as people and the CLI write it: True → 'on', 0.5 → '0.5', (4, 4) → '4,4'."""
+    if isinstance(x, bool):
+        return "on" if x else "off"
+    if isinstance(x, float):
+        return f"{x:g}"
+    if isinstance(x, (tuple, list)):
+        return ",".join(str(v) for v in x)
+    return str(x)
 
 
 def fmt_bytes(n: float) -> str:

@@ -131,46 +131,54 @@ def test_state_survives_a_page_switch():
 @pytest.mark.parametrize("arch", ["lenet", "alexnet", "vgg", "nin", "googlenet", "resnet", "densenet",
                                   "mobilenet_v1", "mobilenet_v2", "mobilenet_v3"])
 def test_every_arch_renders_from_cold_caches_with_the_librarys_figures(arch):
-    """Each book model renders with every cache cold (the page's probe cache and the registry's fit check), and the
-    ledger shows the figures the library computes for it. (Speed is measured by bench/bench_probe.py, not here.)"""
+    """Each book model renders with the shared cache cold (the measurements), and the ledger shows the figures the
+    library computes for it. (Speed is measured by bench/bench_probe.py, not here.)"""
     from cnnlab import registry
-    from cnnlab.probe import human, probe
-    from cnnlab.ui.common import _PROBES, _probe_cached
+    from cnnlab.caches import CACHE
+    from cnnlab.measure import config_key, measure
+    from cnnlab.probe import human
 
     at = _app(arch=arch)
     _ok(at)
-    _probe_cached.clear()
-    registry._fits_cached.cache_clear()
+    CACHE.clear()
     at.run()
     _ok(at)
-    assert len(_PROBES) > 0   # the page really probed again
-    cost = probe(registry.resolve(arch)).cost
+    cfg = registry.resolve(arch)
+    assert ("measure",) + config_key(cfg) in CACHE   # the page really measured again
+    cost = measure(cfg).cost
     shown = [m.value for m in at.metric][:3]
     assert shown == [human(cost.params), human(cost.macs), human(cost.activation_bytes, "B")], shown
 
 
-def test_a_new_ledger_walks_the_model_once_and_too_small_keeps_its_message(monkeypatch):
-    """The page's probe is its own shape check: a model that fits is walked once (the probe), not twice (resolve's
-    fit check, then the probe). One that does not fit still gets resolve's sentence naming the smallest input."""
-    from cnnlab import registry
-    from cnnlab.ui.common import _probe_cached, probe_config
+def test_a_config_is_measured_once_and_too_small_keeps_its_message(monkeypatch):
+    """The page, the limits and the library read one measurement per config: asked again (another session, the
+    CLI's check, admission), it is not made again. One that does not fit gets the sentence naming the smallest
+    input, the same on the page as from the library, with the trace up to that layer."""
+    from cnnlab import measure as M
+    from cnnlab.caches import CACHE
+    from cnnlab.errors import InputTooSmall
+    from cnnlab.limits import check_model
+    from cnnlab.ui.common import probe_config
 
-    _probe_cached.clear()
-    registry._fits_cached.cache_clear()
-    walks = []
-    real = registry._fits_cached.__wrapped__
+    CACHE.clear()
+    made = []
+    real = M._measure
 
-    def counted(*a):
-        walks.append(a)
-        return real(*a)
-    monkeypatch.setattr(registry, "_fits_cached", counted)
+    def counted(cfg):
+        made.append(cfg)
+        return real(cfg)
+    monkeypatch.setattr(M, "_measure", counted)
     cfg, p = probe_config("vgg", {"ratio": 4}, resolution=96)
-    assert cfg.resolution == 96 and p.cost.params > 0 and walks == []
-    with pytest.raises(registry.InputTooSmall) as page:
+    assert cfg.resolution == 96 and p.cost.params > 0
+    assert probe_config("vgg", {"ratio": "4"}, resolution=96)[1] is p
+    assert M.fitting("vgg", {"ratio": 4}, resolution=96) == cfg and check_model(cfg).params == p.cost.params
+    assert made == [cfg]
+    with pytest.raises(InputTooSmall) as page:
         probe_config("lenet", {}, resolution=4)
-    with pytest.raises(registry.InputTooSmall) as lib:
-        registry.resolve("lenet", {}, resolution=4)
+    with pytest.raises(InputTooSmall) as lib:
+        M.fitting("lenet", {}, resolution=4)
     assert str(page.value) == str(lib.value) and "must be at least 12" in str(page.value)
+    assert page.value.steps and page.value.steps[-1].too_small and len(made) == 2
 
 
 def test_reset_restores_the_defaults():

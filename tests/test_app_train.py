@@ -316,13 +316,14 @@ def test_choosing_a_preset_always_applies_it_even_when_old_values_come_back():
 
 def test_preset_labels_come_from_measured_figures():
     from cnnlab import presets
+    from cnnlab.runs import admission
     at = _train_page()
     sb = at.selectbox(key="train_preset")
     data = presets.measured()
     assert data, "cnnlab/presets_measured.json is missing: run bench/bench_presets.py --write"
     row = data["presets"]["lenet_quick"]
     shown = [o for o in sb.options if o.startswith("BN-LeNet · full data · 1 epoch")]
-    assert shown == [presets.label(presets.PRESETS["lenet_quick"], "en", data)]
+    assert shown == [admission.preset_label(presets.PRESETS["lenet_quick"], "en", data)]
     assert f"test acc ≥ {presets.stated_accuracy(row['test_acc']):.2f}" in shown[0]
 
 

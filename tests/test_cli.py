@@ -149,8 +149,8 @@ def test_core_imports_with_torch_alone():
             "import cnnlab.engine, cnnlab.runs, cnnlab.runs.local, cnnlab.runs.admission, cnnlab.checkpoint, cnnlab.data, cnnlab.i18n\n"
             "from cnnlab.__main__ import build_parser\n"
             "build_parser()\n"
-            "from cnnlab.registry import build\n"
-            "build('lenet')\n"
+            "from cnnlab.measure import fitting\n"
+            "assert fitting('lenet').build() is not None\n"
             "print('ok')\n")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": ROOT})

@@ -4,12 +4,12 @@ import pytest
 from helpers import assert_no_exception, open_page
 
 from cnnlab import costs
-from cnnlab.probe import probe
+from cnnlab.measure import measure
 from cnnlab.registry import arch_names, resolve
 
 
 def _probe(arch, knobs=None, **dims):
-    return probe(resolve(arch, knobs or {}, **{"in_channels": 1, "num_classes": 10, **dims}))
+    return measure(resolve(arch, knobs or {}, **{"in_channels": 1, "num_classes": 10, **dims}))
 
 
 @pytest.mark.parametrize("arch", arch_names())

@@ -9,7 +9,7 @@ import torch
 from helpers import assert_no_exception, open_page
 
 from cnnlab.diagram import CARD, CLUSTER, ROW_WIDTH, _block_ranks, _columns, _pack, _span, diagram
-from cnnlab.probe import probe
+from cnnlab.measure import measure
 from cnnlab.registry import arch_names, resolve
 
 ENGLISH = re.compile(r"\b(conv|avgpool|avg pool|max ?pool|flatten|dense|concat|input|pool|stride|shortcut|"
@@ -20,7 +20,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def _d(arch, knobs=None, lang="en", **dims):
     cfg = resolve(arch, knobs or {}, **dims)
-    pr = probe(cfg)
+    pr = measure(cfg)
     with torch.device("meta"):
         model = cfg.build()
     return diagram(model, pr.layers, lang), {r.name: r for r in pr.layers}

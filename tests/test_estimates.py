@@ -91,17 +91,17 @@ def test_a_measured_preset_takes_its_measured_time_and_says_quiet_machine():
     assert quiet.quiet and quiet.source == "quiet" and quiet.pace_source == "preset"
     # the measured wall time plus the executor's own part (start-up, checkpoints): nothing else on a quiet machine
     assert row["wall_s"] <= quiet.total_s <= row["wall_s"] + 3
-    label = presets.label(presets.PRESETS["lenet_quick"], "en", data)
+    label = admission.preset_label(presets.PRESETS["lenet_quick"], "en", data)
     assert "on a quiet machine" in label and admission.fmt_time(quiet.total_s) in label
-    assert "空闲机器上" in presets.label(presets.PRESETS["lenet_quick"], "zh", data)
+    assert "空闲机器上" in admission.preset_label(presets.PRESETS["lenet_quick"], "zh", data)
 
 
 def test_a_live_figure_does_not_claim_a_quiet_machine_and_the_labels_stay_put(monkeypatch):
     """The preset labels are the quiet figure, said as such, whatever the load (a label that changed as the page
     reran moved the preset box's options); the same estimate at the load now says "here now"."""
-    quiet = presets.label(presets.PRESETS["lenet_quick"], "en")
+    quiet = admission.preset_label(presets.PRESETS["lenet_quick"], "en")
     monkeypatch.setattr(admission, "machine_load", lambda executor=None: admission.Load(3.0, "probe"))
-    assert presets.label(presets.PRESETS["lenet_quick"], "en") == quiet and "on a quiet machine" in quiet
+    assert admission.preset_label(presets.PRESETS["lenet_quick"], "en") == quiet and "on a quiet machine" in quiet
     live = admission.expect(presets.train_config(presets.PRESETS["lenet_quick"])).text("en")
     assert "quiet machine" not in live and "here now" in live
 
@@ -178,7 +178,7 @@ def test_presets_exercises_and_the_text_before_start_come_from_one_function(monk
     def three():
         captions.clear()
         train_view.show_estimate(settings)
-        return presets.label(p, "en"), X.budget_text(ex, "en", 1, 2), captions[-1]
+        return admission.preset_label(p, "en"), X.budget_text(ex, "en", 1, 2), captions[-1]
 
     quiet = three()
     assert calls == [1, 1, 2], calls  # before Start, the label, the pair (A then B)

@@ -7,7 +7,7 @@ import pytest
 from helpers import APP, assert_no_exception, needs_fmnist
 
 from cnnlab import exercises as X
-from cnnlab.probe import probe
+from cnnlab.measure import measure
 from cnnlab.registry import KnobError, resolve
 
 TRAIN = [e for e in X.EXERCISES if e.kind == "train"]
@@ -26,7 +26,7 @@ def test_the_book_sections_are_covered():
 @pytest.mark.parametrize("ex", X.EXERCISES, ids=lambda e: e.id)
 def test_every_setup_builds_and_is_stated_in_both_languages(ex):
     for side in (ex.a, ex.b):
-        probe(ex.config(side))
+        measure(ex.config(side))
         assert side.label("en") and side.label("zh")
     for what in ("title", "question", "look", "reported"):
         assert ex.text(what, "en") and ex.text(what, "zh") and ex.text(what, "en") != ex.text(what, "zh")
@@ -35,7 +35,7 @@ def test_every_setup_builds_and_is_stated_in_both_languages(ex):
 
 
 def test_the_papers_figures_the_exercises_quote():
-    costs = {e.id: [probe(e.config(s)).cost for s in (e.a, e.b)] for e in X.EXERCISES}
+    costs = {e.id: [measure(e.config(s)).cost for s in (e.a, e.b)] for e in X.EXERCISES}
     a, b = costs["mobilenet_alpha"]
     assert round(a.macs / 1e6) == 569 and round(b.macs / 1e6) == pytest.approx(149, abs=1)
     assert round(a.params / 1e6, 1) == 4.2 and round(b.params / 1e6, 1) == 1.3

@@ -24,8 +24,9 @@ import torch
 
 from cnnlab.export import model_code
 from cnnlab.layers import bn_layers
-from cnnlab.probe import probe
-from cnnlab.registry import ARCHS, InputTooSmall, KnobError, arch_names, min_resolution, resolve
+from cnnlab.measure import fitting, measure, smallest_input
+from cnnlab.errors import InputTooSmall
+from cnnlab.registry import ARCHS, KnobError, arch_names, resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRAWS = (0, 1, 2)                 # drawn knob settings per architecture (fixed seeds)
@@ -109,7 +110,7 @@ def small_default(arch: str):
     cfg = resolve(arch, {})
     if _small(cfg):
         return cfg
-    return resolve(arch, {}, resolution=max(min_resolution(cfg) or 1, 32))
+    return resolve(arch, {}, resolution=max(smallest_input(cfg) or 1, 32))
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,17 +120,17 @@ def drawn_config(arch: str, seed: int):
     need more (more DenseNet transitions), just above what they need."""
     rng = random.Random(f"{arch}:{seed}")
     spec = ARCHS[arch]
-    low = min_resolution(resolve(arch, {}, check_shapes=False)) or 1
+    low = smallest_input(resolve(arch, {})) or 1
     for _ in range(100):
         knobs = {k.name: draw_knob(k, rng, seed) for k in spec.knobs}
         dims = dict(in_channels=(1, 3)[seed % 2], num_classes=rng.randint(2, 12))  # grey and RGB in turn
         try:
-            cfg = resolve(arch, knobs, resolution=rng.randint(low, low + 24), **dims)
+            cfg = fitting(arch, knobs, resolution=rng.randint(low, low + 24), **dims)
         except InputTooSmall:
-            need = min_resolution(resolve(arch, knobs, check_shapes=False, **dims), hi=256)
-            if need is None:
+            need = smallest_input(resolve(arch, knobs, **dims))
+            if need is None or need > 256:
                 continue
-            cfg = resolve(arch, knobs, resolution=need + rng.randint(0, 7), **dims)
+            cfg = fitting(arch, knobs, resolution=need + rng.randint(0, 7), **dims)
         except KnobError:  # a probe-cost limit: too big
             continue
         if _small(cfg):
@@ -222,7 +223,7 @@ def _trace_rows(text: str) -> list[tuple[str, list[int]]]:
 
 
 def _check_trace(cfg, text: str) -> None:
-    app = [(r.type, [1, *r.output_shape]) for r in probe(cfg).layers if r.depth == 1]
+    app = [(r.type, [1, *r.output_shape]) for r in measure(cfg).layers if r.depth == 1]
     assert _trace_rows(text) == app
 
 

@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("plotly")
 from plotly.subplots import make_subplots  # noqa: E402
 
-from cnnlab import probe as pr  # noqa: E402
+from cnnlab.caches import CACHE  # noqa: E402
+from cnnlab.measure import measure  # noqa: E402
 from cnnlab import registry  # noqa: E402
 from cnnlab.events import EpochEnd, StepEnd  # noqa: E402
 from cnnlab.ui import figures  # noqa: E402
@@ -27,7 +28,7 @@ def _axes(layout) -> dict:
 
 
 def test_the_shape_trace_is_laid_out_as_two_rows_sharing_x():
-    p = pr.probe(registry.Config("vgg", {"ratio": 2}, 1, 10, 224))
+    p = measure(registry.Config("vgg", {"ratio": 2}, 1, 10, 224))
     rows = chart_rows(p.layers, "blocks")
     fig = figures.shape_trace_figure(rows, p.input_shape, "en").to_dict()
     ref = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.5, 0.5]).to_dict()
@@ -41,7 +42,7 @@ def test_the_shape_trace_is_laid_out_as_two_rows_sharing_x():
 
 
 def test_a_long_trace_drops_its_bar_labels():
-    p = pr.probe(registry.Config("densenet", {}, 1, 10, 96))
+    p = measure(registry.Config("densenet", {}, 1, 10, 96))
     rows = chart_rows(p.layers, "layers")
     assert len(rows) > 40
     fig = figures.shape_trace_figure(rows, p.input_shape, "en").to_dict()
@@ -62,7 +63,7 @@ def test_training_curves_put_the_loss_on_a_right_hand_axis():
 
 
 def test_figures_of_a_shared_probe_are_built_once_per_option():
-    p = pr.probe(registry.Config("resnet", {}, 1, 10, 96))
+    p = measure(registry.Config("resnet", {}, 1, 10, 96))
     calls = []
 
     def build(detail):
@@ -73,8 +74,11 @@ def test_figures_of_a_shared_probe_are_built_once_per_option():
     assert figures.shared(p.layers, "test_trace", lambda: build("blocks"), "blocks", "en") is a
     b = figures.shared(p.layers, "test_trace", lambda: build("layers"), "layers", "en")
     assert b is not a and calls == ["blocks", "layers"]
-    # another probe of the same net (another object) is another entry; a list is never kept
-    q = pr.probe(registry.Config("resnet", {}, 1, 10, 96))
+    # another measurement of the same net (another object: the cache was let go) is another entry; a list is
+    # never kept
+    CACHE.clear()
+    q = measure(registry.Config("resnet", {}, 1, 10, 96))
+    assert q is not p
     assert figures.shared(q.layers, "test_trace", lambda: build("blocks"), "blocks", "en") is not a
     rows = list(p.layers)
     figures.shared(rows, "test_trace", lambda: build("blocks"), "blocks", "en")

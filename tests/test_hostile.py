@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from cnnlab import checkpoint as ck
-from cnnlab import limits
+from cnnlab import caches, limits
+from cnnlab.measure import fitting, measure
 from cnnlab.registry import Config, KnobError, resolve
 
 MB = 1 << 20
@@ -95,7 +96,7 @@ def test_a_model_over_the_memory_budget_is_refused_before_it_is_built():
     msg = one_sentence(e)
     assert "memory budget of 2.0 GB" in msg and "4.3 GB of weights" in msg, msg
     assert isinstance(e, KnobError)  # pages show it with st.error, the CLI exits 2
-    fp = limits.footprint(cfg)  # counted on the meta device: nothing allocated
+    fp = measure(cfg).footprint  # counted on the meta device: nothing allocated
     first_dense = (512 // 4) * 32 * 32 * 8192  # the first dense layer alone: 128 × 32 × 32 inputs, 8192 outputs
     assert fp.params > first_dense and fp.weight_bytes == 4 * fp.params
 
@@ -114,7 +115,7 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
 
 def test_activations_count_against_the_budget():
     cfg = resolve("lenet")
-    fp = limits.footprint(cfg)
+    fp = measure(cfg).footprint
     assert fp.activation_bytes and fp.activation_bytes < MB
     budget = fp.weight_bytes + 10 * fp.activation_bytes
     limits.check_model(cfg, batch=10, budget=budget)
@@ -133,7 +134,7 @@ def test_loading_a_run_whose_config_names_a_huge_model_is_refused_before_buildin
 
 def test_loading_a_run_never_holds_two_copies_of_the_weights(tmp_path):
     run_dir = make_run(tmp_path, "alexnet")  # 187 MB of weights
-    weights = limits.footprint(resolve("alexnet")).weight_bytes
+    weights = measure(resolve("alexnet")).footprint.weight_bytes
     loaded, grew = peak_rss_delta(lambda: ck.load_run(run_dir))
     assert loaded.epoch == 1
     if grew is not None:
@@ -339,7 +340,7 @@ def test_a_symlinked_run_folder_is_listed_unreadable(tmp_path):
 # -- 4. caches bounded by bytes -------------------------------------------------------------------------------
 
 def test_the_byte_lru_never_holds_more_than_its_bytes():
-    cache = limits.ByteLRU(10 * MB)
+    cache = caches.ByteLRU(10 * MB)
     made = []
 
     def make(n):
@@ -359,7 +360,7 @@ def test_the_byte_lru_makes_a_key_once_for_threads_asking_together():
     """Eight threads ask for one new key at once: it is made once and all get that value; a maker that fails
     leaves the waiters to make it themselves (errors are not cached)."""
 
-    cache = limits.ByteLRU(10 * MB)
+    cache = caches.ByteLRU(10 * MB)
     made, start = [], threading.Barrier(8)
 
     def make():
@@ -405,7 +406,7 @@ def test_the_byte_lru_makes_a_key_once_for_threads_asking_together():
 
 def test_the_shared_cache_follows_its_environment_setting(monkeypatch):
     monkeypatch.setenv("CNNLAB_CACHE_MB", "3")
-    assert limits.CACHE.max_bytes == 3 * MB
+    assert caches.CACHE.max_bytes == 3 * MB
 
 
 def test_test_images_for_a_run_are_bounded_by_bytes():
@@ -501,21 +502,21 @@ def test_the_out_folder_is_checked_before_training(tmp_path, monkeypatch, capsys
 def test_a_probe_of_a_huge_densenet_is_refused_at_once():
     t = time.perf_counter()
     with pytest.raises(limits.LimitError) as ei:
-        resolve("densenet", {"block_config": "64,64,64,64,64,61", "growth_rate": 126}, resolution=3)
+        fitting("densenet", {"block_config": "64,64,64,64,64,61", "growth_rate": 126}, resolution=3)
     assert time.perf_counter() - t < 5  # it was 22 s of shape searches
     assert "layers" in one_sentence(ei.value)
     # the book's and the papers' models stay well inside the bound
     for knobs in ({}, {"block_config": "6,12,24,16"}, {"block_config": "6,12,48,32"}):
-        resolve("densenet", knobs, resolution=224)
+        fitting("densenet", knobs, resolution=224)
     # a deep model (789 layers) at a too-small input: one forward pass, no search for the smallest input
     t = time.perf_counter()
     with pytest.raises(limits.LimitError) as ei:
-        resolve("densenet", {"block_config": "64,64,64,64", "growth_rate": 1}, resolution=3)
+        fitting("densenet", {"block_config": "64,64,64,64", "growth_rate": 1}, resolution=3)
     assert time.perf_counter() - t < 10  # the search took 25 s
     assert "try 96×96 or more" in one_sentence(ei.value)
     # a shallow one still gets the smallest resolution that works
     with pytest.raises(KnobError, match="resolution must be at least"):
-        resolve("densenet", {"block_config": "6,12,24,16"}, resolution=3)
+        fitting("densenet", {"block_config": "6,12,24,16"}, resolution=3)
 
 
 # -- 9. numbers, lists, threads ------------------------------------------------------------------------------------

@@ -118,8 +118,8 @@ def test_saved_runs_lists_bad_folders_with_reasons_and_shows_the_good_one(monkey
     assert_no_exception(at)
     assert at.get_by_key("runs_grid")
     # the loaded run and its test images are held in the byte-bounded shared cache, not in st.cache_*
-    from cnnlab import limits
-    assert ("test_set", 28, 1, 500) in limits.CACHE and 0 < limits.CACHE.total <= limits.CACHE.max_bytes
+    from cnnlab import caches
+    assert ("test_set", 28, 1, 500) in caches.CACHE and 0 < caches.CACHE.total <= caches.CACHE.max_bytes
     # the legend of the comparison never carries HTML from a run folder
     legend = [d["name"] for d in json.loads(at.get_by_key("runs_compare_fig").proto.spec)["data"]]
     assert legend and not any("<" in n or ">" in n for n in legend)

@@ -15,7 +15,7 @@ from helpers import APP, needs_fmnist, save_tiny_run
 
 from cnnlab import checkpoint as ckpt
 from cnnlab import engine, i18n
-from cnnlab.runs import AdmissionRefused, Limits, RunRefused, admission, recovery
+from cnnlab.runs import AdmissionRefused, Limits, RunRefused, admission, disk, recovery
 from cnnlab.runs.ledger import RunLedger
 from cnnlab.runs.executor import LedgerExecutor
 
@@ -109,7 +109,7 @@ def test_the_cap_takes_the_attackers_own_runs_though_their_worker_lives_not_the_
 def test_after_a_run_the_cap_no_longer_keeps_finished_runs_of_a_live_worker(tmp_path):
     alive = [folder(tmp_path, f"a-{i}", "attacker", 300, 1000 + i, alive=True) for i in range(3)]
     theirs = folder(tmp_path, "class", "student", 300, 2000)
-    assert recovery.prune(str(tmp_path), cap_mb=700) == [alive[0], alive[1]]  # before: the class's run went
+    assert disk.prune(str(tmp_path), cap_mb=700) == [alive[0], alive[1]]  # before: the class's run went
     assert os.path.isdir(theirs) and os.path.isdir(alive[2])
 
 

@@ -16,7 +16,8 @@ from test_hostile import MB, make_run, peak_rss_delta  # noqa: E402
 
 from cnnlab import checkpoint as ck  # noqa: E402
 from cnnlab import limits  # noqa: E402
-from cnnlab.registry import ARCHS, KnobError, resolve  # noqa: E402
+from cnnlab.measure import fitting  # noqa: E402
+from cnnlab.registry import ARCHS, KnobError  # noqa: E402
 
 # New random examples on every run (no derandomize), with Hypothesis's health checks on: a failure prints the
 # example that failed and the seed to replay it (pytest --hypothesis-seed=N).
@@ -170,7 +171,7 @@ def _url_case(params):
     for v in [*initial["knobs"].values(), *(initial.get(k) for k in ("resolution", "in_channels", "num_classes"))]:
         assert not isinstance(v, str) or v.isascii() or not v  # numbers are ASCII numbers
     try:
-        cfg = resolve(initial["arch"], initial["knobs"], in_channels=initial.get("in_channels", 1),
+        cfg = fitting(initial["arch"], initial["knobs"], in_channels=initial.get("in_channels", 1),
                       num_classes=initial.get("num_classes", 10), resolution=initial.get("resolution"))
     except KnobError as e:
         _one_sentence(str(e))

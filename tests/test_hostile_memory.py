@@ -23,7 +23,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from cnnlab import data, i18n, limits
+from cnnlab import caches, data, i18n, limits
+from cnnlab.measure import measure
 from cnnlab.registry import Config, resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +128,7 @@ class Blob:
 
 
 def _budget(max_bytes=100, wait_s=0.3):
-    return limits.ByteBudget(max_bytes, wait_s=wait_s)
+    return caches.ByteBudget(max_bytes, wait_s=wait_s)
 
 
 def _get(b, key, n, made=None):
@@ -246,9 +247,9 @@ def test_the_same_run_asked_by_five_sessions_at_once_is_loaded_once():
 
 def test_the_budget_follows_its_environment_setting(monkeypatch):
     monkeypatch.setenv("CNNLAB_LOAD_BUDGET_MB", "300")
-    assert limits.load_budget_bytes() == 300 * MB
+    assert caches.load_budget_bytes() == 300 * MB
     monkeypatch.delenv("CNNLAB_LOAD_BUDGET_MB")
-    assert limits.load_budget_bytes() == 1024 * MB
+    assert caches.load_budget_bytes() == 1024 * MB
 
 
 @dataclass
@@ -265,7 +266,7 @@ def runs_view(monkeypatch):
     pytest.importorskip("streamlit")
     from cnnlab.ui import runs_view as rv
 
-    monkeypatch.setattr(rv, "LOADS", limits.ByteBudget(limits.load_budget_bytes, wait_s=10))
+    monkeypatch.setattr(rv, "LOADS", caches.ByteBudget(caches.load_budget_bytes, wait_s=10))
     return rv
 
 
@@ -325,7 +326,7 @@ def test_an_inference_batch_takes_a_share_of_the_budget_not_half_the_memory_budg
     from cnnlab.ui import runs_view as rv
 
     vgg = resolve("vgg", {}, resolution=224)
-    fp = limits.footprint(vgg)
+    fp = measure(vgg).footprint
     batch = rv._batch(FakeRun("x", torch.nn.Identity(), vgg))
     print(f"VGG at 224: batch {batch}, {batch * fp.activation_bytes / MB:.0f} MB of activations")
     assert batch * fp.activation_bytes <= 64 * MB or batch == 1

@@ -100,13 +100,14 @@ def test_every_library_sentence_comes_back_in_chinese_with_its_fields(key):
 
 
 def test_a_sentence_inside_a_sentence_is_said_too():
+    from cnnlab.measure import fitting
     from cnnlab.registry import KnobError, resolve
     with pytest.raises(KnobError) as e:
         resolve("densenet", {"block_config": "4,,4"})
     zh = i18n.say(e.value, "zh")
     assert zh.startswith("block_config 必须是 1..") and "个逗号分隔的整数" in zh and "收到的是 '4,,4'" in zh, zh
     with pytest.raises(KnobError) as e:
-        resolve("lenet", {}, resolution=3)
+        fitting("lenet", {}, resolution=3)
     zh = i18n.say(e.value, "zh")
     assert zh.startswith("输入太小：第 ") and "分辨率至少为 12，当前为 3" in zh, zh
 

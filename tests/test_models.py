@@ -7,9 +7,8 @@ from torch import nn
 
 from cnnlab import cpu_fast
 from cnnlab.layers import BatchNorm, make_divisible, norm_factory
-from cnnlab.probe import probe
-from cnnlab.registry import (ARCHS, Config, Knob, KnobError, arch_names, get_spec, min_resolution, resolve,
-                             too_small_error)
+from cnnlab.measure import fitting, measure, smallest_input
+from cnnlab.registry import ARCHS, Config, Knob, KnobError, arch_names, get_spec, resolve
 
 ARCH_NAMES = arch_names()
 
@@ -51,7 +50,7 @@ def test_defaults_forward_matches_trace(arch):
     model.eval()
     with torch.no_grad():
         y = model(torch.randn(2, *cfg.input_shape))
-    trace = probe(cfg).blocks_and_leaves()
+    trace = measure(cfg).blocks_and_leaves()
     assert tuple(y.shape) == (2, cfg.num_classes)
     assert trace[-1].output_shape == [cfg.num_classes]
     assert torch.isfinite(y).all()
@@ -61,16 +60,16 @@ def test_defaults_forward_matches_trace(arch):
 @pytest.mark.parametrize("arch,knob,value", EXTREME_CASES, ids=[f"{a}-{k}-{v}" for a, k, v in EXTREME_CASES])
 def test_knob_extremes_build(arch, knob, value):
     spec = get_spec(arch)
-    loose = resolve(arch, {knob: value}, in_channels=3, num_classes=7, check_shapes=False)
+    loose = resolve(arch, {knob: value}, in_channels=3, num_classes=7)
     assert loose.resolution == spec.book_resolution
     # the book's resolution, or the smallest that fits when it does not (e.g. six dense blocks need 125 px);
     # the search (about ten meta forwards) only where it is needed
-    res = spec.book_resolution if too_small_error(loose) is None else min_resolution(loose)
+    res = spec.book_resolution if measure(loose).fits else smallest_input(loose)
     assert res is not None and res >= spec.book_resolution
-    cfg = resolve(arch, {knob: value}, in_channels=3, num_classes=7, resolution=res)
+    cfg = fitting(arch, {knob: value}, in_channels=3, num_classes=7, resolution=res)
     assert cfg.knobs[knob] == spec.knob(knob).validate(value)
     assert meta_forward(cfg) == (2, 7)
-    assert probe(cfg).blocks_and_leaves()[-1].output_shape == [7]
+    assert measure(cfg).blocks_and_leaves()[-1].output_shape == [7]
 
 
 def _expected_knob_changes():
@@ -81,7 +80,7 @@ def _expected_knob_changes():
 
 @pytest.mark.parametrize("arch,change,sign", _expected_knob_changes())
 def test_knobs_change_the_model(arch, change, sign):
-    base, changed = probe(resolve(arch)).cost, probe(resolve(arch, change)).cost
+    base, changed = measure(resolve(arch)).cost, measure(resolve(arch, change)).cost
     assert sign * (changed.params - base.params) > 0 and sign * (changed.macs - base.macs) > 0
 
 
@@ -133,12 +132,12 @@ BOOK_TRACES = {
                                                         for a, r, k in BOOK_TRACES])
 def test_trace_equals_book(key):
     arch, res, knobs = key
-    rows = probe(resolve(arch, dict(knobs), resolution=res)).layers
+    rows = measure(resolve(arch, dict(knobs), resolution=res)).layers
     assert [r.output_shape for r in rows if r.depth == 1] == BOOK_TRACES[key]
 
 
 def test_shape_trace_lists_blocks_and_leaves_in_forward_order():
-    rows = probe(resolve("resnet")).blocks_and_leaves()
+    rows = measure(resolve("resnet")).blocks_and_leaves()
     names = [r.name for r in rows]
     assert names[0] == "0" and names[1] == "0.0"  # the block, then its first leaf
     assert names.index("2.0.conv3") > names.index("2.0.bn2")  # conv3 runs after bn2 in forward order
@@ -159,7 +158,7 @@ def test_params_and_macs_equal_torchvisions_exactly(arch, knobs, tv):
 
     ref = getattr(torchvision.models, tv)()
     ref_macs = torchinfo.summary(ref, (1, 3, 224, 224), verbose=0).total_mult_adds
-    cost = probe(resolve(arch, knobs, in_channels=3, num_classes=1000, resolution=224)).cost
+    cost = measure(resolve(arch, knobs, in_channels=3, num_classes=1000, resolution=224)).cost
     assert (cost.params, cost.macs) == (sum(p.numel() for p in ref.parameters()), ref_macs)
 
 
@@ -185,7 +184,7 @@ PUBLISHED = [
 @pytest.mark.parametrize("arch,knobs,res,params,macs", PUBLISHED,
                          ids=[f"{a}-{k}-{r}" for a, k, r, _, _ in PUBLISHED])
 def test_published_params_and_macs(arch, knobs, res, params, macs):
-    cost = probe(resolve(arch, knobs, in_channels=3, num_classes=1000, resolution=res)).cost
+    cost = measure(resolve(arch, knobs, in_channels=3, num_classes=1000, resolution=res)).cost
     assert abs(cost.params - params[0]) <= params[1], (cost.params, params)
     assert abs(cost.macs - macs[0]) <= macs[1], (cost.macs, macs)
 
@@ -194,7 +193,7 @@ def test_probe_matches_a_real_cpu_model():
     """The meta-device probe counts the same params as the real module, and its activation bytes add up."""
     cfg = resolve("densenet", resolution=64)
     real = cfg.build()
-    p = probe(cfg)
+    p = measure(cfg)
     assert p.cost.params == sum(q.numel() for q in real.parameters())
     leaves = [r for r in p.layers if r.is_leaf]
     assert p.cost.activation_bytes == 4 * sum(torch.Size(r.output_shape).numel() for r in leaves)
@@ -241,7 +240,7 @@ def _floor_chain(n: int, windows) -> int:
 
 
 # The smallest resolution each book model runs at, worked out by hand from its layers (the chain that
-# shrinks the map; 'same'-padded convs keep it): the oracle, independent of registry.min_resolution.
+# shrinks the map; 'same'-padded convs keep it): the oracle, independent of cnnlab.measure.smallest_input.
 _STEM = [(7, 2, 3), (3, 2, 1)]  # ResNet / GoogLeNet / DenseNet: 7×7 conv s2 p3, 3×3 max-pool s2 p1
 KNOWN_MIN = {
     "lenet": [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)],                          # 12 px
@@ -258,19 +257,19 @@ KNOWN_MIN = {
 
 @pytest.mark.parametrize("arch", list(KNOWN_MIN))
 def test_resolution_too_small_names_the_minimum(arch):
-    """min_resolution equals the hand-worked minimum; the model really runs there on a real tensor, and one
+    """smallest_input equals the hand-worked minimum; the model really runs there on a real tensor, and one
     pixel less is refused as "input too small" naming that minimum."""
     need = next(n for n in range(1, 1025) if _floor_chain(n, KNOWN_MIN[arch]) >= 1)
     assert need == {"lenet": 12, "alexnet": 65, "vgg": 32, "nin": 67, "densenet": 29}.get(arch, 1)
-    assert min_resolution(resolve(arch)) == need
+    assert smallest_input(resolve(arch)) == need
     torch.manual_seed(0)
     cfg = resolve(arch, {"ratio": 16} if arch == "vgg" else {}, resolution=need)  # a narrow VGG: same sizes
     with torch.no_grad():
         assert cfg.build().eval()(torch.randn(1, *cfg.input_shape)).shape == (1, 10)  # a real forward on CPU
     if need > 1:
         with pytest.raises(KnobError, match=f"input too small: .*resolution must be at least {need} for {arch}"):
-            resolve(arch, resolution=need - 1)
-        loose = resolve(arch, resolution=need - 1, check_shapes=False)
+            fitting(arch, resolution=need - 1)
+        loose = resolve(arch, resolution=need - 1)
         with pytest.raises(Exception):  # and the real model cannot be built or run there either
             with torch.no_grad():
                 loose.build().eval()(torch.randn(1, *loose.input_shape))
@@ -357,7 +356,7 @@ def test_models_are_built_from_plain_torch_modules(arch, knobs):
     """Every module of a freshly built model is torch.nn's own class or one of the book's blocks
     (cnnlab.layers); none is a CPU fast class (those exist only after cpu_fast.apply)."""
     with torch.device("meta"):
-        model = resolve(arch, knobs, check_shapes=False).build()
+        model = resolve(arch, knobs).build()
     for name, m in model.named_modules():
         mod, cls = type(m).__module__, type(m).__name__
         assert (mod.startswith("torch.nn.") and getattr(nn, cls) is type(m)) or \
@@ -408,8 +407,8 @@ def test_resnet_without_residual_has_no_unused_parameters(batchnorm):
     off = resolve("resnet", {"residual": False, "batchnorm": batchnorm}, resolution=32).build()
     shortcut = sum(p.numel() for n, p in on.named_parameters() if ".conv3." in n)
     assert shortcut == sum(c_in * c_out + c_out for c_in, c_out in ((64, 128), (128, 256), (256, 512)))
-    assert probe(resolve("resnet", {"residual": False, "batchnorm": batchnorm})).cost.params == \
-        probe(resolve("resnet", {"residual": True, "batchnorm": batchnorm})).cost.params - shortcut
+    assert measure(resolve("resnet", {"residual": False, "batchnorm": batchnorm})).cost.params == \
+        measure(resolve("resnet", {"residual": True, "batchnorm": batchnorm})).cost.params - shortcut
     assert not any(".conv3" in n for n, _ in off.named_parameters())
     for model in (on, off):
         model.train()

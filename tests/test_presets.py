@@ -2,6 +2,7 @@
 import pytest
 
 from cnnlab import presets
+from cnnlab.runs import admission
 from helpers import needs_fmnist
 
 
@@ -26,16 +27,16 @@ def test_labels_are_computed_from_the_figures(p, monkeypatch):
     monkeypatch.setattr(admission, "cpu_rate", lambda: 22e9)
     monkeypatch.setattr(admission, "_live", {"factor": 1.0, "at": -1e9})
     fake = {"machine": {"cpu_gmacs": 22.0}, "presets": {p.id: {"wall_s": 95.0, "test_acc": 0.8149}}}
-    assert presets.label(p, "en", fake) == f"{p.title_en} (≈ 2 min on a quiet machine · test acc ≥ 0.80)"
-    assert presets.label(p, "zh", fake) == f"{p.title_zh} (空闲机器上约 2 分钟 · 测试精度 ≥ 0.80)"
+    assert admission.preset_label(p, "en", fake) == f"{p.title_en} (≈ 2 min on a quiet machine · test acc ≥ 0.80)"
+    assert admission.preset_label(p, "zh", fake) == f"{p.title_zh} (空闲机器上约 2 分钟 · 测试精度 ≥ 0.80)"
     fake["presets"][p.id]["wall_s"] = 13.2
-    assert "≈ 15 s on a quiet machine" in presets.label(p, "en", fake)
-    assert presets.label(p, "en", {"presets": {}}) == p.title_en  # not measured: no claim
+    assert "≈ 15 s on a quiet machine" in admission.preset_label(p, "en", fake)
+    assert admission.preset_label(p, "en", {"presets": {}}) == p.title_en  # not measured: no claim
 
 
 def test_book_presets_make_no_cpu_claim():
     p = presets.BOOK_PRESETS[0]
-    assert presets.label(p, "en", {"presets": {p.id: {"wall_s": 1, "test_acc": 0.9}}}) == p.title_en
+    assert admission.preset_label(p, "en", {"presets": {p.id: {"wall_s": 1, "test_acc": 0.9}}}) == p.title_en
 
 
 @pytest.mark.parametrize("acc,stated", [(0.763, 0.75), (0.75, 0.75), (0.7999, 0.75), (0.1, 0.1), (0.852, 0.85)])

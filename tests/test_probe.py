@@ -14,9 +14,11 @@ from torch import nn
 
 from cnnlab import arithmetic, layers
 from cnnlab.layers import DenseBlock, Inception, InvertedResidual, Residual, flat_features
-from cnnlab.probe import output_size_formula, probe, probe_model, receptive_field_formula, too_small_trace
-from cnnlab.registry import (ARCHS, ArchSpec, BookTraining, InputTooSmall, KnobError, _fits_cached, register,
-                             resolve)
+from cnnlab.caches import CACHE
+from cnnlab.errors import InputTooSmall, KnobError
+from cnnlab.measure import fitting, measure
+from cnnlab.probe import output_size_formula, probe_model, receptive_field_formula
+from cnnlab.registry import ARCHS, ArchSpec, BookTraining, register, resolve
 
 
 def hand_field(windows) -> list[int]:
@@ -36,20 +38,20 @@ def windows_of(p, types=("Conv2d", "MaxPool2d", "AvgPool2d")):
 # -- receptive fields of the book's networks --------------------------------------------------------------
 
 def test_lenet_fields():
-    rows = windows_of(probe(resolve("lenet")))
+    rows = windows_of(measure(resolve("lenet")))
     assert [r.receptive_field for r in rows] == hand_field([(5, 1), (2, 2), (5, 1), (2, 2)]) == [5, 6, 14, 16]
     assert [r.jump for r in rows] == [1, 2, 2, 4]
 
 
 def test_alexnet_fields_end_at_195():
-    rows = windows_of(probe(resolve("alexnet")))
+    rows = windows_of(measure(resolve("alexnet")))
     chain = [(11, 4), (3, 2), (5, 1), (3, 2), (3, 1), (3, 1), (3, 1), (3, 2)]
     assert [r.receptive_field for r in rows] == hand_field(chain)
     assert rows[0].receptive_field == 11 and rows[1].receptive_field == 19 and rows[-1].receptive_field == 195
 
 
 def test_vgg16_conv5_3_is_196_and_pool5_212():
-    rows = windows_of(probe(resolve("vgg", {"conv_arch": "vgg16"})))
+    rows = windows_of(measure(resolve("vgg", {"conv_arch": "vgg16"})))
     chain = []
     for n in (2, 2, 3, 3, 3):
         chain += [(3, 1)] * n + [(2, 2)]
@@ -58,7 +60,7 @@ def test_vgg16_conv5_3_is_196_and_pool5_212():
 
 
 def test_resnet18_last_conv_is_435_and_the_global_pool_covers_the_map():
-    p = probe(resolve("resnet", resolution=224))
+    p = measure(resolve("resnet", resolution=224))
     convs = [r for r in p.layers if r.type == "Conv2d" and not r.name.endswith("conv3")]  # the main path
     # stem 7/2, max-pool 3/2, then 16 3×3 convs, the first of stages 2-4 with stride 2
     chain = [(7, 2), (3, 2)] + [(3, 1)] * 4 + ([(3, 2)] + [(3, 1)] * 3) * 3
@@ -109,7 +111,7 @@ def test_dilation_and_groups():
     assert (r.kernel_size, r.dilation, r.groups, r.receptive_field, r.output_shape) == (3, 2, 4, 5, [4, 6, 6])
     assert output_size_formula(r) == "⌊(10 − 2·(3 − 1) − 1 + 2·0)/1⌋ + 1 = 6"
     assert receptive_field_formula(r) == "r = 1 + (3 − 1)·2·1 = 5, j = 1·1 = 1"
-    depthwise = [x for x in probe(resolve("mobilenet_v1")).layers if x.type == "Conv2d"][1]
+    depthwise = [x for x in measure(resolve("mobilenet_v1")).layers if x.type == "Conv2d"][1]
     assert depthwise.groups == depthwise.input_shape[0] == 32
 
 
@@ -138,11 +140,11 @@ def test_output_size_equals_torch_for_convs_and_pools():
 
 def test_the_formula_shows_the_book_numbers():
     """d2l 8.1 prints AlexNet's first conv as 96×54×54 at 224: ⌊(224 − 11 + 2·1)/4⌋ + 1 = 54."""
-    first = probe(resolve("alexnet")).layers[0]
+    first = measure(resolve("alexnet")).layers[0]
     assert output_size_formula(first) == "⌊(224 − 11 + 2·1)/4⌋ + 1 = 54"
     assert receptive_field_formula(first) == "r = 1 + (11 − 1)·1 = 11, j = 1·4 = 4"
     assert output_size_formula(first, latex=True) == r"\left\lfloor \frac{224 - 11 + 2 \cdot 1}{4} \right\rfloor + 1 = 54"
-    relu = probe(resolve("alexnet")).layers[1]
+    relu = measure(resolve("alexnet")).layers[1]
     assert output_size_formula(relu) is None and receptive_field_formula(relu) is None
 
 
@@ -150,7 +152,7 @@ def test_the_formula_shows_the_book_numbers():
 
 def test_too_small_names_the_layer_and_its_formula():
     with pytest.raises(InputTooSmall) as e:
-        resolve("alexnet", resolution=32)
+        fitting("alexnet", resolution=32)
     err = e.value
     assert isinstance(err, KnobError) and "\n" not in str(err)
     assert str(err).startswith("input too small: layer 5 (MaxPool2d) gets 2×2, ⌊(2 − 3 + 2·0)/2⌋ + 1 = 0; ")
@@ -163,21 +165,28 @@ def test_too_small_trace_uses_the_model_names():
     """LeNet drops its Identity (no-BN) layers from the final model, so the features' own indices differ from
     the model's: the trace must name the layers as the layer table does. At 10 px: 10 → 10 → 5 → 1, then the
     2×2 pool gets 1×1."""
-    rows, err = too_small_trace(resolve("lenet", resolution=10, check_shapes=False))
+    m = measure(resolve("lenet", resolution=10))
+    rows, err = list(m.layers), m.error
     assert [(r.name, r.type) for r in rows] == [("0", "Conv2d"), ("1", "Sigmoid"), ("2", "AvgPool2d"),
                                                 ("3", "Conv2d"), ("4", "Sigmoid"), ("5", "AvgPool2d")]
     assert rows[-1].too_small and rows[-1].output_shape == [16, 0, 0] and rows[-1].macs is None
     assert err.formula == "⌊(1 − 2 + 2·0)/2⌋ + 1 = 0"
-    assert too_small_trace(resolve("lenet")) == ([], None)
+    assert measure(resolve("lenet")).error is None and not measure(resolve("lenet")).layers[-1].too_small
 
 
-def test_flat_features_raises_input_too_small():
-    def make():
-        return nn.Sequential(nn.Conv2d(1, 2, 5), nn.Flatten())
-
-    assert flat_features(make, (1, 7, 7)) == 2 * 3 * 3
-    with pytest.raises(InputTooSmall, match=r"layer 0 \(Conv2d\) gets 4×4, ⌊\(4 − 5 \+ 2·0\)/1⌋ \+ 1 = 0"):
-        flat_features(make, (1, 4, 4))
+def test_flat_features_raises_input_too_small_and_lets_a_bug_through():
+    """A window larger than its input is "too small" (cnnlab.measure then names the layer); a builder's own
+    mistake (a channel mismatch) is not, and propagates. The module itself is neither moved nor changed."""
+    feats = nn.Sequential(nn.Conv2d(1, 2, 5), nn.BatchNorm2d(2), nn.Flatten()).train()
+    assert flat_features(feats, (1, 7, 7)) == 2 * 3 * 3
+    assert feats.training and feats[0].weight.device.type == "cpu" and int(feats[1].num_batches_tracked) == 0
+    with pytest.raises(InputTooSmall, match="input too small"):
+        flat_features(feats, (1, 4, 4))
+    with pytest.raises(InputTooSmall, match="input too small"):
+        flat_features(nn.Sequential(nn.MaxPool2d(3, 2), nn.Flatten()), (1, 2, 2))
+    with pytest.raises(RuntimeError) as e:
+        flat_features(nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten()), (1, 7, 7))
+    assert not isinstance(e.value, InputTooSmall)
 
 
 # -- a builder bug is a bug, not "does not fit" (issue #9) ----------------------------------------------
@@ -191,10 +200,10 @@ def _spec(name, builder):
 def temp_arch(monkeypatch):
     def add(name, builder):
         monkeypatch.setitem(ARCHS, name, _spec(name, builder))
-        _fits_cached.cache_clear()
+        CACHE.clear()
         return name
     yield add
-    _fits_cached.cache_clear()
+    CACHE.clear()
 
 
 def test_a_builder_bug_surfaces_as_its_own_error(temp_arch):
@@ -203,9 +212,9 @@ def test_a_builder_bug_surfaces_as_its_own_error(temp_arch):
 
     name = temp_arch("_broken_build", broken)
     with pytest.raises(IndexError):
-        resolve(name)
-    with pytest.raises(IndexError):  # the fit check itself lets it through (it used to say "does not fit")
-        _fits_cached(name, (), 1, 10, 28)
+        fitting(name)
+    with pytest.raises(IndexError):  # the measurement itself lets it through (it used to say "does not fit")
+        measure(resolve(name))
 
 
 def test_a_forward_bug_surfaces_as_its_own_error(temp_arch):
@@ -215,15 +224,15 @@ def test_a_forward_bug_surfaces_as_its_own_error(temp_arch):
 
     name = temp_arch("_broken_forward", lambda **kw: Bad())
     with pytest.raises(ValueError, match="bug in forward") as e:
-        resolve(name)
+        fitting(name)
     assert not isinstance(e.value, KnobError)
     with pytest.raises(ValueError, match="bug in forward"):
-        _fits_cached(name, (), 1, 10, 28)
+        measure(resolve(name))
 
 
 def test_a_wrong_output_shape_is_a_bug(temp_arch):
     with pytest.raises(RuntimeError, match="builds an output of shape"):
-        resolve(temp_arch("_wrong_head", lambda **kw: nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 3))))
+        fitting(temp_arch("_wrong_head", lambda **kw: nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 3))))
 
 
 def test_register_still_rejects_a_duplicate():

@@ -17,7 +17,7 @@ from cnnlab import checkpoint as ckpt
 from cnnlab import engine
 from cnnlab.events import RunFailed, StepEnd
 from cnnlab.runs import (DONE, FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, AdmissionRefused, Limits, OwnerLimit,
-                         QueueFull, admission, recovery)
+                         QueueFull, admission, disk, recovery)
 from cnnlab.runs.ledger import RunLedger, RunRecord
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -264,8 +264,8 @@ def test_prune_deletes_the_oldest_unpinned_runs_beyond_the_cap(tmp_path):
         os.utime(os.path.join(d, "config.json"), (1000 + i, 1000 + i))
         dirs.append(d)
     recovery.pin(dirs[0])
-    assert recovery.prune(str(root), cap_mb=1000) == []      # under the cap: nothing goes
-    removed = recovery.prune(str(root), cap_mb=0, keep=[dirs[2]])
+    assert disk.prune(str(root), cap_mb=1000) == []      # under the cap: nothing goes
+    removed = disk.prune(str(root), cap_mb=0, keep=[dirs[2]])
     assert removed == [dirs[1], dirs[3]]                      # oldest first; never the pinned or active one
     assert os.path.exists(dirs[0]) and os.path.exists(dirs[2]) and not os.path.exists(dirs[1])
 

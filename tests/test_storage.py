@@ -17,7 +17,7 @@ import pytest
 from cnnlab import assignments as asg
 from cnnlab import checkpoint as ckpt
 from cnnlab import teacher
-from cnnlab.runs import recovery
+from cnnlab.runs import disk, recovery
 
 
 def _tok(i: int) -> str:
@@ -166,7 +166,7 @@ def test_prune_skips_a_folder_the_other_server_deleted_meanwhile(tmp_path, monke
         return real(path)
 
     monkeypatch.setattr(os.path, "getmtime", stale)
-    removed = recovery.prune(str(tmp_path), 0)
+    removed = disk.prune(str(tmp_path), 0)
     assert not os.path.exists(dirs[0]) and sorted(removed) == sorted(dirs[1:])
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..device import AMP_MODES, DEVICES
-from ..registry import Config, Knob, KnobError, get_spec, resolve
+from ..measure import fitting
+from ..registry import Config, Knob, KnobError, get_spec
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -72,13 +73,13 @@ class TrainConfig:
 
     # -- resolving ------------------------------------------------------------------
     def model_config(self) -> Config:
-        """The validated model Config (raises KnobError)."""
+        """The validated model Config, measured to fit (raises KnobError: InputTooSmall, LimitError among them)."""
         if isinstance(self.model, Config):
             return self.model
         spec = get_spec(self.model)
         recipe = spec.recipe({k: spec.knob(k).validate(v) for k, v in dict(self.knobs).items()})
         res = self.resolution if self.resolution is not None else recipe.resolution
-        return resolve(self.model, recipe.knobs, in_channels=self.in_channels, num_classes=self.num_classes,
+        return fitting(self.model, recipe.knobs, in_channels=self.in_channels, num_classes=self.num_classes,
                        resolution=res)
 
     def resolved(self) -> "TrainConfig":

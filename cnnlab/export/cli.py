@@ -80,9 +80,9 @@ def build(args):
         if args.model_only:
             raise KnobError("--model-only cannot be used with --exercise")
         return exercise_export(exercises.get(args.exercise), args.lang)
-    from ..registry import resolve
+    from ..measure import fitting
 
-    cfg = resolve(args.arch, parse_sets(args.sets), in_channels=1 if args.in_channels is None else args.in_channels,
+    cfg = fitting(args.arch, parse_sets(args.sets), in_channels=1 if args.in_channels is None else args.in_channels,
                   num_classes=10 if args.num_classes is None else args.num_classes, resolution=args.resolution)
     if args.model_only:
         return model_code(cfg, args.lang).script()

@@ -17,9 +17,10 @@ def alexnet(*, in_channels=1, num_classes=10, resolution=224, dropout=0.5, fc_wi
             nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
             nn.MaxPool2d(kernel_size=3, stride=2), nn.Flatten())
 
-    n = flat_features(features, (in_channels, resolution, resolution))
+    feats = features()
+    n = flat_features(feats, (in_channels, resolution, resolution))
     return nn.Sequential(
-        *features(),
+        *feats,
         nn.Linear(n, fc_width), nn.ReLU(), nn.Dropout(p=dropout),
         nn.Linear(fc_width, fc_width), nn.ReLU(), nn.Dropout(p=dropout),
         nn.Linear(fc_width, num_classes))

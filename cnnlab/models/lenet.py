@@ -29,9 +29,10 @@ def lenet(*, in_channels=1, num_classes=10, resolution=28, activation="sigmoid",
             nn.Conv2d(6, 16, kernel_size=5), *bn_act(norm2d, 16),
             pool(kernel_size=2, stride=2), nn.Flatten())
 
-    n = flat_features(features, (in_channels, resolution, resolution))
+    feats = features()
+    n = flat_features(feats, (in_channels, resolution, resolution))
     return nn.Sequential(
-        *features(),
+        *feats,
         nn.Linear(n, 120), *bn_act(norm1d, 120),
         nn.Linear(120, 84), *bn_act(norm1d, 84),
         nn.Linear(84, num_classes))

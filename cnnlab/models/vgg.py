@@ -24,9 +24,10 @@ def vgg(*, in_channels=1, num_classes=10, resolution=224, conv_arch="vgg11", rat
             c = out_channels
         return nn.Sequential(*blks, nn.Flatten())
 
-    n = flat_features(features, (in_channels, resolution, resolution))
+    feats = features()
+    n = flat_features(feats, (in_channels, resolution, resolution))
     return nn.Sequential(
-        *features(),
+        *feats,
         nn.Linear(n, width), nn.ReLU(), nn.Dropout(dropout),
         nn.Linear(width, width), nn.ReLU(), nn.Dropout(dropout),
         nn.Linear(width, num_classes))

@@ -36,6 +36,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..i18n import msg
+from ..measure import measure
 from ..registry import Config
 from ..units import fmt_bytes
 from .base import AdmissionRefused, Limits
@@ -234,28 +235,16 @@ def budgets(device: str, limits: Limits | None = None) -> tuple[int, float]:
     return int(mem), float(limits.max_run_hours) * 3600
 
 
-def _probe_figures(cfg: Config) -> tuple[int, int, int, int]:
-    """(params, MACs per sample, activation bytes per sample, the two largest outputs' bytes) on meta."""
-    import json
-
-    return _probe_cached(json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-
-
-@functools.lru_cache(maxsize=256)
-def _probe_cached(key: str) -> tuple[int, int, int, int]:
-    import json
-
-    from ..probe import probe
-
-    pr = probe(Config.from_dict(json.loads(key)))
-    outs = sorted((math.prod(r.output_shape) * 4 for r in pr.layers if r.is_leaf), reverse=True)
-    return pr.cost.params, pr.cost.macs, pr.cost.activation_bytes, sum(outs[:2])
+def _probe_figures(cfg: Config) -> tuple[int, int, int]:
+    """(params, MACs per sample, activation bytes per sample) from the config's measurement (cnnlab.measure)."""
+    m = measure(cfg).check()
+    return m.cost.params, m.cost.macs or 0, m.cost.activation_bytes
 
 
 def estimate(tc, device: str = "cpu", limits: Limits | None = None) -> Estimate:
     """The memory and time a resolved TrainConfig needs on `device`."""
     cfg: Config = tc.model if isinstance(tc.model, Config) else tc.model_config()
-    params, macs, act, _ = _probe_figures(cfg)
+    params, macs, act = _probe_figures(cfg)
     res = cfg.input_hw
     n_train = N_TRAIN if tc.train_size is None else min(tc.train_size, N_TRAIN)
     n_test = N_TEST if tc.test_size is None else min(tc.test_size, N_TEST)
@@ -289,26 +278,9 @@ EPOCH_BYTES = 512           # metrics.jsonl: one line per epoch
 
 
 def _saved_figures(cfg: Config) -> tuple[int, int, int]:
-    """(model.pt bytes, BN channels, BN layers) of a config, from its model built on the meta device."""
-    import json
-
-    return _saved_cached(json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-
-
-@functools.lru_cache(maxsize=256)
-def _saved_cached(key: str) -> tuple[int, int, int]:
-    import json
-
-    import torch
-
-    from ..layers import bn_layers
-
-    with torch.device("meta"):
-        model = Config.from_dict(json.loads(key)).build()
-    sd = model.state_dict()
-    weights = sum(t.numel() * t.element_size() + TENSOR_RECORD_BYTES for t in sd.values()) + 1024
-    bns = bn_layers(model)
-    return int(weights), int(sum(m.num_features for _, m in bns)), len(bns)
+    """(model.pt bytes, BN channels, BN layers) of a config, from its measurement (cnnlab.measure)."""
+    m = measure(cfg).check()
+    return m.state_bytes + m.state_tensors * TENSOR_RECORD_BYTES + 1024, m.bn_channels, m.bn_layers
 
 
 def checkpoint_parts(tc) -> dict:
@@ -988,3 +960,41 @@ def remaining_s(view, now: float | None = None) -> float | None:
         return max(0.0, measured)
     w = f / (f + 0.05)
     return max(0.0, w * measured + (1.0 - w) * planned * (1.0 - f))
+
+
+# -- the presets' labels: the one estimate, and the measured accuracy ---------------------------------------------
+
+def preset_time(p, data: dict | None = None, executor=None, quiet_machine: bool = False):
+    """When this preset would end if started now (expect; `executor`: its queue counts too;
+    `quiet_machine`: at no load)."""
+    from ..presets import train_config
+
+    return expect(train_config(p), "cuda" if not p.for_cpu else "cpu", executor, data=data,
+                  quiet_machine=quiet_machine)
+
+
+def preset_note(preset_id: str, lang: str = "en", data: dict | None = None) -> str:
+    """"≈ 40 s on a quiet machine · test acc ≥ 0.75": the time estimate and the measured accuracy ("" when the
+    preset was not measured: no claim)."""
+    from ..presets import PRESETS, measured, stated_accuracy
+
+    data = data if data is not None else measured()
+    row = data.get("presets", {}).get(preset_id)
+    p = PRESETS.get(preset_id)
+    if not isinstance(row, dict) or p is None:
+        return ""
+    try:
+        float(row["wall_s"])
+        acc = float(row["test_acc"])
+        # the quiet figure: a label that changed with the load as the page reran made the box's options move
+        when = preset_time(p, data, quiet_machine=True).text(lang, busy_note=False)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    acc_txt = f"{stated_accuracy(acc):.2f}"
+    return f"{when} · 测试精度 ≥ {acc_txt}" if lang == "zh" else f"{when} · test acc ≥ {acc_txt}"
+
+
+def preset_label(p, lang: str = "en", data: dict | None = None) -> str:
+    """The preset's title with its time (the one estimate) and measured accuracy (GPU presets: the title)."""
+    note = preset_note(p.id, lang, data) if p.for_cpu else ""
+    return f"{p.title(lang)} ({note})" if note else p.title(lang)

@@ -29,8 +29,6 @@ is cached per (model, batch sizes, storage); a large model takes up to 2 s the f
 """
 from __future__ import annotations
 
-import functools
-import json
 import math
 import threading
 import weakref
@@ -80,19 +78,20 @@ def _live_bytes_mode():
 
 def step_peaks(cfg, batch: int, eval_batch: int, eval_input_copied: bool) -> tuple[int, int]:
     """(one training step's peak bytes, one evaluation batch's peak bytes) of `cfg` on the meta device, above the
-    weights. `eval_input_copied`: the stored test set is uint8, so each evaluation batch is a float copy."""
-    return _step_peaks(json.dumps(cfg.to_dict(), sort_keys=True, default=str), int(batch), int(eval_batch),
-                       bool(eval_input_copied))
+    weights. `eval_input_copied`: the stored test set is uint8, so each evaluation batch is a float copy. Kept in
+    the shared cache beside the config's measurement."""
+    from ..caches import CACHE
+    from ..measure import config_key
+
+    key = ("step_peaks",) + config_key(cfg) + (int(batch), int(eval_batch), bool(eval_input_copied))
+    return CACHE.get_or_make(key, lambda: _step_peaks(cfg, int(batch), int(eval_batch), bool(eval_input_copied)),
+                             lambda _: 64)
 
 
-@functools.lru_cache(maxsize=256)
-def _step_peaks(key: str, batch: int, eval_batch: int, eval_input_copied: bool) -> tuple[int, int]:
+def _step_peaks(cfg, batch: int, eval_batch: int, eval_input_copied: bool) -> tuple[int, int]:
     import torch
     from torch.nn import functional as F
 
-    from ..registry import Config
-
-    cfg = Config.from_dict(json.loads(key))
     with torch.device("meta"):
         model = cfg.build()
     c, hw = cfg.in_channels, cfg.input_hw

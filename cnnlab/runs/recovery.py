@@ -232,15 +232,6 @@ def folder_bytes(path: str) -> int:
     return total
 
 
-def prune(root: str | None, cap_mb: int | None, keep: Iterable[str] = ()) -> list[str]:
-    """Delete the oldest finished, unpinned run folders until the folders under `root` fit in `cap_mb`.
-    Folders in `keep` (active runs), pinned ones and ones whose config.json says "running" are never deleted; a
-    finished run's `.alive` does not keep it (its warm worker lives on). See cnnlab.runs.disk."""
-    from . import disk
-
-    return disk.prune(root, cap_mb, keep=keep)
-
-
 # -- the queue, kept across a restart --------------------------------------------------------------------------
 # A waiting run lives only in the server's memory; a killed server lost every one without a trace. Each waiting
 # run is also one record of its own, <root>/.queue/<run id>.json, written whole at submit by the server that

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from .. import i18n, limits
+from .. import caches, i18n
 from . import analysis, figures
 from ..runs.recovery import run_class
 from .common import checkpoint_root, exercise_tag, lang, model_title, my_runs, plain, safe_label
@@ -53,10 +53,10 @@ def _stamp(run_dir: str) -> tuple:
 
 
 def _read_bn(run_dir: str):
-    """The saved BN history, in limits.CACHE (bounded by bytes). Raises CheckpointError."""
+    """The saved BN history, in caches.CACHE (bounded by bytes). Raises CheckpointError."""
     from .. import checkpoint
 
-    return limits.CACHE.get_or_make(("bn", run_dir, _stamp(run_dir)), lambda: checkpoint.read_bn_history(run_dir))
+    return caches.CACHE.get_or_make(("bn", run_dir, _stamp(run_dir)), lambda: checkpoint.read_bn_history(run_dir))
 
 
 def sources(saved: list | None = None) -> dict[str, str]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import secrets
 import tempfile
@@ -11,8 +10,9 @@ from typing import Any, Mapping
 
 import streamlit as st
 
-from .. import i18n, limits
-from ..registry import Config, InputTooSmall, KnobError, get_spec, resolve
+from .. import i18n
+from ..measure import measure
+from ..registry import Config, KnobError, get_spec, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 LANG_KEY = "lang"
@@ -89,7 +89,6 @@ def shows_paths() -> bool:
     """Whether this person may see the server's folders: a signed-in teacher, or whoever runs the app on their
     own machine (no teacher mode, runs in the default folder). Students on a shared server never do."""
     from .. import teacher
-    from .teacher_view import signed_in
 
     return signed_in() or (not teacher.enabled() and checkpoint_where()[1] == "default")
 
@@ -110,46 +109,12 @@ def freeze(knobs: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in knobs.items()))
 
 
-def _probe_cache_bytes() -> int:
-    """$CNNLAB_PROBE_CACHE_MB (default 64): probes of every session together, bounded by bytes like every cache."""
-    v = os.environ.get("CNNLAB_PROBE_CACHE_MB", "").strip()
-    return (int(v) if v.isascii() and v.isdigit() else 64) << 20
-
-
-_PROBES = limits.ByteLRU(_probe_cache_bytes)
-
-
-def _probe_cached(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolution: int | None):
-    """(Config, Probe), kept in a byte-bounded LRU shared by all sessions (sized by its pickled bytes)."""
-    from ..probe import probe
-
-    dims = dict(in_channels=in_channels, num_classes=num_classes, resolution=resolution)
-
-    def make():
-        # The knobs validated and the probe's cost bounded as resolve() does; the shape check is the probe's own
-        # walk (a model that runs through it fits). resolve()'s separate check, a second walk on the meta device
-        # as long as the probe, runs only when the probe finds the input too small, for its message naming the
-        # smallest input that fits. Under a class changing knobs this halves the cost of every new ledger.
-        cfg = resolve(arch, dict(knobs), check_shapes=False, **dims)
-        limits.check_probe_cost(cfg)
-        try:
-            return cfg, probe(cfg)
-        except InputTooSmall:
-            resolve(arch, dict(knobs), **dims)   # raises InputTooSmall with the full message
-            raise
-
-    return _PROBES.get_or_make((arch, knobs, in_channels, num_classes, resolution), make,
-                               lambda v: len(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)))
-
-
-_probe_cached.clear = _PROBES.clear  # (tests start from a cold cache)
-
-
 def probe_config(arch: str, knobs: Mapping[str, Any], *, in_channels: int = 1, num_classes: int = 10,
                  resolution: int | None = None):
-    """(Config, Probe) for these knobs, cached per (arch, knobs, input); raises KnobError for bad knobs."""
-    return _probe_cached(arch, freeze(knobs), int(in_channels), int(num_classes),
-                         None if resolution is None else int(resolution))
+    """(Config, Measurement) for these knobs: the measurement from cnnlab.measure's shared cache. Raises KnobError
+    for bad knobs, InputTooSmall (with the steps up to where the input gets too small) or LimitError."""
+    cfg = resolve(arch, dict(knobs), in_channels=in_channels, num_classes=num_classes, resolution=resolution)
+    return cfg, measure(cfg).check()
 
 
 def resolve_config(arch: str, knobs: Mapping[str, Any], **dims) -> Config:
@@ -333,7 +298,6 @@ def visible_runs() -> list:
     every run. Students never see other students' runs: this is the one place that decides it."""
     from .. import checkpoint
     from ..runs.recovery import owner_digest, run_owner
-    from .teacher_view import signed_in
 
     rows = checkpoint.list_runs(str(checkpoint_root()))
     if signed_in():
@@ -405,3 +369,28 @@ def fmt_seconds(s: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+# -- the teacher's sign-in, kept for the browser session ---------------------------------------------------------
+K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
+K_SESSION = "_teacher_session"       # the server-side session token this browser's cookie carries
+TEACHER_COOKIE = "cnnlab_teacher"
+
+
+def signed_in() -> bool:
+    """Whether this browser session is the teacher's: signed in here, or carrying a live sign-in cookie (a
+    server-side session token, never the password) from an earlier page load of this browser session."""
+    from .. import teacher
+
+    if not teacher.enabled():
+        return False
+    if st.session_state.get(K_SIGNED_IN):
+        return True
+    tok = cookie(TEACHER_COOKIE)
+    if tok and st.session_state.get(K_SIGNED_IN) is None:  # checked once per browser session
+        ok = teacher.session_valid(str(checkpoint_root()), tok)
+        st.session_state[K_SIGNED_IN] = ok
+        if ok:
+            st.session_state[K_SESSION] = tok
+        return ok
+    return False

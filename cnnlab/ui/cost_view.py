@@ -94,7 +94,7 @@ def compare_toggle() -> bool:
 def compare(choice: dict, pr_a) -> None:
     """Compare mode: a second architecture or knob setting (B) beside the one above (A): ledgers with B against
     A, shape traces and layer tables side by side."""
-    from ..registry import InputTooSmall
+    from ..errors import InputTooSmall
     from . import arch_view, widgets
     from .common import probe_config
 

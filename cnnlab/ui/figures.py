@@ -10,7 +10,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .. import limits
+from .. import caches
 from ..i18n import t
 
 _H = 420
@@ -34,7 +34,7 @@ def _figure(data: list[dict], height: int = _H, **layout) -> go.Figure:
     return go.Figure(dict(data=data, layout={**base, **layout}))
 
 
-_SHARED = limits.ByteLRU(16 << 20)   # figures of shared probes, for every session (16 MB of figure JSON at most)
+_SHARED = caches.ByteLRU(16 << 20)   # figures of shared probes, for every session (16 MB of figure JSON at most)
 
 
 def shared(owner, what: str, build, *options) -> go.Figure:

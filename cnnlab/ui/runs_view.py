@@ -6,7 +6,8 @@ import os
 
 import streamlit as st
 
-from .. import i18n, limits
+from .. import caches, i18n, limits
+from ..measure import measure
 from ..registry import KnobError, format_value, get_spec
 from . import analysis, figures, widgets
 from .common import arch_title, checkpoint_root, lang, plain, safe_label
@@ -120,7 +121,7 @@ def compare(runs) -> None:
 
 # -- one loaded run ---------------------------------------------------------------------------------
 
-# Test images live in limits.CACHE, shared by every session and bounded by bytes ($CNNLAB_CACHE_MB), not by a
+# Test images live in caches.CACHE, shared by every session and bounded by bytes ($CNNLAB_CACHE_MB), not by a
 # number of entries: one set at 1024×1024 can weigh as much as a hundred small ones. Loaded runs: LOADS, below.
 
 def _stamp(run_dir: str) -> tuple:
@@ -135,7 +136,7 @@ def _stamp(run_dir: str) -> tuple:
 # Loaded runs: one byte budget ($CNNLAB_LOAD_BUDGET_MB) for every browser session together: the runs being
 # loaded, the ones kept, and the ones a session still holds. Five sessions each loading its own 471 MB run took the
 # server to 7.1 GB (#23 §4); now a load waits for room (a few seconds) or is refused in one sentence.
-LOADS = limits.ByteBudget(limits.load_budget_bytes)
+LOADS = caches.ByteBudget(caches.load_budget_bytes)
 
 
 def load(run_dir: str):
@@ -146,7 +147,7 @@ def load(run_dir: str):
     stamp = _stamp(run_dir)
     cost = stamp[1]  # the weights file's size; better, the most load_run will read for the model it names:
     try:
-        fp = limits.footprint(checkpoint.model_config_of(checkpoint.read_config(run_dir)))
+        fp = measure(checkpoint.model_config_of(checkpoint.read_config(run_dir))).check().footprint
         cost = fp.weight_bytes * 9 // 8 + (1 << 20)  # load_weights refuses a file that would unpack to more
     except Exception:  # noqa: BLE001 — an unreadable folder: load_run says why, in one sentence
         pass
@@ -162,7 +163,7 @@ def test_set(resolution: int, in_channels: int, n: int):
     """n stratified Fashion-MNIST test images at the model's input size (train split left tiny). Raises DataError."""
     from ..data import load_fashion_mnist
 
-    return limits.CACHE.get_or_make(
+    return caches.CACHE.get_or_make(
         ("test_set", int(resolution), int(in_channels), int(n)),
         lambda: load_fashion_mnist(resolution, device="cpu", train_size=10, test_size=n, seed=0,
                                    in_channels=in_channels))
@@ -172,7 +173,7 @@ def _batch(run) -> int:
     """An inference batch for this run's model whose activations fit 1/16 of the load budget (64 MB by default),
     not half of what the memory budget leaves beside the weights (778 MB per session beside a 491 MB VGG)."""
     try:
-        fp = limits.footprint(run.model_config)
+        fp = measure(run.model_config).check().footprint
     except KnobError:
         return 1
     room = max(1, LOADS.max_bytes // 16)

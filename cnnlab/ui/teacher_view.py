@@ -8,35 +8,15 @@ import streamlit as st
 from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
-from .common import (arch_title, checkpoint_root, client_address, cookie, executor, has_browser, lang, owner_id, plain, public_url,
-                     safe_label, say, set_cookies)
+from .common import (K_SESSION, K_SIGNED_IN, TEACHER_COOKIE, arch_title, checkpoint_root, client_address, cookie,
+                     executor, has_browser, lang, owner_id, plain, public_url, safe_label, say, set_cookies, signed_in)
 
-K_SIGNED_IN = "_teacher_signed_in"   # not widget keys
-K_SESSION = "_teacher_session"       # the server-side session token this browser's cookie carries
-TEACHER_COOKIE = "cnnlab_teacher"
 K_PASSWORD, K_SIGN_IN, K_SIGN_OUT, K_NICK = "teacher_password", "teacher_sign_in", "teacher_sign_out", "nickname"
 K_NICK_MSG = "_nickname_msg"
 K_TOAST = "_teacher_toast"
 K_PICK_SAVED = "_teacher_pick_saved"
 BOARD_POLL_S = 2.0
 BOARD_H = 330  # the board's two charts fit a projector's first screen (1024×700) under the title and the pick
-
-
-def signed_in() -> bool:
-    """Whether this browser session is the teacher's: signed in here, or carrying a live sign-in cookie (a
-    server-side session token, never the password) from an earlier page load of this browser session."""
-    if not teacher.enabled():
-        return False
-    if st.session_state.get(K_SIGNED_IN):
-        return True
-    tok = cookie(TEACHER_COOKIE)
-    if tok and st.session_state.get(K_SIGNED_IN) is None:  # checked once per browser session
-        ok = teacher.session_valid(str(checkpoint_root()), tok)
-        st.session_state[K_SIGNED_IN] = ok
-        if ok:
-            st.session_state[K_SESSION] = tok
-        return ok
-    return False
 
 
 def _save_nickname() -> None:

@@ -18,7 +18,7 @@ from ..units import fmt_bytes
 from ..device import app_report
 from ..engine.config import BATCH, EPOCHS, LR, OPT, SEED, SIZE, WD
 from ..registry import KnobError, format_value, get_spec
-from ..runs import QUEUED, RUNNING, RunRefused
+from ..runs import QUEUED, RUNNING, RunRefused, admission
 from . import figures, widgets
 from .common import (arch_title, checkpoint_root, client_address, executor, fmt_seconds, lang, my_runs, owner_id,
                      plain, remember_owner, resolve_config, safe_label)
@@ -425,7 +425,7 @@ def settings() -> dict:
     st.selectbox(i18n.t("train.preset", L), options, key=K_PRESET, on_change=_apply_preset,
                  disabled=assignment() is not None,
                  format_func=lambda i: i18n.t("train.preset_custom", L) if i == "custom"
-                 else presets.label(presets.PRESETS[i], L, measured))
+                 else admission.preset_label(presets.PRESETS[i], L, measured))
     clicked = st.button(i18n.t("train.start", L), key=K_START, type="primary", width="stretch")
     messages = st.container()  # errors from Start show here, next to the button
     # the device note comes after Start: above it, it pushed Start to the bottom edge of a projector's screen

@@ -3,7 +3,8 @@
 Every widget has a stable key: ``{prefix}_arch``, ``{prefix}_k_{arch}_{knob}``, ``{prefix}_res_{arch}``,
 ``{prefix}_in``, ``{prefix}_classes``. Widgets never get a ``value=``: their state is seeded into
 ``st.session_state`` once (from the URL, a preset or the defaults), so reruns keep what the user chose.
-Values are returned raw; :func:`cnnlab.registry.resolve` validates them (KnobError → st.error).
+Values are returned raw; :func:`cnnlab.registry.resolve` validates them and cnnlab.measure checks they fit
+(KnobError → st.error).
 """
 from __future__ import annotations
 
