@@ -3,14 +3,14 @@ import streamlit as st
 
 from cnnlab.errors import InputTooSmall, KnobError
 from cnnlab.ui import arch_view, cost_view, diagram_view, export_view, train_view, tr, widgets
-from cnnlab.ui.common import plain, probe_config, say
+from cnnlab.ui.common import plain, probe_config, text_of
 
 st.title(tr("arch.title"))
 st.caption(tr("arch.intro"))
 
 initial, url_errors = widgets.restore("arch", st.query_params)
 for msg in url_errors:
-    st.warning(tr("arch.url_bad", msg=plain(say(msg))))
+    st.warning(tr("arch.url_bad", msg=plain(text_of(msg))))
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -30,7 +30,7 @@ with right:
         arch_view.too_small(e)
         st.stop()
     except KnobError as e:
-        st.error(tr("arch.invalid", msg=say(e)))
+        st.error(tr("arch.invalid", msg=text_of(e)))
         st.stop()
     try:
         _, base = probe_config(choice["arch"], cfg.spec.defaults(), in_channels=choice["in_channels"],

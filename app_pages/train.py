@@ -3,11 +3,11 @@ browser, with streaming curves, progress, queue position and stop."""
 import streamlit as st
 
 from cnnlab.ui import export_view, train_view, tr
-from cnnlab.ui.common import say
+from cnnlab.ui.common import text_of
 
 st.title(tr("train.title"))
 for msg in train_view.restore_url():
-    st.warning(tr("arch.url_bad", msg=say(msg)))
+    st.warning(tr("arch.url_bad", msg=text_of(msg)))
 # on a phone (columns stacked) the run panel comes first, right above the preset and Start (shell.CSS)
 left, right = st.container(key="train_layout").columns([2, 3], gap="large")
 with left:

@@ -111,7 +111,7 @@ def atomic_torch_save(path: str, obj: Any) -> None:
     try:
         atomic_write(path, lambda f: torch.save(obj, f))
     except RuntimeError as e:
-        raise CheckpointError(msg("msg.ck01", path=path, why=one_line(e, 160))) from None
+        raise CheckpointError(msg("msg.store_write_failed", path=path, why=one_line(e, 160))) from None
 
 
 # -- writing a run ------------------------------------------------------------------------
@@ -147,7 +147,7 @@ def new_run_dir(root: str, arch: str, name: str | None = None) -> str:
             return path
         except FileExistsError:
             continue
-    raise CheckpointError(msg("msg.ck02", path=root))
+    raise CheckpointError(msg("msg.store_no_new_folder", path=root))
 
 
 MAX_TRACEBACK = 64_000  # characters of a failure's traceback kept in config.json (its start and its end)
@@ -311,15 +311,15 @@ def _open_regular(path: str) -> tuple[Any, int]:
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise CheckpointError(msg("msg.ck03", path=path)) from None
+        raise CheckpointError(msg("msg.store_missing", path=path)) from None
     except OSError as e:
         if os.path.islink(path):
-            raise CheckpointError(msg("msg.ck04", path=path)) from None
-        raise CheckpointError(msg("msg.ck05", path=path, why=one_line(e, 120))) from None
+            raise CheckpointError(msg("msg.store_symlink", path=path)) from None
+        raise CheckpointError(msg("msg.store_unreadable_os", path=path, why=one_line(e, 120))) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise CheckpointError(msg("msg.ck06", path=path))
+            raise CheckpointError(msg("msg.store_not_regular_file", path=path))
         return os.fdopen(fd, "rb"), int(st.st_size)
     except BaseException:
         os.close(fd)
@@ -330,10 +330,10 @@ def _read_capped(path: str, cap: int) -> bytes:
     f, size = _open_regular(path)
     with f:
         if size > cap:
-            raise CheckpointError(msg("msg.ck07", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
+            raise CheckpointError(msg("msg.store_file_too_big", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
         data = f.read(cap + 1)
     if len(data) > cap:  # it grew while we read
-        raise CheckpointError(msg("msg.ck08", path=path, allowed=fmt_bytes(cap)))
+        raise CheckpointError(msg("msg.store_file_over_cap", path=path, allowed=fmt_bytes(cap)))
     return data
 
 
@@ -364,7 +364,7 @@ def _read_jsonl(path: str, cap: int = MAX_METRICS_BYTES) -> list[dict]:
                 raise ValueError(f"line {i} is not a JSON object")
             out.append(row)
     except (UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(msg("msg.ck09", path=path, why=one_line(e, 160))) from None
+        raise CheckpointError(msg("msg.store_corrupt_json", path=path, why=one_line(e, 160))) from None
     return out
 
 
@@ -384,15 +384,15 @@ def _is_num(v: Any) -> bool:
 def _check_config(cfg: Any, path: str) -> dict:
     """The fields the app relies on have the types it expects (CheckpointError naming the field otherwise)."""
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise CheckpointError(msg("msg.ck10", path=path, fmt=FORMAT))
+        raise CheckpointError(msg("msg.store_not_a_run_config", path=path, fmt=FORMAT))
     if not _is_int(cfg.get("version")) or cfg["version"] > VERSION:
-        raise CheckpointError(msg("msg.ck11", path=path, version=one_line(repr(cfg.get('version')), 40), most=VERSION))
+        raise CheckpointError(msg("msg.store_newer_version", path=path, version=one_line(repr(cfg.get('version')), 40), most=VERSION))
     model = cfg.get("model")
     if not isinstance(model, dict) or "arch" not in model:
-        raise CheckpointError(msg("msg.ck12", path=path))
+        raise CheckpointError(msg("msg.store_no_model", path=path))
 
     def bad(field_: str, want: str):
-        return CheckpointError(msg("msg.ck13", path=path, field=field_, want=want))
+        return CheckpointError(msg("msg.store_malformed_field", path=path, field=field_, want=want))
 
     if not isinstance(model["arch"], str) or not model["arch"] or len(model["arch"]) > MAX_TEXT:
         raise bad("model.arch", "an architecture name")
@@ -428,14 +428,14 @@ def read_config(run_dir: str) -> dict:
     run_dir = _run_dir_of(run_dir)
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isdir(run_dir):
-        raise CheckpointError(msg("msg.ck14", path=run_dir))
+        raise CheckpointError(msg("msg.store_not_a_folder", path=run_dir))
     if not os.path.lexists(path):
-        raise CheckpointError(msg("msg.ck15", path=run_dir, file=CONFIG))
+        raise CheckpointError(msg("msg.store_not_a_run", path=run_dir, file=CONFIG))
     raw = _read_capped(path, MAX_CONFIG_BYTES)
     try:
         cfg = _parse_json(raw.decode("utf-8"), path)
     except (UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(msg("msg.ck16", path=path, why=one_line(e, 160))) from None
+        raise CheckpointError(msg("msg.store_truncated", path=path, why=one_line(e, 160))) from None
     return _check_config(cfg, path)
 
 
@@ -451,10 +451,10 @@ def read_metrics(run_dir: str) -> list[dict]:
     rows = _read_jsonl(path, MAX_METRICS_BYTES)
     for i, row in enumerate(rows, 1):
         if not (_is_int(row.get("epoch")) and row["epoch"] >= 0):
-            raise CheckpointError(msg("msg.ck17", path=path, line=i))
+            raise CheckpointError(msg("msg.store_line_no_epoch", path=path, line=i))
         for k in _METRIC_NUMBERS:
             if row.get(k) is not None and not _is_num(row[k]):
-                raise CheckpointError(msg("msg.ck18", path=path, field=k, line=i))
+                raise CheckpointError(msg("msg.store_line_not_number", path=path, field=k, line=i))
     return rows
 
 
@@ -464,19 +464,19 @@ _BN_VECTORS = ("gamma", "beta", "running_mean", "running_var", "batch_mean", "ba
 def _snapshot(row: dict, where: str) -> BNSnapshot:
     """A BNSnapshot from a JSON row, every field checked (null values, written for NaN, come back as NaN)."""
     if not (_is_int(row.get("epoch")) and _is_int(row.get("step"))) or not isinstance(row.get("layers"), list):
-        raise CheckpointError(msg("msg.ck19", path=where))
+        raise CheckpointError(msg("msg.store_snapshot_malformed", path=where))
     layers = []
     for layer in row["layers"]:
         if not isinstance(layer, dict) or not isinstance(layer.get("name"), str) or len(layer["name"]) > MAX_TEXT:
-            raise CheckpointError(msg("msg.ck20", path=where))
+            raise CheckpointError(msg("msg.store_snapshot_no_name", path=where))
         vecs = {}
         for k in _BN_VECTORS:
             v = layer.get(k)
             if not isinstance(v, list) or not all(x is None or _is_num(x) for x in v):
-                raise CheckpointError(msg("msg.ck21", path=where, field=k, layer=one_line(repr(layer['name']), 40)))
+                raise CheckpointError(msg("msg.store_snapshot_not_numbers", path=where, field=k, layer=one_line(repr(layer['name']), 40)))
             vecs[k] = [float("nan") if x is None else float(x) for x in v]
         if len({len(v) for v in vecs.values()}) != 1 or not vecs["gamma"]:
-            raise CheckpointError(msg("msg.ck22", path=where, layer=one_line(repr(layer['name']), 40)))
+            raise CheckpointError(msg("msg.store_snapshot_lengths", path=where, layer=one_line(repr(layer['name']), 40)))
         layers.append(BNLayerStats(name=layer["name"], **vecs))
     return BNSnapshot(epoch=row["epoch"], step=row["step"], layers=tuple(layers))
 
@@ -488,9 +488,9 @@ def _bn_folder(run_dir: str) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise CheckpointError(msg("msg.ck05", path=folder, why=one_line(e, 120))) from None
+        raise CheckpointError(msg("msg.store_unreadable_os", path=folder, why=one_line(e, 120))) from None
     if not stat.S_ISDIR(st.st_mode):  # a symbolic link, even to a folder, is refused
-        raise CheckpointError(msg("msg.ck23", path=folder))
+        raise CheckpointError(msg("msg.store_not_plain_folder", path=folder))
     return folder
 
 
@@ -502,9 +502,9 @@ def bn_files(run_dir: str) -> list[str]:
     try:
         names = sorted(n for n in os.listdir(folder) if re.fullmatch(r"epoch-\d{1,6}\.jsonl", n))
     except OSError as e:
-        raise CheckpointError(msg("msg.ck05", path=folder, why=one_line(e, 120))) from None
+        raise CheckpointError(msg("msg.store_unreadable_os", path=folder, why=one_line(e, 120))) from None
     if len(names) > MAX_BN_FILES:
-        raise CheckpointError(msg("msg.ck24", path=folder, count=f"{len(names):,}", most=f"{MAX_BN_FILES:,}"))
+        raise CheckpointError(msg("msg.store_too_many_files", path=folder, count=f"{len(names):,}", most=f"{MAX_BN_FILES:,}"))
     return [os.path.join(folder, n) for n in names]
 
 
@@ -529,7 +529,7 @@ def read_bn_history(run_dir: str, max_bytes: int = MAX_BN_BYTES) -> list[BNSnaps
                     break
                 i += 1
                 if len(raw) > line_cap:
-                    raise CheckpointError(msg("msg.ck25", path=path, allowed=fmt_bytes(line_cap)))
+                    raise CheckpointError(msg("msg.store_line_too_long", path=path, allowed=fmt_bytes(line_cap)))
                 if not raw.strip():
                     continue
                 keep = k % stride == 0
@@ -549,9 +549,9 @@ def _bn_row(raw: bytes, path: str, i: int) -> BNSnapshot:
     try:
         row = _parse_json(raw.decode("utf-8"), path)
     except (UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(msg("msg.ck26", path=path, line=i, why=one_line(e, 120))) from None
+        raise CheckpointError(msg("msg.store_corrupt_line", path=path, line=i, why=one_line(e, 120))) from None
     if not isinstance(row, dict):
-        raise CheckpointError(msg("msg.ck27", path=path, line=i))
+        raise CheckpointError(msg("msg.store_line_not_object", path=path, line=i))
     return _snapshot(row, path)
 
 
@@ -565,29 +565,29 @@ def load_weights(path: str, max_bytes: int | None = None) -> dict:
 
     cap = limits.budget_bytes() if max_bytes is None else int(max_bytes)
     if not os.path.lexists(path):
-        raise CheckpointError(msg("msg.ck28", path=path))
+        raise CheckpointError(msg("msg.store_no_weights_yet", path=path))
     f, size = _open_regular(path)
     with f:
         if size > cap:
-            raise CheckpointError(msg("msg.ck29", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
+            raise CheckpointError(msg("msg.store_weights_too_big", path=path, amount=fmt_bytes(size), allowed=fmt_bytes(cap)))
         try:
             with zipfile.ZipFile(f) as z:
                 unpacked = sum(i.file_size for i in z.infolist())
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-            raise CheckpointError(msg("msg.ck30", path=path, why=one_line(e, 100))) from None
+            raise CheckpointError(msg("msg.store_not_torch_archive", path=path, why=one_line(e, 100))) from None
         if unpacked > cap:
-            raise CheckpointError(msg("msg.ck31", path=path, amount=fmt_bytes(unpacked), allowed=fmt_bytes(cap)))
+            raise CheckpointError(msg("msg.store_unpacks_too_big", path=path, amount=fmt_bytes(unpacked), allowed=fmt_bytes(cap)))
         f.seek(0)
         try:
             obj = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as e:  # UnpicklingError, RuntimeError (zip archive), EOFError, ...
-            raise CheckpointError(msg("msg.ck32", path=path, why=one_line(e, 160))) from None
+            raise CheckpointError(msg("msg.store_checkpoint_corrupt", path=path, why=one_line(e, 160))) from None
     if not isinstance(obj, dict) or obj.get("format") != WEIGHTS_FORMAT or not isinstance(obj.get("state_dict"), dict):
-        raise CheckpointError(msg("msg.ck33", path=path, fmt=WEIGHTS_FORMAT))
+        raise CheckpointError(msg("msg.store_not_a_checkpoint", path=path, fmt=WEIGHTS_FORMAT))
     if not all(isinstance(v, torch.Tensor) for v in obj["state_dict"].values()):
-        raise CheckpointError(msg("msg.ck34", path=path))
+        raise CheckpointError(msg("msg.store_non_tensors", path=path))
     if not _is_int(obj.get("epoch", 0)):
-        raise CheckpointError(msg("msg.ck35", path=path))
+        raise CheckpointError(msg("msg.store_epoch_not_whole", path=path))
     return obj
 
 
@@ -606,7 +606,7 @@ def model_config_of(cfg: dict, where: str = CONFIG) -> Config:
     try:
         return Config.from_dict(cfg["model"])
     except (KnobError, KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        raise CheckpointError(msg("msg.ck36", path=where, why=one_line(e, 160))) from None
+        raise CheckpointError(msg("msg.store_cannot_build", path=where, why=one_line(e, 160))) from None
 
 
 def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
@@ -625,7 +625,7 @@ def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     try:
         fp = limits.check_model(model_config)
     except KnobError as e:
-        raise CheckpointError(msg("msg.ck37", path=where, why=one_line(e, 200))) from None
+        raise CheckpointError(msg("msg.store_too_large_to_load", path=where, why=one_line(e, 200))) from None
     # the weights file may hold the state_dict plus a little pickle; nothing near twice the model
     saved = load_weights(os.path.join(run_dir, WEIGHTS), max_bytes=min(limits.budget_bytes(),
                                                                         fp.weight_bytes * 9 // 8 + (1 << 20)))
@@ -638,7 +638,7 @@ def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
             model.load_state_dict(saved["state_dict"], strict=True)
         model.to(device, memory_format=torch.contiguous_format).eval()  # (older files kept channels_last strides)
     except (RuntimeError, ValueError, TypeError, KeyError) as e:
-        raise CheckpointError(msg("msg.ck38", path=run_dir, file=CONFIG, why=one_line(e, 160))) from None
+        raise CheckpointError(msg("msg.store_weights_mismatch", path=run_dir, file=CONFIG, why=one_line(e, 160))) from None
     return LoadedRun(run_dir=run_dir, config=cfg, model_config=model_config, model=model,
                      epoch=int(saved.get("epoch", 0)), metrics=read_metrics(run_dir))
 
@@ -696,7 +696,7 @@ def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as e:
-        raise CheckpointError(msg("msg.ck05", path=root, why=one_line(e, 120))) from None
+        raise CheckpointError(msg("msg.store_unreadable_os", path=root, why=one_line(e, 120))) from None
     rows = []
     for name in names:
         d = os.path.join(root, name)
@@ -706,7 +706,7 @@ def list_runs(root: str = "checkpoints", limit: int = MAX_RUNS) -> list[RunInfo]
             if stat.S_ISLNK(st.st_mode):
                 if not os.path.lexists(cpath):
                     continue
-                raise CheckpointError(msg("msg.ck39", path=d))
+                raise CheckpointError(msg("msg.store_run_symlink", path=d))
             if not stat.S_ISDIR(st.st_mode) or not os.path.lexists(cpath):
                 continue
             mtime = os.lstat(cpath).st_mtime

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import DeviceError, one_line  # noqa: F401 (DeviceError: imported from here)
-from .i18n import msg
+from .i18n import message_from_json, message_json, msg
 
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -72,6 +72,8 @@ class DeviceReport:
         d = dataclasses.asdict(self)
         d["arch_list"] = list(self.arch_list)
         d["gpus"] = [dict(g) for g in self.gpus]
+        d["reason"] = str(self.reason)
+        d["reason_message"] = message_json(self.reason)   # its key and fields: the app says it in its language
         return d
 
     @classmethod
@@ -80,6 +82,7 @@ class DeviceReport:
         kw = {k: v for k, v in d.items() if k in names}
         kw["arch_list"] = tuple(kw.get("arch_list") or ())
         kw["gpus"] = tuple(kw.get("gpus") or ())
+        kw["reason"] = message_from_json(d.get("reason_message"), str(kw.get("reason") or ""))
         return cls(**kw)
 
 

@@ -20,15 +20,19 @@ def one_line(e: BaseException | str, limit: int = LIMIT, with_type: bool = False
 
     with_type: prefix the exception's class ("OSError: ...") — for errors that are not our own
     one-sentence errors (KnobError, DataError, CheckpointError), whose class says nothing to people.
+    A library sentence (cnnlab.i18n.Message) that is one line and fits comes back as itself, its key and fields kept.
     """
-    text = e if isinstance(e, str) else str(e)
-    text = text.strip().splitlines()[0].strip() if text.strip() else ""
+    from .i18n import message_of
+
+    said = message_of(e)
+    text = said.strip().splitlines()[0].strip() if said.strip() else ""
     if not isinstance(e, str):
         if not text:
             text = type(e).__name__
         elif with_type:
             text = f"{type(e).__name__}: {text}"
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return said if text == said else text
 
 
 def failure_detail(e: BaseException) -> str:
@@ -65,7 +69,7 @@ class InputTooSmall(KnobError):
         self.steps = steps
 
     def __reduce__(self):  # pickles across processes with its fields (not its steps)
-        return _too_small, (str(self), self.layer, self.layer_type, self.input_hw, self.formula)
+        return _too_small, (self.args[0] if self.args else "", self.layer, self.layer_type, self.input_hw, self.formula)
 
 
 def _too_small(message, layer, layer_type, input_hw, formula):

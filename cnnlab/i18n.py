@@ -5,9 +5,6 @@ key itself, so a missing string never breaks a page). No streamlit here: the pag
 """
 from __future__ import annotations
 
-import re
-import string as _string
-
 from .units import format_value
 
 LANGS = ("en", "zh")
@@ -531,7 +528,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "runs.where_temp": ("No persistent storage (/data): runs are saved in the temporary folder `{root}` and are "
                         "lost when the app restarts.",
                         "没有持久存储（/data）：训练记录保存在临时文件夹 `{root}`，应用重启后会丢失。"),
-    # sentences the library says (msg()/say(); English fields are read back from these templates)
+    # sentences the library says: msg(key, **fields) makes a Message, text_of(message, lang) renders it
     "msg.range_bool": ("on or off", "开或关"),
     "msg.range_choice": ("one of {choices}", "以下之一：{choices}"),
     "msg.range_ints": ("{min_len}..{max_len} comma-separated integers, each in {lo}..{hi}",
@@ -741,83 +738,83 @@ STRINGS: dict[str, tuple[str, str]] = {
                        "图像有 {w}×{h} 像素；最多只能有 {most} 像素"),
     "msg.img_decode": ("the image could not be decoded ({why})", "无法解码图像（{why}）"),
     # run folders and checkpoints (cnnlab.checkpoint)
-    "msg.ck01": ("could not write {path} ({why}); is the disk full?",
+    "msg.store_write_failed": ("could not write {path} ({why}); is the disk full?",
               "无法写入 {path}（{why}）；磁盘满了吗？"),
-    "msg.ck02": ("could not create a new run folder under {path}",
+    "msg.store_no_new_folder": ("could not create a new run folder under {path}",
               "无法在 {path} 下新建训练文件夹"),
-    "msg.ck03": ("{path} is missing",
+    "msg.store_missing": ("{path} is missing",
               "{path} 不存在"),
-    "msg.ck04": ("{path} is a symbolic link; a run folder holds plain files only",
+    "msg.store_symlink": ("{path} is a symbolic link; a run folder holds plain files only",
               "{path} 是符号链接；训练文件夹只包含普通文件"),
-    "msg.ck05": ("{path} cannot be read ({why})",
+    "msg.store_unreadable_os": ("{path} cannot be read ({why})",
               "无法读取 {path}（{why}）"),
-    "msg.ck06": ("{path} is not a regular file; a run folder holds plain files only",
+    "msg.store_not_regular_file": ("{path} is not a regular file; a run folder holds plain files only",
               "{path} 不是普通文件；训练文件夹只包含普通文件"),
-    "msg.ck07": ("{path} is {amount}, more than the {allowed} this CNN Lab reads",
+    "msg.store_file_too_big": ("{path} is {amount}, more than the {allowed} this CNN Lab reads",
               "{path} 有 {amount}，超过本 CNN Lab 读取的上限 {allowed}"),
-    "msg.ck08": ("{path} is more than the {allowed} this CNN Lab reads",
+    "msg.store_file_over_cap": ("{path} is more than the {allowed} this CNN Lab reads",
               "{path} 超过本 CNN Lab 读取的上限 {allowed}"),
-    "msg.ck09": ("{path} is unreadable or corrupt ({why})",
+    "msg.store_corrupt_json": ("{path} is unreadable or corrupt ({why})",
               "{path} 无法读取或已损坏（{why}）"),
-    "msg.ck10": ("{path} is not a CNN Lab run config (no \"format\": \"{fmt}\")",
+    "msg.store_not_a_run_config": ("{path} is not a CNN Lab run config (no \"format\": \"{fmt}\")",
               "{path} 不是 CNN Lab 的训练配置（没有 \"format\": \"{fmt}\"）"),
-    "msg.ck11": ("{path} has version {version}; this CNN Lab reads up to {most}",
+    "msg.store_newer_version": ("{path} has version {version}; this CNN Lab reads up to {most}",
               "{path} 的版本是 {version}；本 CNN Lab 最多读取版本 {most}"),
-    "msg.ck12": ("{path} does not say which model it trained",
+    "msg.store_no_model": ("{path} does not say which model it trained",
               "{path} 没有说明它训练的是哪个模型"),
-    "msg.ck13": ("{path} is malformed: \"{field}\" must be {want}",
+    "msg.store_malformed_field": ("{path} is malformed: \"{field}\" must be {want}",
               "{path} 格式错误：\"{field}\" 必须是 {want}"),
-    "msg.ck14": ("{path} is not a folder",
+    "msg.store_not_a_folder": ("{path} is not a folder",
               "{path} 不是文件夹"),
-    "msg.ck15": ("{path} is not a CNN Lab run: it has no {file}",
+    "msg.store_not_a_run": ("{path} is not a CNN Lab run: it has no {file}",
               "{path} 不是 CNN Lab 的训练：没有 {file}"),
-    "msg.ck16": ("{path} is corrupt or truncated ({why})",
+    "msg.store_truncated": ("{path} is corrupt or truncated ({why})",
               "{path} 已损坏或被截断（{why}）"),
-    "msg.ck17": ("{path} is malformed: line {line} has no whole-number \"epoch\"",
+    "msg.store_line_no_epoch": ("{path} is malformed: line {line} has no whole-number \"epoch\"",
               "{path} 格式错误：第 {line} 行没有整数 \"epoch\""),
-    "msg.ck18": ("{path} is malformed: \"{field}\" on line {line} is not a number",
+    "msg.store_line_not_number": ("{path} is malformed: \"{field}\" on line {line} is not a number",
               "{path} 格式错误：第 {line} 行的 \"{field}\" 不是数字"),
-    "msg.ck19": ("{path} has a malformed snapshot (it needs whole-number epoch and step, and layers)",
+    "msg.store_snapshot_malformed": ("{path} has a malformed snapshot (it needs whole-number epoch and step, and layers)",
               "{path} 中有格式错误的快照（需要整数的 epoch 和 step，以及 layers）"),
-    "msg.ck20": ("{path} has a malformed snapshot (a layer without a name)",
+    "msg.store_snapshot_no_name": ("{path} has a malformed snapshot (a layer without a name)",
               "{path} 中有格式错误的快照（有一层没有名称）"),
-    "msg.ck21": ("{path} has a malformed snapshot (\"{field}\" of layer {layer} is not a list of numbers)",
+    "msg.store_snapshot_not_numbers": ("{path} has a malformed snapshot (\"{field}\" of layer {layer} is not a list of numbers)",
               "{path} 中有格式错误的快照（层 {layer} 的 \"{field}\" 不是数字列表）"),
-    "msg.ck22": ("{path} has a malformed snapshot (the vectors of layer {layer} differ in length)",
+    "msg.store_snapshot_lengths": ("{path} has a malformed snapshot (the vectors of layer {layer} differ in length)",
               "{path} 中有格式错误的快照（层 {layer} 的向量长度不一致）"),
-    "msg.ck23": ("{path} is not a plain folder; a run folder holds plain files only",
+    "msg.store_not_plain_folder": ("{path} is not a plain folder; a run folder holds plain files only",
               "{path} 不是普通文件夹；训练文件夹只包含普通文件"),
-    "msg.ck24": ("{path} has {count} files; a run has at most {most}",
+    "msg.store_too_many_files": ("{path} has {count} files; a run has at most {most}",
               "{path} 有 {count} 个文件；一次训练最多 {most} 个"),
-    "msg.ck25": ("{path} has a line over {allowed}",
+    "msg.store_line_too_long": ("{path} has a line over {allowed}",
               "{path} 有一行超过 {allowed}"),
-    "msg.ck26": ("{path} is unreadable or corrupt (line {line}: {why})",
+    "msg.store_corrupt_line": ("{path} is unreadable or corrupt (line {line}: {why})",
               "{path} 无法读取或已损坏（第 {line} 行：{why}）"),
-    "msg.ck27": ("{path} is unreadable or corrupt (line {line} is not a JSON object)",
+    "msg.store_line_not_object": ("{path} is unreadable or corrupt (line {line} is not a JSON object)",
               "{path} 无法读取或已损坏（第 {line} 行不是 JSON 对象）"),
-    "msg.ck28": ("{path} is missing: the run has not saved weights yet",
+    "msg.store_no_weights_yet": ("{path} is missing: the run has not saved weights yet",
               "{path} 不存在：这次训练还没有保存权重"),
-    "msg.ck29": ("{path} is {amount}, more than the {allowed} this model may use",
+    "msg.store_weights_too_big": ("{path} is {amount}, more than the {allowed} this model may use",
               "{path} 有 {amount}，超过这个模型可用的 {allowed}"),
-    "msg.ck30": ("{path} is corrupt, truncated or not a CNN Lab checkpoint (not a torch archive: {why})",
+    "msg.store_not_torch_archive": ("{path} is corrupt, truncated or not a CNN Lab checkpoint (not a torch archive: {why})",
               "{path} 已损坏、被截断或不是 CNN Lab 检查点（不是 torch 存档：{why}）"),
-    "msg.ck31": ("{path} would unpack to {amount}, more than the {allowed} its model may use",
+    "msg.store_unpacks_too_big": ("{path} would unpack to {amount}, more than the {allowed} its model may use",
               "{path} 解压后有 {amount}，超过它的模型可用的 {allowed}"),
-    "msg.ck32": ("{path} is corrupt, truncated or not a CNN Lab checkpoint ({why})",
+    "msg.store_checkpoint_corrupt": ("{path} is corrupt, truncated or not a CNN Lab checkpoint ({why})",
               "{path} 已损坏、被截断或不是 CNN Lab 检查点（{why}）"),
-    "msg.ck33": ("{path} is not a CNN Lab checkpoint (no \"format\": \"{fmt}\")",
+    "msg.store_not_a_checkpoint": ("{path} is not a CNN Lab checkpoint (no \"format\": \"{fmt}\")",
               "{path} 不是 CNN Lab 检查点（没有 \"format\": \"{fmt}\"）"),
-    "msg.ck34": ("{path} is not a CNN Lab checkpoint (its state_dict holds non-tensors)",
+    "msg.store_non_tensors": ("{path} is not a CNN Lab checkpoint (its state_dict holds non-tensors)",
               "{path} 不是 CNN Lab 检查点（它的 state_dict 含有非张量）"),
-    "msg.ck35": ("{path} is not a CNN Lab checkpoint (its epoch is not a whole number)",
+    "msg.store_epoch_not_whole": ("{path} is not a CNN Lab checkpoint (its epoch is not a whole number)",
               "{path} 不是 CNN Lab 检查点（它的 epoch 不是整数）"),
-    "msg.ck36": ("{path} describes a model this CNN Lab cannot build ({why})",
+    "msg.store_cannot_build": ("{path} describes a model this CNN Lab cannot build ({why})",
               "{path} 描述的模型本 CNN Lab 无法构建（{why}）"),
-    "msg.ck37": ("{path} names a model too large to load here: {why}",
+    "msg.store_too_large_to_load": ("{path} names a model too large to load here: {why}",
               "{path} 指定的模型太大，无法在这里加载：{why}"),
-    "msg.ck38": ("the weights in {path} do not match the model in its {file} ({why})",
+    "msg.store_weights_mismatch": ("the weights in {path} do not match the model in its {file} ({why})",
               "{path} 中的权重与其 {file} 中的模型不一致（{why}）"),
-    "msg.ck39": ("{path} is a symbolic link; runs are plain folders",
+    "msg.store_run_symlink": ("{path} is a symbolic link; runs are plain folders",
               "{path} 是符号链接；训练文件夹必须是普通文件夹"),
     # export (#25): the model, a run and an exercise as d2l-style PyTorch, a .py and a .ipynb (cnnlab.export)
     "export.knobs": ("Knobs ({title}): change a value and run again", "超参数（{title}）：修改数值后重新运行"),
@@ -1018,66 +1015,102 @@ def t(key: str, lang: str = "en", **fmt) -> str:
 
 
 # -- sentences the library says (errors, refusals, stop messages, GPU reasons) ---------------------------------
-# The library (no streamlit, no language) builds them in English with msg("msg.…", **fields): a plain str that
-# travels anywhere (JSON run folders, worker pipes, Ray). A page says them in its language with say(text, lang),
-# which reads the fields back from the English sentence with the key's own template and fills the Chinese one;
-# each field is said again (a reason inside a refusal). Text no template matches is shown as it is.
+# The library (no streamlit, no language) makes them with msg("msg.…", **fields): a Message, which is data (its key
+# and its fields) and reads as the English sentence (a str), so it travels wherever text does: an exception's
+# argument, an event through a worker's pipe or Ray (it pickles as key + fields). A page renders it in its language
+# with text_of(message, lang), from the key's own template; each field that is itself a message is rendered too (a
+# reason inside a refusal). Text that is no Message (an OS error, a run folder written before) shows as it is.
 MSG_PREFIX = "msg."
-
-
-def msg(key: str, **fields) -> str:
-    """The library's English sentence for `key` (a "msg." key of STRINGS)."""
-    assert key.startswith(MSG_PREFIX) and key in STRINGS, key
-    return STRINGS[key][0].format(**fields)
-
-
-_MSG_PATTERNS: list | None = None
 TITLES: dict[str, str] = {}  # English title → Chinese (architectures and presets register theirs)
 KNOB_LABELS_ZH: dict[str, str] = {}  # knob name → its d2l-zh term (cnnlab.registry.register fills it)
-# fields that are one token (a number, a size, a bracket): matched without spaces, so a longer sentence that
-# merely contains a template's words is not taken for it
-_WORD_FIELDS = {"lo", "hi", "min_len", "max_len", "left", "h", "w", "need", "n", "step", "epoch", "mins", "secs",
-                "count", "limit", "size", "most", "mb", "cap", "code", "sig", "id"}
 
 
-def _pattern(template: str):
-    out, seen = [], set()
-    for literal, name, _spec, _conv in _string.Formatter().parse(template):
-        out.append(re.escape(literal))
-        if name is None:
-            continue
-        if name in seen:
-            out.append(f"(?P={name})")
-        else:
-            seen.add(name)
-            out.append(f"(?P<{name}>\\S+?)" if name in _WORD_FIELDS else f"(?P<{name}>.+?)")
-    return re.compile("".join(out), re.S)
+class Message(str):
+    """One library sentence as data: ``key`` (a "msg." key of STRINGS) and ``fields``; as a str, its English text."""
+
+    key: str
+    fields: dict
+
+    def __new__(cls, key: str, fields: dict):
+        if not (isinstance(key, str) and key.startswith(MSG_PREFIX) and key in STRINGS):
+            raise KeyError(f"no library sentence {key!r}")
+        fields = {k: _field(v) for k, v in fields.items()}
+        self = super().__new__(cls, STRINGS[key][0].format(**fields))
+        self.key, self.fields = key, fields
+        return self
+
+    def __reduce__(self):  # crosses processes (worker pipes, Ray) as its key and fields
+        return Message, (self.key, self.fields)
+
+    def text(self, lang: str = "en") -> str:
+        if lang != "zh":
+            return str(self)
+        return STRINGS[self.key][1].format(**{k: text_of(v, lang) if isinstance(v, str) else v
+                                              for k, v in self.fields.items()})
 
 
-def _patterns() -> list:
-    global _MSG_PATTERNS
-    if _MSG_PATTERNS is None:
-        keys = [k for k in STRINGS if k.startswith(MSG_PREFIX)]
-        # the most literal text first: a specific sentence wins over a general one with the same fields
-        keys.sort(key=lambda k: -sum(len(lit) for lit, *_ in _string.Formatter().parse(STRINGS[k][0])))
-        _MSG_PATTERNS = [(k, _pattern(STRINGS[k][0])) for k in keys]
-    return _MSG_PATTERNS
+def _field(v):
+    """A field as a Message keeps it: a message stays one (rendered in each language), an exception becomes its
+    message, a number stays a number, anything else its text."""
+    if isinstance(v, (Message, int, float)):
+        return v
+    if isinstance(v, BaseException):
+        return message_of(v)
+    return str(v)
 
 
-def say(text, lang: str = "en", _depth: int = 0) -> str:
-    """`text` (a library sentence, an exception, or any string) in `lang`: a sentence built with msg() comes
-    back in Chinese for "zh" (recursively for its fields); anything else as it is."""
-    s = text if isinstance(text, str) else (str(text) or type(text).__name__)
-    if lang != "zh" or _depth > 4 or not s:
-        return s
-    if s in TITLES:
-        return TITLES[s]
-    for key, rx in _patterns():
-        m = rx.fullmatch(s)
-        if m:
-            fields = {k: say(v, lang, _depth + 1) for k, v in m.groupdict().items()}
-            return STRINGS[key][1].format(**fields)
-    return s
+def msg(key: str, **fields) -> Message:
+    """The library's sentence `key` with its fields: a Message (reads as English; see text_of for the others)."""
+    return Message(key, fields)
+
+
+def message_of(x) -> str:
+    """What `x` says: a Message where it carries one (itself, or an exception whose argument is one), else its
+    text (an exception's own, or its class name when it has none)."""
+    if isinstance(x, BaseException):
+        arg = x.args[0] if len(x.args) == 1 else None
+        if isinstance(arg, Message):
+            return arg
+        return str(x) or type(x).__name__
+    return x if isinstance(x, str) else str(x)
+
+
+def message_json(x) -> dict | None:
+    """A Message as JSON data ({"key", "fields"}, nested messages too) for a file or a pipe that carries text only;
+    None for text that is no Message."""
+    m = message_of(x)
+    if not isinstance(m, Message):
+        return None
+    return {"key": m.key, "fields": {k: message_json(v) or v for k, v in m.fields.items()}}
+
+
+def message_from_json(data, text: str = "") -> str:
+    """The Message `data` (from message_json) describes, or `text` when it describes none (an older file, a field
+    missing, a key this version does not have)."""
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
+        return text
+    fields = {k: message_from_json(v, "") if isinstance(v, dict) else v for k, v in data["fields"].items()}
+    try:
+        return Message(data.get("key"), fields)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return text
+
+
+def renamed(x, old: str, new: str) -> str:
+    """`x`'s message with the field that names `old` naming `new` instead (a knob shown under another name)."""
+    m = message_of(x)
+    if isinstance(m, Message):
+        return Message(m.key, {k: new if v == old else v for k, v in m.fields.items()})
+    return m.replace(old, new, 1)
+
+
+def text_of(x, lang: str = "en") -> str:
+    """`x` (a Message, an exception or any text) in `lang`: a Message from its key and fields; an architecture's
+    or preset's title in Chinese; other text as it is."""
+    m = message_of(x)
+    if isinstance(m, Message):
+        return m.text(lang)
+    return TITLES.get(m, m) if lang == "zh" else m
 
 
 def labels(lang: str = "en") -> tuple[str, ...]:
@@ -1114,4 +1147,4 @@ def knobs_text(knobs, lang: str = "en", sep: str = ", ") -> str:
 
 
 def range_text(knob, lang: str = "en") -> str:
-    return say(knob.range_text(), lang)
+    return text_of(knob.range_text(), lang)

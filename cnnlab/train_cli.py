@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from .i18n import message_of
 from .registry import KnobError, parse_sets
 
 EXIT_FAILED = 1
@@ -104,7 +105,7 @@ def train_config_from_args(args):
         from .device import choose_amp
         choose_amp(resolve_device(tc.device), tc.amp)
     except (DeviceError, RuntimeError) as e:
-        raise KnobError(str(e)) from None
+        raise KnobError(message_of(e)) from None
     return tc
 
 
@@ -179,7 +180,7 @@ def _through_executor(kind: str, tc, stop, out_dir):
         try:
             h = ex.submit(tc, owner, label=f"{tc.model.arch} (CLI)")
         except RunRefused as e:
-            raise KnobError(str(e)) from None
+            raise KnobError(message_of(e)) from None
         since, asked = 0, False
         while True:
             if stop.is_set() and not asked:

@@ -67,7 +67,7 @@ def _quick():
 def test_the_formatter_in_both_languages(s, en, zh):
     assert admission.fmt_time(s) == en and admission.fmt_time(s, "en") == en
     assert admission.fmt_time(s, "zh") == zh
-    assert i18n.say(admission.fmt_time(s), "zh") == zh  # the English library sentence is said in Chinese too
+    assert i18n.text_of(admission.fmt_time(s), "zh") == zh  # the English library sentence is said in Chinese too
     assert admission.fmt_time(s, about=False) == en[2:]
 
 
@@ -75,11 +75,11 @@ def test_chinese_texts_show_no_english_units():
     """The issue: zh showed "≈ 7 min" in English before Start."""
     te = admission.TimeEstimate(total_s=430, wait_s=70, run_s=360, quiet_s=100, load=3.0, source="runs", ahead=2,
                                 share=1.0, pace_source="preset")
-    for text in (te.text("zh"), te.text("zh", mem="420 MB", dev="CPU"), i18n.say(te.text(), "zh"),
-                 i18n.say(admission.fmt_duration(420), "zh")):
+    for text in (te.text("zh"), te.text("zh", mem="420 MB", dev="CPU"), i18n.text_of(te.text(), "zh"),
+                 i18n.text_of(admission.fmt_duration(420), "zh")):
         assert " min" not in text and " s" not in text and "分钟" in text, text
     est = admission.estimate(_quick().resolved())
-    assert "分钟" in i18n.say(est.text(), "zh") or "秒" in i18n.say(est.text(), "zh")
+    assert "分钟" in i18n.text_of(est.text(), "zh") or "秒" in i18n.text_of(est.text(), "zh")
 
 
 # -- what the estimate is made of -----------------------------------------------------------------------------------

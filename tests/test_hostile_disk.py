@@ -88,7 +88,7 @@ def one_sentence_in_both_languages(e: Exception) -> None:
 
     en = str(e)
     assert en and "\n" not in en and len(re.findall(r"[.!?](\s|$)", en)) <= 1, en
-    zh = i18n.say(e, "zh")
+    zh = i18n.text_of(e, "zh")
     assert zh != en and re.search(r"[\u4e00-\u9fff]", zh) and not english_runs(zh), zh
 
 

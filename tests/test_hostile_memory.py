@@ -147,7 +147,7 @@ def test_a_load_larger_than_the_whole_budget_is_one_sentence_at_once():
     assert time.monotonic() - t0 < 0.2  # no wait: it can never fit
     text = str(e.value)
     assert text == "this run's weights need 150 B to load and this server loads at most 100 B of saved runs at a time"
-    assert i18n.say(text, "zh").startswith("这次训练的权重加载需要 150 B")
+    assert i18n.text_of(e.value, "zh").startswith("这次训练的权重加载需要 150 B")
     assert b.used == 0
 
 
@@ -168,7 +168,7 @@ def test_a_run_a_session_still_holds_counts_and_the_next_waits_then_is_refused()
         _get(b, "b", 60)
     assert 0.25 < time.monotonic() - t0 < 3
     assert str(e.value) == "the server is busy with other saved runs (60 B of 100 B in use); try again in a moment"
-    assert i18n.say(e.value, "zh") == "服务器正忙于其他已保存的训练（已用 60 B，共 100 B）；请稍后再试"
+    assert i18n.text_of(e.value, "zh") == "服务器正忙于其他已保存的训练（已用 60 B，共 100 B）；请稍后再试"
     del held                          # that session's script ended
     gc.collect()
     assert _get(b, "b", 60).key == "b" and b.used == 60

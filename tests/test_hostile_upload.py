@@ -142,6 +142,7 @@ CASES = {
 CHILD = r"""
 import io, json, os, resource, sys, time
 from PIL import Image
+from cnnlab import i18n
 from cnnlab.ui import analysis
 
 def status_kb(field):
@@ -170,14 +171,15 @@ for job in json.loads(sys.argv[1]):
         t0 = time.perf_counter()
         try:
             analysis.prepare_upload(data, size=job["size"], in_channels=job["ch"])
-            out, text = "ok", ""
+            out, text, data = "ok", "", None
         except analysis.ImageError as e:
-            out, text = "refused", str(e)
+            out, text, data = "refused", str(e), i18n.message_json(e)   # the sentence as data, for the zh check
         except BaseException as e:
-            out, text = type(e).__name__, str(e)[:300]
+            out, text, data = type(e).__name__, str(e)[:300], None
         secs = time.perf_counter() - t0
         peak = (status_kb("VmHWM") - base) / 1024  # ru_maxrss, after the reset, says the same on Linux
-        os.write(w, json.dumps({**job, "outcome": out, "message": text, "peak_mb": peak, "secs": secs}).encode())
+        os.write(w, json.dumps({**job, "outcome": out, "message": text, "message_data": data, "peak_mb": peak,
+                               "secs": secs}).encode())
         os._exit(0)
     os.close(w)
     chunks = []
@@ -231,7 +233,8 @@ def test_a_crafted_upload_costs_a_few_mb_and_says_one_sentence(measured, name):
             size_in_name = re.search(r"(\d+)x(\d+)", name)
             if size_in_name:  # the sentence names the picture's size (or says it is far over the limit)
                 assert "{}×{}".format(*size_in_name.groups()) in text or "far more than" in text, row
-            assert i18n.say(text, "zh") != text, f"no Chinese for {text!r}"
+            said = i18n.message_from_json(row["message_data"], text)
+            assert said == text and i18n.text_of(said, "zh") != text, f"no Chinese for {text!r}"
 
 
 @pytest.mark.parametrize("w, h", [(4097, 16), (16, 4097)])
@@ -240,7 +243,7 @@ def test_a_side_over_the_limit_is_one_sentence_before_decoding(w, h):
     with pytest.raises(ImageError) as e:
         prepare_upload(png_by_hand(w, h), size=28)
     assert str(e.value) == f"the image is {w}×{h} pixels; neither side may be over 4096 pixels"
-    assert i18n.say(e.value, "zh") == f"图像有 {w}×{h} 像素；每条边最多 4096 像素"
+    assert i18n.text_of(e.value, "zh") == f"图像有 {w}×{h} 像素；每条边最多 4096 像素"
 
 
 @pytest.mark.parametrize("w, h, size", [(4000, 400, 28), (300, 4000, 96), (4000, 1, 28), (50, 30, 28)])
@@ -264,7 +267,7 @@ def test_a_picture_too_costly_to_decode_says_so_in_one_sentence():
     with pytest.raises(ImageError, match=r"needs \d+ MB to decode") as e:
         prepare_upload(png_by_hand(4096, 4096, color=6), size=28)                 # RGBA: 64 MB decoded
     assert "\n" not in str(e.value)
-    assert "解码需要" in i18n.say(e.value, "zh")
+    assert "解码需要" in i18n.text_of(e.value, "zh")
 
 
 def test_the_exif_orientation_is_still_applied():

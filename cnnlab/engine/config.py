@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..device import AMP_MODES, DEVICES
+from ..i18n import renamed
 from ..measure import fitting
 from ..registry import Config, Knob, KnobError, get_spec
 
@@ -31,7 +32,7 @@ def _check(knob: Knob, name: str, value: Any) -> Any:
     try:
         return knob.validate(value)
     except KnobError as e:
-        raise KnobError(str(e).replace(knob.name, name, 1)) from None
+        raise KnobError(renamed(e, knob.name, name)) from None
 
 
 def fast_cpu_default() -> bool:

@@ -13,7 +13,7 @@ from .. import device as devpolicy
 from ..data import DataError, TensorData, load_fashion_mnist
 from ..errors import log_failure, one_line
 from ..events import Event, RunFailed
-from ..i18n import msg
+from ..i18n import message_of, msg
 from ..registry import KnobError
 from .config import TrainConfig
 from .loop import count_params, fit
@@ -52,7 +52,7 @@ def run(config: TrainConfig, stop: threading.Event | None = None, out_dir: str |
             torch.manual_seed(tc.seed)
             model = cfg.build()
     except (KnobError, DataError, devpolicy.DeviceError) as e:
-        yield RunFailed(reason="error", message=str(e))
+        yield RunFailed(reason="error", message=message_of(e))
         return
     except Exception as e:  # noqa: BLE001
         detail = log_failure("preparing the run failed", e)

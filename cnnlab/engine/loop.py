@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from .. import device as devpolicy
 from ..data import TensorData
 from ..errors import log, log_failure, one_line
-from ..i18n import msg
+from ..i18n import message_of, msg
 from ..events import (BNLayerStats, BNSnapshot, Compiling, EpochEnd, EpochTrained, Event, RunEnd, RunFailed,
                       RunStart, StepEnd)
 from .. import cpu_fast
@@ -377,7 +377,7 @@ def fit(model: nn.Module, data: TensorData, config: TrainConfig,
     try:
         tc = config.resolved()
     except KnobError as e:
-        yield RunFailed(reason="error", message=str(e))
+        yield RunFailed(reason="error", message=message_of(e))
         return
     run = None
     try:

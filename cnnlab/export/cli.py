@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..i18n import message_of
 from ..registry import KnobError, parse_sets
 
 FORMATS = ("py", "ipynb")
@@ -73,7 +74,7 @@ def build(args):
         try:
             return run_export(args.run, args.lang, weights=os.path.join(os.path.abspath(args.run), "model.pt"))
         except CheckpointError as e:
-            raise KnobError(str(e)) from None
+            raise KnobError(message_of(e)) from None
     if args.exercise:
         from .. import exercises
 

@@ -102,7 +102,7 @@ def _dev_word(device: str) -> str:
 
 
 def fmt_duration(s: float) -> str:
-    """"7 min" (an English library sentence: say() gives "7 分钟"); `fmt_time` without the "≈"."""
+    """"7 min" (an English library sentence: i18n.text_of gives "7 分钟"); `fmt_time` without the "≈"."""
     return fmt_time(s, about=False)
 
 
@@ -423,11 +423,11 @@ class TimeEstimate:
 
     def text(self, lang: str | None = None, *, mem: str | None = None, dev: str | None = None,
              busy_note: bool = True) -> str:
-        """One sentence, English (a library sentence pages may say()) or, with `lang`, built in that language:
+        """One sentence, English (a library sentence pages render with i18n.text_of) or, with `lang`, built in that language:
         "≈ 25 s on a quiet machine", "≈ 2 min here now", "≈ 3 min here now, ≈ 1 min of it waiting behind 2
         run(s)", with "; the machine is busy (≈ 4× slower than when quiet)" when it is (`busy_note`); with `mem`
         and `dev`: "≈ 420 MB of memory on this CPU; time: …" (the text before Start)."""
-        def say(key: str, **fields) -> str:
+        def line(key: str, **fields) -> str:
             if lang is None:
                 return msg(key, **fields)
             from ..i18n import t
@@ -435,15 +435,15 @@ class TimeEstimate:
 
         total = fmt_time(self.total_s, lang)
         if self.quiet:
-            out = say("msg.t_quiet", time=total)
+            out = line("msg.t_quiet", time=total)
         elif self.wait_s >= 1 and self.ahead:
-            out = say("msg.t_wait", time=total, wait=fmt_time(self.wait_s, lang), n=self.ahead)
+            out = line("msg.t_wait", time=total, wait=fmt_time(self.wait_s, lang), n=self.ahead)
         else:
-            out = say("msg.t_now", time=total)
+            out = line("msg.t_now", time=total)
         if busy_note and self.load >= QUIET_TOL and self.source != "quiet":
-            out = say("msg.t_busy", text=out, x=f"{self.load:.0f}" if self.load >= 10 else f"{self.load:.1f}")
+            out = line("msg.t_busy", text=out, x=f"{self.load:.0f}" if self.load >= 10 else f"{self.load:.1f}")
         if mem is not None:
-            out = say("msg.est_mem", mem=mem, dev=dev or "CPU", time=out)
+            out = line("msg.est_mem", mem=mem, dev=dev or "CPU", time=out)
         return out
 
 

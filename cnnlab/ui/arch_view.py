@@ -156,7 +156,7 @@ def too_small(err) -> None:
     """'Input too small': the error, the trace up to the layer where the size reaches zero, and that
     layer's formula with its own numbers."""
     L = lang()
-    st.error(i18n.t("arch.too_small", L, msg=i18n.say(err, L)))
+    st.error(i18n.t("arch.too_small", L, msg=i18n.text_of(err, L)))
     rows = rows_from_steps(err.steps or [])
     if not rows:
         return

@@ -140,7 +140,7 @@ def draw(source: str) -> None:
     try:
         _, active = snapshots(source)
     except CheckpointError as e:
-        st.error(i18n.t("bn.bad_history", lang(), msg=plain(i18n.say(e, lang()))))
+        st.error(i18n.t("bn.bad_history", lang(), msg=plain(i18n.text_of(e, lang()))))
         return
 
     @st.fragment(run_every=2.0 if active else None)
@@ -149,7 +149,7 @@ def draw(source: str) -> None:
         try:
             snaps_now, _ = snapshots(source)
         except CheckpointError as e:
-            st.error(i18n.t("bn.bad_history", L, msg=plain(i18n.say(e, L))))
+            st.error(i18n.t("bn.bad_history", L, msg=plain(i18n.text_of(e, L))))
             return
         if not snaps_now:
             st.info(i18n.t("bn.no_snapshots", L))

@@ -28,9 +28,10 @@ def tr(key: str, **fmt) -> str:
     return i18n.t(key, lang(), **fmt)
 
 
-def say(text: Any) -> str:
-    """A library sentence (an error, a refusal, a stop message, a reason) in the session's language."""
-    return i18n.say(text, lang())
+def text_of(x: Any) -> str:
+    """A library sentence (an error, a refusal, a stop message, a reason: a Message, or an exception carrying
+    one) in the session's language; other text as it is."""
+    return i18n.text_of(x, lang())
 
 
 def arch_title(arch: str, language: str | None = None) -> str:
@@ -188,7 +189,7 @@ def public_url() -> str:
 
 def show_error(exc: BaseException | str, key: str = "common.error") -> None:
     """One readable line for people, never a traceback; the message is shown as plain text (see `plain`)."""
-    st.error(tr(key, msg=plain(say(exc))))
+    st.error(tr(key, msg=plain(text_of(exc))))
 
 
 @st.cache_resource(show_spinner=False)

@@ -109,7 +109,7 @@ def compare(choice: dict, pr_a) -> None:
         _, pr_b = probe_config(choice_b["arch"], choice_b["knobs"], in_channels=choice_b["in_channels"],
                                num_classes=choice_b["num_classes"], resolution=choice_b["resolution"])
     except (KnobError, InputTooSmall) as e:
-        st.error(i18n.t("arch.invalid", L, msg=i18n.say(e, L)))
+        st.error(i18n.t("arch.invalid", L, msg=i18n.text_of(e, L)))
         return
     a, b = st.columns(2, gap="large")
     with a:

@@ -40,7 +40,7 @@ def pick() -> X.Exercise:
         try:
             st.session_state[K_PICK] = X.get(want).id
         except KnobError as e:
-            st.warning(i18n.t("ex.bad_link", L, msg=plain(i18n.say(e, L))))
+            st.warning(i18n.t("ex.bad_link", L, msg=plain(i18n.text_of(e, L))))
     if st.session_state.get(K_PICK) not in ids:
         st.session_state[K_PICK] = ids[0]
     ex_id = st.selectbox(i18n.t("ex.pick", L), ids, key=K_PICK,
@@ -102,7 +102,7 @@ def _submit(ex: X.Exercise) -> bool:
     except (RunRefused, KnobError) as e:
         for rid in ids:  # half a pair is no experiment
             ex_.stop(rid, owner_id())
-        st.error(i18n.t("ex.refused", L, msg=plain(i18n.say(e, L))))
+        st.error(i18n.t("ex.refused", L, msg=plain(i18n.text_of(e, L))))
         return False
     return True
 
@@ -175,7 +175,7 @@ def page() -> None:
     try:
         ledger(ex)
     except KnobError as e:  # an exercise that does not build is a bug: say so in one line
-        st.error(plain(i18n.say(e, L)))
+        st.error(plain(i18n.text_of(e, L)))
         return
     export_view.exercise_downloads(ex, _tiny())
     if ex.kind == "train":

@@ -78,7 +78,7 @@ def run_downloads(run) -> None:
     try:
         name = run_export(run.run_dir, L).name  # reads config.json again: the folder may have changed since
     except Exception as e:  # noqa: BLE001 — a folder changed since it was loaded: one sentence
-        st.caption(i18n.t("export.unavailable", L, msg=plain(i18n.say(e, L))))
+        st.caption(i18n.t("export.unavailable", L, msg=plain(i18n.text_of(e, L))))
         return
     with st.expander(i18n.t("export.dl_title", L), expanded=False):
         _buttons(lambda: run_export(run.run_dir, L), name, "runs_dl", i18n.t("export.run_note", L))

@@ -109,7 +109,7 @@ def compare(runs) -> None:
         try:
             rows = checkpoint.read_metrics(d)
         except checkpoint.CheckpointError as e:  # changed since it was listed
-            st.error(i18n.t("runs.load_failed", L, msg=plain(i18n.say(e, L))))
+            st.error(i18n.t("runs.load_failed", L, msg=plain(i18n.text_of(e, L))))
             continue
         series[run_label(by_id[d], L)] = [(row["epoch"], row.get(metric)) for row in rows if row.get(metric) is not None]
     if not series:
@@ -227,7 +227,7 @@ def upload_prediction(run) -> None:
         prep = analysis.prepare_upload(up.getvalue(), size=cfg.input_hw, in_channels=cfg.in_channels,
                                        invert={"auto": None, "on": True, "off": False}[invert])
     except analysis.ImageError as e:
-        st.error(i18n.t("runs.bad_image", L, msg=plain(i18n.say(e, L))))
+        st.error(i18n.t("runs.bad_image", L, msg=plain(i18n.text_of(e, L))))
         return
     st.session_state[K_UPLOADED] = (run.run_dir, prep.tensor, prep.preview)  # for the feature maps too
     probs = analysis.predict_proba(run.model, prep.tensor)[0].tolist()

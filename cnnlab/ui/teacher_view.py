@@ -9,7 +9,7 @@ from .. import assignments, classroom, i18n, teacher
 from ..presets import CPU_PRESETS, PRESETS
 from . import figures
 from .common import (K_SESSION, K_SIGNED_IN, TEACHER_COOKIE, arch_title, checkpoint_root, client_address, cookie,
-                     executor, has_browser, lang, owner_id, plain, public_url, safe_label, say, set_cookies, signed_in)
+                     executor, has_browser, lang, owner_id, plain, public_url, safe_label, text_of, set_cookies, signed_in)
 
 K_PASSWORD, K_SIGN_IN, K_SIGN_OUT, K_NICK = "teacher_password", "teacher_sign_in", "teacher_sign_out", "nickname"
 K_NICK_MSG = "_nickname_msg"
@@ -24,7 +24,7 @@ def _save_nickname() -> None:
         kept = teacher.Nicknames(str(checkpoint_root())).set(owner_id(), st.session_state.get(K_NICK, ""))
         st.session_state[K_NICK_MSG] = ("ok", kept)
     except teacher.NicknameError as e:
-        st.session_state[K_NICK_MSG] = ("error", say(e))
+        st.session_state[K_NICK_MSG] = ("error", text_of(e))
 
 
 def _sign_in() -> None:
@@ -108,7 +108,7 @@ def _acc(v) -> str:
 
 
 def runs_table(runs: list[classroom.ClassRun], L: str) -> None:
-    rows = [{i18n.t("teacher.col_who", L): safe_label(say(r.who), 40), i18n.t("teacher.col_run", L): r.id,
+    rows = [{i18n.t("teacher.col_who", L): safe_label(text_of(r.who), 40), i18n.t("teacher.col_run", L): r.id,
              i18n.t("teacher.col_state", L): i18n.t(f"state.{r.state}", L) if f"state.{r.state}" in i18n.STRINGS
              else r.state,
              i18n.t("teacher.col_model", L): arch_title(r.arch, L) if r.arch != "?" else "?",
@@ -127,7 +127,7 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
 
     def label(i):
         state = by_id[i].state
-        return f"{safe_label(say(by_id[i].who), 40)} · {i} · " + (
+        return f"{safe_label(text_of(by_id[i].who), 40)} · {i} · " + (
             i18n.t(f"state.{state}", L) if f"state.{state}" in i18n.STRINGS else state)
 
     # Streamlit matches a kept choice by its shown text: when the picked run's state (in that text) changes, the
@@ -164,13 +164,13 @@ def actions(runs: list[classroom.ClassRun], L: str) -> None:
             n = classroom.clear_queue(executor(), runs)
             st.session_state[K_TOAST] = i18n.t("teacher.cleared", L, n=n)
             st.rerun(scope="fragment")
-        if c5.button(i18n.t("teacher.stop_owner", L, who=safe_label(say(r.who), 40), n=theirs),
+        if c5.button(i18n.t("teacher.stop_owner", L, who=safe_label(text_of(r.who), 40), n=theirs),
                      key="teacher_stop_owner", disabled=not theirs, width="stretch"):
             n = classroom.stop_owner(executor(), runs, r.owner)
-            st.session_state[K_TOAST] = i18n.t("teacher.stopped_owner", L, n=n, who=safe_label(say(r.who), 40))
+            st.session_state[K_TOAST] = i18n.t("teacher.stopped_owner", L, n=n, who=safe_label(text_of(r.who), 40))
             st.rerun(scope="fragment")
     except classroom.ClassError as e:
-        st.error(say(e))
+        st.error(text_of(e))
 
 
 def board(runs: list[classroom.ClassRun], L: str, titles: dict) -> None:
@@ -184,16 +184,16 @@ def board(runs: list[classroom.ClassRun], L: str, titles: dict) -> None:
     mine = [r for r in runs if r.group == g]
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.curve for r in mine},
+        st.plotly_chart(figures.compare_curves({f"{safe_label(text_of(r.who), 40)} · {r.id[-6:]}": r.curve for r in mine},
                                                i18n.t("fig.test_acc", L), L, y_range=[0, 1],
                                                height=BOARD_H),
                         key="teacher_board_acc", width="stretch")
     with c2:
-        st.plotly_chart(figures.compare_curves({f"{safe_label(say(r.who), 40)} · {r.id[-6:]}": r.loss for r in mine},
+        st.plotly_chart(figures.compare_curves({f"{safe_label(text_of(r.who), 40)} · {r.id[-6:]}": r.loss for r in mine},
                                                i18n.t("fig.train_loss", L), L, height=BOARD_H),
                         key="teacher_board_loss", width="stretch")
     ranked = sorted(mine, key=lambda r: -(r.test_acc if r.test_acc is not None else -1))
-    st.dataframe(pd.DataFrame([{i18n.t("teacher.col_who", L): safe_label(say(r.who), 40),
+    st.dataframe(pd.DataFrame([{i18n.t("teacher.col_who", L): safe_label(text_of(r.who), 40),
                                 i18n.t("teacher.col_test_acc", L): _acc(r.test_acc),
                                 i18n.t("teacher.col_epochs", L): f"{r.epochs_done}/{r.epochs}",
                                 i18n.t("teacher.col_state", L): i18n.t(f"state.{r.state}", L)
@@ -244,7 +244,7 @@ def assignments_panel(L: str) -> None:
             st.success(i18n.t("teacher.assign_made", L, title=plain(a.title)))
             st.code(assignment_link(a.id), language=None)  # the full address, with Streamlit's copy button
         except assignments.AssignmentError as e:
-            st.error(say(e))
+            st.error(text_of(e))
     made_list = assignments.list_all(root)
     for a in made_list[:50]:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")

@@ -185,7 +185,7 @@ def restore_url() -> list[str]:
                 raise KnobError(i18n.msg("msg.data_size", name=name, most=f"{data_hi:,}", got=v))
             st.session_state[key] = v
         except KnobError as e:
-            errors.append(str(e).replace(knob.name, name, 1))
+            errors.append(i18n.renamed(e, knob.name, name))
     if qp.get("opt") in ("sgd", "adam"):
         st.session_state[K_OPT] = qp["opt"]
     pid = qp.get("preset")
@@ -225,7 +225,7 @@ def _with_assignment(qp: dict) -> tuple[dict, list[str]]:
         except assignments.AssignmentError as e:
             st.session_state.pop(K_ASSIGN, None)
             st.query_params.pop("assign", None)
-            return qp, [str(e)]
+            return qp, [i18n.message_of(e)]
         st.session_state[K_ASSIGN] = a
         st.session_state.pop(K_URL, None)  # apply it even if the address did not change
     merged = assignments.merge(a, {k: v for k, v in qp.items() if k != "assign"})
@@ -361,7 +361,7 @@ def show_estimate(s: dict) -> None:
     try:
         est = admission.check(tc, device, limits)
     except AdmissionRefused as e:
-        st.warning(i18n.say(e, L))
+        st.warning(i18n.text_of(e, L))
         return
     except Exception:  # noqa: BLE001 - no estimate is no reason to hide the page
         return
@@ -371,7 +371,7 @@ def show_estimate(s: dict) -> None:
                                                            dev="GPU" if device == "cuda" else "CPU"))
         run_s = when.run_s
     except Exception:  # noqa: BLE001 - no queue or load figure: the quiet estimate
-        text, run_s = i18n.t("train.estimate", L, text=i18n.say(est.text(), L)), est.seconds
+        text, run_s = i18n.t("train.estimate", L, text=i18n.text_of(est.text(), L)), est.seconds
     if run_s > limits.max_wall_s:
         text += " " + i18n.t("train.estimate_wall", L, min=f"{limits.max_wall_s / 60:g}")
     st.caption(text)
@@ -434,7 +434,7 @@ def settings() -> dict:
     else:
         st.caption(i18n.t("train.cpu_note", L))
         if app_report().reason:
-            st.caption(i18n.t("train.gpu_why_not", L, reason=i18n.say(app_report().reason, L)))
+            st.caption(i18n.t("train.gpu_why_not", L, reason=i18n.text_of(app_report().reason, L)))
     locked = locked_params()
     if assignment() is not None:
         a = assignment()
@@ -508,7 +508,7 @@ def settings_problem(s: dict) -> str | None:
     try:
         train_config(s)
     except KnobError as e:
-        return i18n.say(e, lang())
+        return i18n.text_of(e, lang())
     except Exception:  # noqa: BLE001 - no engine here: Start says so
         return None
     return None
@@ -540,10 +540,10 @@ def _start(s: dict) -> str | None:
     try:
         tc = train_config(s)
     except KnobError as e:
-        st.error(i18n.t("train.invalid", L, msg=i18n.say(e, L)))
+        st.error(i18n.t("train.invalid", L, msg=i18n.text_of(e, L)))
         return None
     except ImportError as e:
-        st.error(i18n.t("train.no_engine", L, msg=i18n.say(e, L)))
+        st.error(i18n.t("train.no_engine", L, msg=i18n.text_of(e, L)))
         return None
     broken = broken_locks(s)
     if broken:  # cannot happen through the widgets (they are disabled); a stale request could try
@@ -552,7 +552,7 @@ def _start(s: dict) -> str | None:
     from .. import owners
 
     if not owners.may_start(owner_id()):  # one of many owners made from one address within a minute
-        st.error(i18n.say(i18n.msg("msg.new_owner_limit"), L))
+        st.error(i18n.text_of(i18n.msg("msg.new_owner_limit"), L))
         return None
     cfg = tc.model
     label = (f"{arch_title(cfg.arch, 'en')} · {tc.epochs} ep · lr {tc.lr:g} · bs {tc.batch_size} · "
@@ -563,10 +563,10 @@ def _start(s: dict) -> str | None:
                                     "preset": s.get("preset", "custom"), "assignment": s.get("assignment"),
                                     "client": client_address()})
     except RunRefused as e:  # owner limit, queue full, admission: one sentence
-        st.error(i18n.say(e, L))
+        st.error(i18n.text_of(e, L))
         return None
     except KnobError as e:
-        st.error(i18n.t("train.invalid", L, msg=i18n.say(e, L)))
+        st.error(i18n.t("train.invalid", L, msg=i18n.text_of(e, L)))
         return None
     st.session_state[K_PICK] = st.session_state[K_SAVED] = h.id
     return h.id
@@ -695,12 +695,12 @@ def draw_job(v) -> None:
     elif v.state in ("stopped", "cancelled") and name is None:  # cancelled in the queue: nothing was saved
         st.warning(i18n.t("train.cancelled", L))
     elif getattr(end, "reason", "") == "time_limit":
-        st.warning(i18n.t("train.time_limit", L, msg=i18n.say(end.message, L), name=name))
+        st.warning(i18n.t("train.time_limit", L, msg=i18n.text_of(end.message, L), name=name))
     elif v.state in ("stopped", "cancelled"):
-        st.warning(i18n.t("train.stopped", L, msg=i18n.say(end.message, L), name=name))
+        st.warning(i18n.t("train.stopped", L, msg=i18n.text_of(end.message, L), name=name))
     else:
         st.error(i18n.t("train.failed", L, reason=i18n.t("reason." + str(end.reason), L) if "reason." + str(end.reason) in i18n.STRINGS else end.reason,
-                            msg=plain(i18n.say(end.message, L))))
+                            msg=plain(i18n.text_of(end.message, L))))
         if getattr(end, "detail", ""):  # the full traceback, for the person who reports the bug
             with st.expander(i18n.t("common.details", L), expanded=False):
                 st.code(end.detail, language=None)

@@ -212,7 +212,7 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
     try:
         spec = get_spec(arch)
     except KnobError as e:
-        return {}, [str(e)]
+        return {}, [i18n.message_of(e)]
     out: dict[str, Any] = {"arch": arch, "knobs": {}}
     for k in spec.knobs:
         if k.name in params:
@@ -222,7 +222,7 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
                     raise k._bad(params[k.name])  # (cuts a long value, as every knob error does)
                 out["knobs"][k.name] = v
             except KnobError as e:
-                errors.append(str(e))
+                errors.append(i18n.message_of(e))
     bounds = {"resolution": (1, 1024), "in_channels": (1, 16), "num_classes": (2, 10000)}
     for short, name in URL_DIMS.items():
         if short in params:
@@ -230,7 +230,7 @@ def read_url(params: Mapping[str, str]) -> tuple[dict, list[str]]:
             try:  # parsed as a knob: ASCII digits only, and a long value is not echoed in full
                 out[name] = Knob(name, "int", lo, "", "", lo=lo, hi=hi).parse(params[short])
             except KnobError as e:
-                errors.append(str(e))
+                errors.append(i18n.message_of(e))
     return out, errors
 
 
