@@ -230,7 +230,7 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
     except Exception:  # noqa: BLE001
         base["arch_list"] = ()
     if requested == "cpu":
-        return DeviceReport(device="cpu", name=_cpu_name(), **base)
+        return DeviceReport(device="cpu", name=cpu_name(), **base)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -239,12 +239,12 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
             available, caught = False, [warnings.WarningMessage(str(e), RuntimeWarning, "", 0)]
     if not available:
         text = " ".join(str(w.message) for w in caught)
-        return DeviceReport(device="cpu", name=_cpu_name(), reason=_why_no_cuda(text), **base)
+        return DeviceReport(device="cpu", name=cpu_name(), reason=_why_no_cuda(text), **base)
     try:
         count = int(torch.cuda.device_count())
         gpus = tuple(_gpu_info(i) for i in range(count))
     except Exception as e:  # noqa: BLE001
-        return DeviceReport(device="cpu", name=_cpu_name(), reason=msg("msg.gpu_no_list", why=one_line(e, 200, with_type=True)), **base)
+        return DeviceReport(device="cpu", name=cpu_name(), reason=msg("msg.gpu_no_list", why=one_line(e, 200, with_type=True)), **base)
     index = 0
     if requested.startswith("cuda:"):
         try:
@@ -252,11 +252,11 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
         except ValueError:
             index = -1
         if not 0 <= index < count:
-            return DeviceReport(device="cpu", name=_cpu_name(), device_count=count, gpus=gpus,
+            return DeviceReport(device="cpu", name=cpu_name(), device_count=count, gpus=gpus,
                                 reason=msg("msg.gpu_index" if count != 1 else "msg.gpu_index_1", asked=requested, count=count, last=count - 1),
                                 **base)
     if count == 0:
-        return DeviceReport(device="cpu", name=_cpu_name(), reason=_why_no_cuda(), **base)
+        return DeviceReport(device="cpu", name=cpu_name(), reason=_why_no_cuda(), **base)
     g = gpus[index]
     cap = _cap_tuple(g["capability"])
     info = dict(name=g["name"], capability=g["capability"], memory_total=g["memory_total"], device_count=count,
@@ -275,7 +275,8 @@ def probe(requested: str = "auto", smoke: bool = True) -> DeviceReport:
     return DeviceReport(device=str(dev), amp=amp_for_capability(cap), memory_free=free_memory_bytes(dev), **info)
 
 
-def _cpu_name() -> str:
+def cpu_name(unknown: str = "CPU") -> str:
+    """The CPU's model name (/proc/cpuinfo, else the platform's), or `unknown`."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -284,7 +285,7 @@ def _cpu_name() -> str:
     except OSError:
         pass
     import platform
-    return platform.processor() or "CPU"
+    return platform.processor() or unknown
 
 
 _REPORTS: dict[str, DeviceReport] = {}
@@ -316,7 +317,7 @@ def app_report(timeout: float = 90.0) -> DeviceReport:
                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             rep = DeviceReport.from_dict(json.loads(p.stdout.strip().splitlines()[-1]))
         except Exception as e:  # noqa: BLE001
-            rep = DeviceReport(requested="auto", device="cpu", name=_cpu_name(),
+            rep = DeviceReport(requested="auto", device="cpu", name=cpu_name(),
                                reason=msg("msg.gpu_check", why=one_line(e, 160, with_type=True)))
     _REPORTS["app"] = rep
     return rep

@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
+from ..device import cpu_name
 from ..i18n import msg
 from ..measure import measure
 from ..registry import Config
@@ -161,7 +162,7 @@ def _same_machine() -> dict:
         with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "presets_measured.json"),
                   encoding="utf-8") as f:
             m = json.load(f).get("machine", {})
-        if isinstance(m, dict) and m.get("cores") == os.cpu_count() and m.get("cpu") == _cpu_name():
+        if isinstance(m, dict) and m.get("cores") == os.cpu_count() and m.get("cpu") == cpu_name(""):
             return m
     except Exception:  # noqa: BLE001 - no table: nothing to start from
         pass
@@ -182,18 +183,6 @@ def _same_machine_probe_ms() -> float:
         return float(_same_machine().get("probe_ms", 0))
     except (TypeError, ValueError):
         return 0.0
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or ""
 
 
 _rate["value"] = _same_machine_rate()  # the best figure seen on this machine type (see cpu_rate)
