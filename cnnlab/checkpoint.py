@@ -292,7 +292,7 @@ class RunWriter:
 # only if it is a plain regular file (never through a symbolic link, never a FIFO or a device), and read with
 # a byte cap; JSON is checked for the types the app relies on; weights are checked for their unpacked size
 # (against the model config.json names) before torch materialises them; the model is checked against the
-# memory budget (cnnlab.limits) before it is built. Every problem is one CheckpointError sentence.
+# memory budget (cnnlab.budget) before it is built. Every problem is one CheckpointError sentence.
 
 MAX_CONFIG_BYTES = 256 << 10   # config.json (a failure traceback included: RunWriter keeps at most 64 KB of it)
 MAX_RUNS = 500                 # run folders listed (the newest by name: run ids start with their time)
@@ -561,9 +561,9 @@ def load_weights(path: str, max_bytes: int | None = None) -> dict:
     Before torch unpacks anything, the archive's entries are added up: a file that would unpack to more than
     `max_bytes` (default: the memory budget) is refused, so a small file of deflated zeros cannot inflate.
     """
-    from . import limits
+    from . import budget
 
-    cap = limits.budget_bytes() if max_bytes is None else int(max_bytes)
+    cap = budget.budget_bytes() if max_bytes is None else int(max_bytes)
     if not os.path.lexists(path):
         raise CheckpointError(msg("msg.store_no_weights_yet", path=path))
     f, size = _open_regular(path)
@@ -613,21 +613,21 @@ def load_run(path: str, device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild a run's model from config.json and load its weights. Raises CheckpointError (one line).
 
     Order: config.json (checked) → the model it names, checked against the memory budget on the meta device
-    (cnnlab.limits) → model.pt, refused if it would unpack to more than that model's weights → the model,
+    (cnnlab.budget) → model.pt, refused if it would unpack to more than that model's weights → the model,
     built on the meta device and given the loaded tensors (no second copy of the weights).
     """
-    from . import limits
+    from . import budget
 
     run_dir = _run_dir_of(path)
     cfg = read_config(run_dir)
     where = os.path.join(run_dir, CONFIG)
     model_config = model_config_of(cfg, where)
     try:
-        fp = limits.check_model(model_config)
+        fp = budget.check_model(model_config)
     except KnobError as e:
         raise CheckpointError(msg("msg.store_too_large_to_load", path=where, why=one_line(e, 200))) from None
     # the weights file may hold the state_dict plus a little pickle; nothing near twice the model
-    saved = load_weights(os.path.join(run_dir, WEIGHTS), max_bytes=min(limits.budget_bytes(),
+    saved = load_weights(os.path.join(run_dir, WEIGHTS), max_bytes=min(budget.budget_bytes(),
                                                                         fp.weight_bytes * 9 // 8 + (1 << 20)))
     try:
         with torch.device("meta"):

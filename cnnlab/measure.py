@@ -1,9 +1,9 @@
-"""A Config measured once: every figure a page, the limits, run admission or the CLI reads about a model.
+"""A Config measured once: every figure a page, the memory budget, run admission or the CLI reads about a model.
 
 :func:`measure` builds the model once on the *meta* device (no weights allocated, no arithmetic done) and walks
 one sample through it (cnnlab.arithmetic records each call's shapes and window arithmetic while torchinfo counts
 the MACs). The :class:`Measurement` holds the layer rows, the cost (params, MACs, activation bytes), the
-footprint the memory limits check, what a saved model.pt holds, and, when the model does not fit its input or
+footprint the memory budget checks, what a saved model.pt holds, and, when the model does not fit its input or
 is too costly to explore, the one-sentence refusal (``error``). It is kept in one byte-bounded cache shared by
 every session (:data:`cnnlab.caches.CACHE`), keyed by the Config: a class stepping the same slider measures
 each new config once.

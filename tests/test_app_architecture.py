@@ -157,7 +157,7 @@ def test_a_config_is_measured_once_and_too_small_keeps_its_message(monkeypatch):
     from cnnlab import measure as M
     from cnnlab.caches import CACHE
     from cnnlab.errors import InputTooSmall
-    from cnnlab.limits import check_model
+    from cnnlab.budget import check_model
     from cnnlab.ui.common import probe_config
 
     CACHE.clear()

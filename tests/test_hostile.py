@@ -1,4 +1,4 @@
-"""Issue #11: a public instance survives hostile input — library level (cnnlab.limits, cnnlab.checkpoint,
+"""Issue #11: a public instance survives hostile input — library level (cnnlab.budget, cnnlab.checkpoint,
 cnnlab.registry, the CLI). Every crafted file is made by the test itself; each refusal is one sentence."""
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnlab import checkpoint as ck
-from cnnlab import caches, limits
+from cnnlab import budget, caches
 from cnnlab.measure import fitting, measure
 from cnnlab.registry import Config, KnobError, resolve
 
@@ -91,7 +91,7 @@ BIG_VGG = dict(arch="vgg", knobs={"ratio": 4, "fc_width": 8192}, resolution=1024
 def test_a_model_over_the_memory_budget_is_refused_before_it_is_built():
     cfg = resolve(BIG_VGG["arch"], BIG_VGG["knobs"], resolution=BIG_VGG["resolution"])  # the probe may show it
     t = time.perf_counter()
-    e = refused(limits.LimitError, lambda: limits.check_model(cfg))
+    e = refused(budget.LimitError, lambda: budget.check_model(cfg))
     assert time.perf_counter() - t < 10
     msg = one_sentence(e)
     assert "memory budget of 2.0 GB" in msg and "4.3 GB of weights" in msg, msg
@@ -105,23 +105,23 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
     lenet = resolve("lenet")
     resnet = resolve("resnet", resolution=96)
     monkeypatch.setenv("CNNLAB_MEM_BUDGET_MB", "16")
-    assert limits.budget_bytes() == 16 * MB
-    limits.check_model(lenet)                        # 0.25 MB of weights
-    with pytest.raises(limits.LimitError, match="memory budget of 16 MB"):
-        limits.check_model(resnet)                   # 45 MB of weights
+    assert budget.budget_bytes() == 16 * MB
+    budget.check_model(lenet)                        # 0.25 MB of weights
+    with pytest.raises(budget.LimitError, match="memory budget of 16 MB"):
+        budget.check_model(resnet)                   # 45 MB of weights
     monkeypatch.setenv("CNNLAB_MEM_BUDGET_MB", "lots")  # a bad setting falls back to the default
-    assert limits.budget_bytes() == limits.DEFAULT_BUDGET_MB * MB
+    assert budget.budget_bytes() == budget.DEFAULT_BUDGET_MB * MB
 
 
 def test_activations_count_against_the_budget():
     cfg = resolve("lenet")
     fp = measure(cfg).footprint
     assert fp.activation_bytes and fp.activation_bytes < MB
-    budget = fp.weight_bytes + 10 * fp.activation_bytes
-    limits.check_model(cfg, batch=10, budget=budget)
-    with pytest.raises(limits.LimitError, match="for 11 samples"):
-        limits.check_model(cfg, batch=11, budget=budget)
-    assert limits.batch_for(fp, budget=fp.weight_bytes + 2 * 7 * fp.activation_bytes) == 7
+    allowed = fp.weight_bytes + 10 * fp.activation_bytes
+    budget.check_model(cfg, batch=10, budget=allowed)
+    with pytest.raises(budget.LimitError, match="for 11 samples"):
+        budget.check_model(cfg, batch=11, budget=allowed)
+    assert budget.batch_for(fp, budget=fp.weight_bytes + 2 * 7 * fp.activation_bytes) == 7
 
 
 def test_loading_a_run_whose_config_names_a_huge_model_is_refused_before_building(tmp_path):
@@ -501,7 +501,7 @@ def test_the_out_folder_is_checked_before_training(tmp_path, monkeypatch, capsys
 
 def test_a_probe_of_a_huge_densenet_is_refused_at_once():
     t = time.perf_counter()
-    with pytest.raises(limits.LimitError) as ei:
+    with pytest.raises(budget.LimitError) as ei:
         fitting("densenet", {"block_config": "64,64,64,64,64,61", "growth_rate": 126}, resolution=3)
     assert time.perf_counter() - t < 5  # it was 22 s of shape searches
     assert "layers" in one_sentence(ei.value)
@@ -510,7 +510,7 @@ def test_a_probe_of_a_huge_densenet_is_refused_at_once():
         fitting("densenet", knobs, resolution=224)
     # a deep model (789 layers) at a too-small input: one forward pass, no search for the smallest input
     t = time.perf_counter()
-    with pytest.raises(limits.LimitError) as ei:
+    with pytest.raises(budget.LimitError) as ei:
         fitting("densenet", {"block_config": "64,64,64,64", "growth_rate": 1}, resolution=3)
     assert time.perf_counter() - t < 10  # the search took 25 s
     assert "try 96×96 or more" in one_sentence(ei.value)

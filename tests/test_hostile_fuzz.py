@@ -15,14 +15,14 @@ from hypothesis import strategies as st  # noqa: E402
 from test_hostile import MB, make_run, peak_rss_delta  # noqa: E402
 
 from cnnlab import checkpoint as ck  # noqa: E402
-from cnnlab import limits  # noqa: E402
+from cnnlab import budget  # noqa: E402
 from cnnlab.measure import fitting  # noqa: E402
 from cnnlab.registry import ARCHS, KnobError  # noqa: E402
 
 # New random examples on every run (no derandomize), with Hypothesis's health checks on: a failure prints the
 # example that failed and the seed to replay it (pytest --hypothesis-seed=N).
 FUZZ = settings(max_examples=300, deadline=None, database=None)
-BUDGET = limits.budget_bytes()
+BUDGET = budget.budget_bytes()
 
 scalars = (st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=True, allow_infinity=True)
            | st.text(max_size=20) | st.sampled_from(["lenet", "vgg", "densenet", "x" * 300, "![x](http://e.x)"]))
@@ -177,8 +177,8 @@ def _url_case(params):
         _one_sentence(str(e))
     else:
         try:
-            limits.check_model(cfg)
-        except limits.LimitError as e:
+            budget.check_model(cfg)
+        except budget.LimitError as e:
             _one_sentence(str(e))
     assert time.perf_counter() - t < 30  # a probe is bounded before it runs
 

@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from cnnlab import caches, data, i18n, limits
+from cnnlab import budget, caches, data, i18n
 from cnnlab.measure import measure
 from cnnlab.registry import Config, resolve
 
@@ -142,7 +142,7 @@ def _get(b, key, n, made=None):
 def test_a_load_larger_than_the_whole_budget_is_one_sentence_at_once():
     b = _budget(100)
     t0 = time.monotonic()
-    with pytest.raises(limits.LimitError) as e:
+    with pytest.raises(budget.LimitError) as e:
         _get(b, "huge", 150)
     assert time.monotonic() - t0 < 0.2  # no wait: it can never fit
     text = str(e.value)
@@ -164,7 +164,7 @@ def test_a_run_a_session_still_holds_counts_and_the_next_waits_then_is_refused()
     b = _budget(100, wait_s=0.3)
     held = _get(b, "a", 60)          # a session is still drawing with it
     t0 = time.monotonic()
-    with pytest.raises(limits.LimitError) as e:
+    with pytest.raises(budget.LimitError) as e:
         _get(b, "b", 60)
     assert 0.25 < time.monotonic() - t0 < 3
     assert str(e.value) == "the server is busy with other saved runs (60 B of 100 B in use); try again in a moment"
@@ -285,7 +285,7 @@ def test_a_run_too_large_for_the_budget_is_refused_before_it_is_read(tmp_path, m
     monkeypatch.setenv("CNNLAB_LOAD_BUDGET_MB", "512")
     d = _folder_naming(tmp_path, "20260101-000000-vgg", arch="vgg", knobs={}, resolution=224)  # 491 MB of weights
     monkeypatch.setattr(checkpoint, "load_run", lambda *a, **k: pytest.fail("read although it cannot fit"))
-    with pytest.raises(limits.LimitError, match=r"need 55\d MB to load and this server loads at most 512 MB"):
+    with pytest.raises(budget.LimitError, match=r"need 55\d MB to load and this server loads at most 512 MB"):
         runs_view.load(d)
 
 

@@ -305,13 +305,12 @@ def refusal(est: Estimate, title: str, preset_title: str | None) -> str:
         pick = msg("msg.pick_preset", dev=dev, preset=preset_title) if preset_title else msg("msg.disk_pick_smaller")
         return msg("msg.disk_run", title=title, res=est.resolution, disk=fmt_bytes(est.disk_bytes),
                    per_run=fmt_bytes(est.budget_disk_bytes or 0), pick=pick)
-    limits = []
-    if not est.fits_memory:
-        limits.append(msg("msg.limit_mem", mem=fmt_bytes(est.budget_bytes)))
-    if not est.fits_time:
-        limits.append(msg("msg.limit_time", time=fmt_duration(est.budget_s)))
-    allows = msg("msg.limits_both", mem=fmt_bytes(est.budget_bytes), time=fmt_duration(est.budget_s)) \
-        if len(limits) == 2 else "".join(limits)
+    if est.fits_memory:   # over the time budget only
+        allows = msg("msg.limit_time", time=fmt_duration(est.budget_s))
+    elif est.fits_time:   # over the memory budget only
+        allows = msg("msg.limit_mem", mem=fmt_bytes(est.budget_bytes))
+    else:
+        allows = msg("msg.limits_both", mem=fmt_bytes(est.budget_bytes), time=fmt_duration(est.budget_s))
     pick = msg("msg.pick_preset", dev=dev, preset=preset_title) if preset_title else msg("msg.pick_smaller")
     return msg("msg.refusal", title=title, res=est.resolution, examples=_examples_text(est.train_examples),
                mem=fmt_bytes(est.mem_bytes), time=fmt_duration(est.seconds), dev=dev, allows=allows, pick=pick)

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from .. import caches, i18n, limits
+from .. import budget, caches, i18n
 from ..measure import measure
 from ..registry import KnobError, format_value, get_spec
 from . import analysis, figures, widgets
@@ -177,7 +177,7 @@ def _batch(run) -> int:
     except KnobError:
         return 1
     room = max(1, LOADS.max_bytes // 16)
-    return limits.batch_for(fp, budget=min(limits.budget_bytes(), fp.weight_bytes + 2 * room))
+    return budget.batch_for(fp, budget=min(budget.budget_bytes(), fp.weight_bytes + 2 * room))
 
 
 def _class_names(n: int, L: str) -> list[str]:
