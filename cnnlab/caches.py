@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
 import torch
+from cachetools import LRUCache
 from torch import nn
 
 from .errors import LimitError
@@ -73,22 +74,33 @@ MAKE_WAIT_S = 30.0   # the longest a ByteLRU waits for another thread making the
 
 
 class ByteLRU:
-    """A thread-safe least-recently-used cache bounded by the bytes of its values (:func:`nbytes`).
+    """A thread-safe least-recently-used cache bounded by the bytes of its values (:func:`nbytes`): cachetools'
+    LRUCache with `getsizeof`, plus one maker per key (see get_or_make).
 
     A value larger than the whole cache is returned without being kept. Use one per process (module level):
-    it is shared by every session, like ``st.cache_resource``, but its total never exceeds `max_bytes`.
+    it is shared by every session, like ``st.cache_resource``, but its total never exceeds `max_bytes` (read
+    again at each call when it is a function: an environment setting).
     """
 
     def __init__(self, max_bytes: int | Callable[[], int]):
         self._max = max_bytes
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._lru = LRUCache(maxsize=self.max_bytes, getsizeof=lambda kept: kept[1])  # values kept as (value, bytes)
         self._making: dict[Hashable, threading.Event] = {}   # keys being made now, set when done
         self._lock = threading.Lock()
-        self.total = 0
 
     @property
     def max_bytes(self) -> int:
         return int(self._max() if callable(self._max) else self._max)
+
+    @property
+    def total(self) -> int:
+        return int(self._lru.currsize)
+
+    def _bounded(self) -> LRUCache:
+        """The cache, rebuilt empty when its bound changed (under the lock)."""
+        if self._lru.maxsize != self.max_bytes:
+            self._lru = LRUCache(maxsize=self.max_bytes, getsizeof=lambda kept: kept[1])
+        return self._lru
 
     def get_or_make(self, key: Hashable, make: Callable[[], Any], size: Callable[[Any], int] = nbytes) -> Any:
         """The kept value for `key`, else `make()`'s (kept when it fits). While one thread makes a key, others
@@ -98,9 +110,9 @@ class ByteLRU:
         owner = False
         while True:
             with self._lock:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    return self._items[key][0]
+                kept = self._bounded().get(key)
+                if kept is not None:
+                    return kept[0]
                 making = self._making.get(key)
                 if making is None:
                     making = self._making[key] = threading.Event()
@@ -112,17 +124,14 @@ class ByteLRU:
                 break
         try:
             value = make()  # outside the lock: making may take seconds
-            n = int(size(value))
+            n = max(1, int(size(value)))
             with self._lock:
-                if key in self._items:   # kept meanwhile by a maker this thread stopped waiting for
-                    self._items.move_to_end(key)
-                    return self._items[key][0]
-                if n <= self.max_bytes:
-                    self._items[key] = (value, n)
-                    self.total += n
-                    while self.total > self.max_bytes and self._items:
-                        _, (_, old) = self._items.popitem(last=False)
-                        self.total -= old
+                lru = self._bounded()
+                kept = lru.get(key)
+                if kept is not None:   # kept meanwhile by a maker this thread stopped waiting for
+                    return kept[0]
+                if n <= lru.maxsize:   # (a larger one is returned without being kept)
+                    lru[key] = (value, n)
             return value
         finally:
             if owner:
@@ -132,14 +141,13 @@ class ByteLRU:
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
-            self.total = 0
+            self._lru.clear()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._lru)
 
     def __contains__(self, key: Hashable) -> bool:
-        return key in self._items
+        return key in self._lru
 
 
 CACHE = ByteLRU(cache_bytes)  # the app's shared cache of loaded runs, test images and BN histories

@@ -407,6 +407,12 @@ def test_the_byte_lru_makes_a_key_once_for_threads_asking_together():
 def test_the_shared_cache_follows_its_environment_setting(monkeypatch):
     monkeypatch.setenv("CNNLAB_CACHE_MB", "3")
     assert caches.CACHE.max_bytes == 3 * MB
+    cache = caches.ByteLRU(caches.cache_bytes)       # a bound lowered while it holds more: it never exceeds it
+    cache.get_or_make("a", lambda: b"x" * (2 * MB), len)
+    assert "a" in cache and cache.total == 2 * MB
+    monkeypatch.setenv("CNNLAB_CACHE_MB", "1")
+    cache.get_or_make("b", lambda: b"y" * 1000, len)
+    assert "a" not in cache and "b" in cache and cache.total <= 1 * MB
 
 
 def test_test_images_for_a_run_are_bounded_by_bytes():
