@@ -23,8 +23,9 @@ def strip(text: str) -> str:
     text = re.sub(r"`", " ", text)  # a code span is still read: plain() shows whole sentences as code spans
     text = re.sub(r"'[^']*'|\"[^\"]*\"", " ", text)  # quoted values a sentence echoes ('4,,4')
     text = re.sub(r"https?://\S+|/\S+|\b\w+\.(py|json|pt|md)\b", " ", text)  # links, paths, files
-    # ids (an assignment's "gCtetDS-Wfo5", a run's token): 8+ characters mixing cases with a digit
-    text = re.sub(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[A-Za-z0-9_-]{8,}(?![\w-])", " ", text)
+    # ids (an assignment's "gCtetDS-Wfo5" or "wzYz-kjpWZmx", a run's token): 8+ characters mixing cases with a
+    # digit, a hyphen or an underscore (a random id has no digit one time in six)
+    text = re.sub(r"(?<![\w-])(?=[\w-]*[\d_-])(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[A-Za-z0-9_-]{8,}(?![\w-])", " ", text)
     text = re.sub(r"\b[a-z_]+=\S*", " ", text)  # knob=value
     text = re.sub(r"\b[a-z]+_[a-z_]+\b", " ", text)  # code names (growth_rate, block_config)
     return text
