@@ -152,8 +152,8 @@ def _activation_bytes(rows) -> int:
 def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None = None) -> Probe:
     """Layer table and cost of an existing model for one input of `input_shape` (C, H, W).
 
-    One forward pass: cnnlab.arithmetic.walk records shapes and layer arithmetic while torchinfo counts
-    params and MACs. Raises errors.InputTooSmall (with the steps up to there) when the input gets too
+    One forward pass: cnnlab.arithmetic.walk records shapes, parameters and layer arithmetic while torchinfo counts
+    the MACs (without torchinfo, a training-only machine: no MACs). Raises errors.InputTooSmall (with the steps up to there) when the input gets too
     small inside.
     """
     if device is None:
@@ -169,26 +169,20 @@ def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None
     finally:
         hook.remove()
     output_shape = outs[-1] if outs else None
-    if stats is None:
-        rows = [_row(s, s.params, None) for s in steps]
-        params = sum(p.numel() for p in model.parameters())
-        cost = Cost(params=params, trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-                    macs=None, activation_bytes=_activation_bytes(rows))
-        return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost, output_shape=output_shape)
-    names = {id(m): n for n, m in model.named_modules()}
-    named = [(names.get(id(li.module), li.var_name), li) for li in stats.summary_list if li.depth >= 1]
-    macs_of: dict[str, int] = {}
-    params_of: dict[str, int] = {}
-    for name, li in named:  # add each leaf's MACs to itself and every enclosing block (by qualified name)
-        params_of.setdefault(name, int(li.num_params))
-        if li.is_leaf_layer:
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                key = ".".join(parts[:i])
-                macs_of[key] = macs_of.get(key, 0) + li.macs
-    rows = [_row(s, params_of.get(s.name, s.params), macs_of.get(s.name, 0)) for s in steps]
-    cost = Cost(params=int(stats.total_params), trainable_params=int(stats.trainable_params),
-                macs=int(stats.total_mult_adds), activation_bytes=_activation_bytes(rows))
+    macs_of: dict[str, int] | None = None   # torchinfo's MACs; parameters are counted once, by the walk
+    if stats is not None:
+        names = {id(m): n for n, m in model.named_modules()}
+        macs_of = {}
+        for li in stats.summary_list:  # add each leaf's MACs to itself and every enclosing block (by qualified name)
+            if li.depth >= 1 and li.is_leaf_layer:
+                parts = names.get(id(li.module), li.var_name).split(".")
+                for i in range(1, len(parts) + 1):
+                    key = ".".join(parts[:i])
+                    macs_of[key] = macs_of.get(key, 0) + li.macs
+    rows = [_row(s, s.params, None if macs_of is None else macs_of.get(s.name, 0)) for s in steps]
+    cost = Cost(params=sum(p.numel() for p in model.parameters()),
+                trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                macs=None if stats is None else int(stats.total_mult_adds), activation_bytes=_activation_bytes(rows))
     return Probe(input_shape=tuple(input_shape), layers=tuple(rows), cost=cost, output_shape=output_shape)
 
 
