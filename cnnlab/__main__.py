@@ -129,7 +129,8 @@ def cmd_trace(args) -> int:
     _print_rows(p.layers)
     c = p.cost
     print(f"params {c.params:,} ({human(c.params)}), trainable {c.trainable_params:,}; "
-          f"MACs {c.macs:,} ({human(c.macs)}); activations {human(c.activation_bytes, 'B')} per sample")
+          + (f"MACs {c.macs:,} ({human(c.macs)})" if c.macs is not None else "MACs unknown (torchinfo is not installed)")
+          + f"; activations {human(c.activation_bytes, 'B')} per sample")
     print("k/s/p: kernel/stride/padding (d: dilation, g: groups); RF: receptive field in input pixels, "
           "r_out = r_in + (k − 1)·d·j_in")
     return 0
