@@ -13,9 +13,9 @@ from __future__ import annotations
 from .caches import env_mb
 from .errors import LimitError
 from .i18n import msg
-from .measure import Footprint, _count, measure
+from .measure import Footprint, measure
 from .registry import Config
-from .units import fmt_bytes
+from .units import fmt_bytes, fmt_count
 
 DEFAULT_BUDGET_MB = 2048
 
@@ -32,7 +32,7 @@ def check_model(cfg: Config, *, batch: int = 1, budget: int | None = None) -> Fo
     fp = measure(cfg).check().footprint
     mb = fmt_bytes(budget)
     if fp.weight_bytes > budget:
-        raise LimitError(msg("msg.lim_weights", arch=cfg.arch, res=cfg.resolution, params=_count(fp.params),
+        raise LimitError(msg("msg.lim_weights", arch=cfg.arch, res=cfg.resolution, params=fmt_count(fp.params),
                              weights=fmt_bytes(fp.weight_bytes), budget=mb))
     if fp.activation_bytes is not None and fp.bytes_for(batch) > budget:
         raise LimitError(msg("msg.lim_memory" if batch != 1 else "msg.lim_memory_1", arch=cfg.arch,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import traceback
 
+from .i18n import message_of
+
 log = logging.getLogger("cnnlab")
 
 LIMIT = 300  # characters of an error shown in one line
@@ -22,8 +24,6 @@ def one_line(e: BaseException | str, limit: int = LIMIT, with_type: bool = False
     one-sentence errors (KnobError, DataError, CheckpointError), whose class says nothing to people.
     A library sentence (cnnlab.i18n.Message) that is one line and fits comes back as itself, its key and fields kept.
     """
-    from .i18n import message_of
-
     said = message_of(e)
     text = said.strip().splitlines()[0].strip() if said.strip() else ""
     if not isinstance(e, str):

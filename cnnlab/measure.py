@@ -24,7 +24,7 @@ from .errors import InputTooSmall, KnobError, LimitError
 from .i18n import msg
 from .probe import Cost, LayerRow, probe_model, rows_from_steps
 from .registry import RESOLUTION, Config, resolve
-from .units import fmt_bytes
+from .units import fmt_bytes, fmt_count
 
 MAX_MODULES = 1000        # layers (leaf modules); DenseNet-121 has ~360; a measurement walks each a dozen times
 MAX_PARAMS = 4 * 10 ** 9  # beyond this even the numbers on the Architecture page mean nothing
@@ -158,21 +158,13 @@ def _search(cfg: Config) -> int | None:
     return lo
 
 
-def _count(n: int) -> str:
-    if n >= 10 ** 9:
-        return f"{n / 1e9:.2f} billion"
-    if n >= 10 ** 6:
-        return f"{n / 1e6:.1f} million"
-    return f"{n:,}"
-
-
 def _too_costly(cfg: Config, fp: Footprint) -> LimitError | None:
     """Too many layers or parameters to explore on a shared instance (each would take seconds of CPU)."""
     if fp.modules > MAX_MODULES:
         return LimitError(msg("msg.lim_layers", arch=cfg.arch, n=f"{fp.modules:,}", most=f"{MAX_MODULES:,}"))
     if fp.params > MAX_PARAMS:
-        return LimitError(msg("msg.lim_params", arch=cfg.arch, params=_count(fp.params),
-                              weights=fmt_bytes(fp.weight_bytes), most=_count(MAX_PARAMS)))
+        return LimitError(msg("msg.lim_params", arch=cfg.arch, params=fmt_count(fp.params),
+                              weights=fmt_bytes(fp.weight_bytes), most=fmt_count(MAX_PARAMS)))
     return None
 
 

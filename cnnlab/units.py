@@ -1,4 +1,5 @@
-"""Sizes as people read them: the one byte formatter of the app, the CLI and every message.
+"""Sizes, counts and knob values as people read them: the one formatter of each for the app, the CLI and every
+message.
 
 MB and GB are binary here (2^20 and 2^30 bytes), as in every ``CNNLAB_*_MB`` setting, so a limit and the figure
 a message gives for it read the same.
@@ -19,6 +20,15 @@ def format_value(x: Any) -> str:
     if isinstance(x, (tuple, list)):
         return ",".join(str(v) for v in x)
     return str(x)
+
+
+def fmt_count(n: int) -> str:
+    """A count in a sentence: 61,706; 132.9 million; 4.00 billion."""
+    if n >= 10 ** 9:
+        return f"{n / 1e9:.2f} billion"
+    if n >= 10 ** 6:
+        return f"{n / 1e6:.1f} million"
+    return f"{n:,}"
 
 
 def fmt_bytes(n: float) -> str:

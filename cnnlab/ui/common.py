@@ -105,11 +105,6 @@ def checkpoint_note() -> str:
         kind, "runs.where_server"))
 
 
-def freeze(knobs: Mapping[str, Any]) -> tuple:
-    """A hashable, order-independent form of a knob dict (for cache keys)."""
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in knobs.items()))
-
-
 def probe_config(arch: str, knobs: Mapping[str, Any], *, in_channels: int = 1, num_classes: int = 10,
                  resolution: int | None = None):
     """(Config, Measurement) for these knobs: the measurement from cnnlab.measure's shared cache. Raises KnobError

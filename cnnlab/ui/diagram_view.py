@@ -30,10 +30,10 @@ def _diagram(arch: str, knobs: tuple, in_channels: int, num_classes: int, resolu
 def panel(cfg):
     """Draw the diagram; returns the picked block (a cnnlab.diagram.Block: its book name and the layer-table rows
     it draws), or None for every row."""
-    from .common import freeze
+    from ..measure import config_key
 
     L = lang()
-    d = _diagram(cfg.arch, freeze(cfg.knobs), cfg.in_channels, cfg.num_classes, cfg.resolution, L)
+    d = _diagram(*config_key(cfg), L)   # (arch, knobs, in_channels, num_classes, resolution)
     names = [b.name for b in d.blocks]
     titles = {b.name: b.title for b in d.blocks}
     if st.session_state.get(K_BLOCK) not in names:
