@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from .arithmetic import Step, field_formula, size_formula, squash, walk
-from .errors import InputTooSmall
 from .units import fmt_bytes
 
 
@@ -153,8 +152,8 @@ def probe_model(model: nn.Module, input_shape: Sequence[int], device: str | None
     """Layer table and cost of an existing model for one input of `input_shape` (C, H, W).
 
     One forward pass: cnnlab.arithmetic.walk records shapes, parameters and layer arithmetic while torchinfo counts
-    the MACs (without torchinfo, a training-only machine: no MACs). Raises errors.InputTooSmall (with the steps up to there) when the input gets too
-    small inside.
+    the MACs (without torchinfo, a training-only machine: no MACs). Raises errors.InputTooSmall (with the steps up
+    to there) when the input gets too small inside.
     """
     if device is None:
         device = str(next(model.parameters()).device) if any(True for _ in model.parameters()) else "cpu"

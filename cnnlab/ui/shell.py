@@ -29,9 +29,9 @@ def freeze_startup_objects() -> bool:
             return False
         import plotly.graph_objects  # noqa: F401
 
-        from .. import probe  # noqa: F401  (torch, torchinfo)
-        from ..registry import arch_names
-        arch_names()
+        import torchinfo  # noqa: F401  (imported by the first measurement otherwise)
+
+        from .. import measure  # noqa: F401  (torch, every model registered, the measuring code)
         gc.collect()
         gc.freeze()
         _frozen = True
