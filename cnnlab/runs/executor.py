@@ -207,6 +207,19 @@ class LedgerExecutor(Executor):
             self._send_stop(rec.worker)
         return bool(rec.stop_requested) and now - rec.stop_requested > STOP_GRACE_S
 
+    # what a killed worker's run says: (wall-time limit, stop unheeded), each naming this executor's worker
+    KILLED = ("msg.wall_killed", "msg.no_stop")
+
+    def _ended(self, rec: RunRecord, otherwise: RunFailed) -> RunFailed:
+        """Why a training run's worker ended: killed at the wall-time limit, or after a stop it left unheeded for
+        STOP_GRACE_S (both asked by _overdue), else `otherwise` (the worker died by itself)."""
+        at_limit, unheeded = self.KILLED
+        if rec.stop_requested and rec.limit_reason == "time_limit":
+            return RunFailed(reason="time_limit", message=msg(at_limit), run_dir=rec.run_dir)
+        if rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
+            return RunFailed(reason="stopped", message=msg(unheeded, secs=f"{STOP_GRACE_S:g}"), run_dir=rec.run_dir)
+        return otherwise
+
     # -- shutting down ---------------------------------------------------------------------------
     def shutdown(self, timeout: float = 10.0) -> None:
         """Cancel the waiting runs, ask the training ones to stop and give them `timeout` to send their last

@@ -26,9 +26,9 @@ from typing import Any
 from ..events import RunFailed
 from ..i18n import msg
 from . import admission, recovery
-from .base import RUNNING, Limits, RunHandle, handle_id
+from .base import RUNNING, Limits, RunHandle
 from .ledger import RunRecord
-from .executor import STOP_GRACE_S, LedgerExecutor
+from .executor import LedgerExecutor
 
 EARLY_DEATHS_MAX = 3    # workers that die before "ready" this many times in a row: pause respawning
 
@@ -278,13 +278,7 @@ class LocalExecutor(LedgerExecutor):
         rec, w.run = w.run, None
         code = w.proc.exitcode
         if rec is not None and rec.state == RUNNING:
-            if rec.stop_requested and rec.limit_reason == "time_limit":
-                ev = RunFailed(reason="time_limit", message=msg("msg.wall_killed"), run_dir=rec.run_dir)
-            elif rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
-                ev = RunFailed(reason="stopped", message=msg("msg.no_stop", secs=f"{STOP_GRACE_S:g}"),
-                               run_dir=rec.run_dir)
-            else:
-                ev = RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir)
+            ev = self._ended(rec, RunFailed(reason="worker_died", message=_signal_text(code), run_dir=rec.run_dir))
             self.ledger.record(rec, ev, before_done=self._fix_config)
         try:
             w.conn.close()

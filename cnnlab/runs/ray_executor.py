@@ -43,7 +43,7 @@ from ..events import RunFailed, RunStart, StepEnd
 from . import recovery
 from .base import RUNNING, AdmissionRefused, Limits, RunHandle, handle_id
 from .ledger import RunLedger, RunRecord
-from .executor import STOP_GRACE_S, LedgerExecutor
+from .executor import LedgerExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cnnlab.__file__)))
 DEFAULT_GPU_FRACTION = 0.25
@@ -172,6 +172,7 @@ def _died_message(err: BaseException) -> str:
 
 class RayExecutor(LedgerExecutor):
     name = "ray"
+    KILLED = ("msg.ray_wall_killed", "msg.ray_no_stop")
 
     def __init__(self, *, limits: Limits | None = None, out_dir: str | None = None, address: str | None = None,
                  gpu_fraction: float | None = None, cpus_per_run: float | None = None,
@@ -427,13 +428,7 @@ class RayExecutor(LedgerExecutor):
         with self._lock:
             if rec.state != RUNNING:
                 return
-            if rec.stop_requested and rec.limit_reason == "time_limit":
-                ev = RunFailed(reason="time_limit", message=msg("msg.ray_wall_killed"), run_dir=rec.run_dir)
-            elif rec.stop_requested and time.time() - rec.stop_requested >= STOP_GRACE_S:
-                ev = RunFailed(reason="stopped", message=msg("msg.ray_no_stop", secs=f"{STOP_GRACE_S:g}"),
-                               run_dir=rec.run_dir)
-            else:
-                ev = RunFailed(reason=reason, message=message, run_dir=rec.run_dir)
+            ev = self._ended(rec, RunFailed(reason=reason, message=message, run_dir=rec.run_dir))
             last = next((e for _, e in reversed(rec.events) if isinstance(e, StepEnd)), None)
             if last is not None:   # where it was when it died
                 ev = dataclasses.replace(ev, epoch=last.epoch, step=last.step)
