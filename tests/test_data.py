@@ -71,6 +71,55 @@ def test_torchvision_layout_is_used_in_place(isolated, monkeypatch):
     assert not os.path.exists(isolated / "cache")
 
 
+def _torchvision_read(root):
+    from torchvision.datasets import FashionMNIST
+    tr, te = FashionMNIST(root, train=True, download=False), FashionMNIST(root, train=False, download=False)
+    return tr.data, tr.targets, te.data, te.targets
+
+
+def _same(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), (a.dtype, b.dtype, a.shape, b.shape)
+
+
+def test_the_idx_reader_reads_what_torchvision_reads(isolated, monkeypatch):
+    """cnnlab reads the four IDX files itself (no torchvision import in a worker): the same tensors, dtypes and
+    shapes as torchvision's FashionMNIST."""
+    src = isolated / "fm"
+    _write_idx(str(src), n_train=33, n_test=7, gz=False)
+    monkeypatch.setenv("CNNLAB_DATA", str(src))
+    root = data.find_fashion_mnist(download=False)
+    ours = data._read(root)
+    assert [tuple(t.shape) for t in ours] == [(33, 28, 28), (33,), (7, 28, 28), (7,)]
+    _same(ours, _torchvision_read(root))
+
+
+@needs_fmnist
+def test_the_idx_reader_reads_the_real_set_as_torchvision_does():
+    root = data.find_fashion_mnist(download=False)
+    _same(data._read(root), _torchvision_read(root))
+
+
+@pytest.mark.parametrize("damage", ("truncated", "not_idx", "fewer_labels"))
+def test_a_damaged_idx_file_is_one_sentence_naming_the_folder(isolated, monkeypatch, damage):
+    src = isolated / "fm"
+    _write_idx(str(src), gz=False)
+    if damage == "truncated":
+        with open(src / "train-images-idx3-ubyte", "r+b") as f:
+            f.truncate(1000)
+    elif damage == "not_idx":
+        (src / "t10k-images-idx3-ubyte").write_bytes(b"<html>not found</html>")
+    else:
+        _write_idx(str(isolated / "short"), n_train=39, gz=False)
+        os.replace(isolated / "short" / "train-labels-idx1-ubyte", src / "train-labels-idx1-ubyte")
+    monkeypatch.setenv("CNNLAB_DATA", str(src))
+    with pytest.raises(data.DataError) as e:
+        data._read(data.find_fashion_mnist(download=False))
+    text = str(e.value)
+    assert "\n" not in text and "apt-get install -y dataset-fashion-mnist" in text, text
+    assert {"truncated": "holds", "not_idx": "not an IDX file", "fewer_labels": "differ in number"}[damage] in text
+
+
 def test_missing_data_names_the_apt_command(isolated, monkeypatch):
     monkeypatch.setenv("CNNLAB_DATA", str(isolated / "empty"))
     with pytest.raises(data.DataError) as e:

@@ -4,8 +4,14 @@
   metrics and the Start button are shown whole (they were cut to "43.0…" and "S..");
 - 390×844 (a phone): while a run trains, its curves are near the Start button (they were below two screens of
   settings).
+
+One app server and one browser for the module; each person is a browser context of their own.
 """
 from __future__ import annotations
+
+import os
+
+import pytest
 
 from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
 from helpers import needs_fmnist
@@ -30,52 +36,36 @@ def _whole(pg, width: int, where: str) -> list:
     return items
 
 
-@needs_fmnist
-def test_projector_and_phone_layouts(tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
-        with sync_api.sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                pg = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
-                pg.set_default_timeout(60_000)
-                pg.goto(base + "/?arch=densenet")
-                idle(pg)
-                assert pg.locator('[data-testid="stSidebar"]').is_visible()
-                items = _whole(pg, 1024, "ledger at 1024×700")
-                assert len([i for i in items if i[0]]) >= 6  # three figures with their labels
-                pg.screenshot(path=str(ARTIFACTS / "layout-1024-architecture.png"))
-                pg.goto(base + RUN)
-                idle(pg)
-                _whole(pg, 1024, "Train at 1024×700")
-                pg.locator(".st-key-train_start button").click()
-                pg.wait_for_function(CURVE, timeout=180_000)
-                idle(pg)
-                no_exception(pg, "train at 1024")
-                items = _whole(pg, 1024, "Train metrics at 1024×700")
-                assert len(items) >= 11, items  # Start + five metrics with labels
-                pg.screenshot(path=str(ARTIFACTS / "layout-1024-train.png"))
-                pg.locator(".st-key-train_stop button").click()
-                idle(pg)
+PASSWORD = "projector-7"
 
-                phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-                phone.set_default_timeout(60_000)
-                phone.goto(base + RUN)
-                idle(phone)
-                phone.locator(".st-key-train_start button").click()
-                phone.wait_for_function(CURVE, timeout=180_000)
-                idle(phone)
-                no_exception(phone, "train on a phone")
-                _whole(phone, 390, "Train metrics at 390×844")
-                # both boxes in one read: a live run redraws its panel, and a box read between two draws is empty
-                start, curve = phone.wait_for_function(BOXES).json_value()
-                gap = max(curve["y"] - (start["y"] + start["height"]), start["y"] - (curve["y"] + curve["height"]))
-                phone.screenshot(path=str(ARTIFACTS / "layout-390-train.png"), full_page=True)
-                assert gap <= 422, f"the curves are {gap:.0f} px away from Start on a phone (half a screen at most)"
-                phone.locator(".st-key-train_stop button").click()
-                idle(phone)
-            finally:
-                b.close()
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One app server for the module (teacher mode on, one saved tiny run for the grid and the class board)."""
+    from helpers import have_fashion_mnist, save_tiny_run
+
+    root = tmp_path_factory.mktemp("layout_ckpt")
+    if have_fashion_mnist():
+        save_tiny_run(root, train_size=256, test_size=128, epochs=1)
+    old = os.environ.get("CNNLAB_TEACHER_PASSWORD")
+    os.environ["CNNLAB_TEACHER_PASSWORD"] = PASSWORD
+    try:
+        with streamlit_server(root, tmp_path_factory.mktemp("layout_log") / "streamlit.log") as (base, _):
+            yield base
+    finally:
+        if old is None:
+            os.environ.pop("CNNLAB_TEACHER_PASSWORD", None)
+        else:
+            os.environ["CNNLAB_TEACHER_PASSWORD"] = old
+
+
+@pytest.fixture(scope="module")
+def b(app):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
 
 
 # the prediction grid on Saved runs: each image's width in px, and the subplot titles' boxes [left, right, top]
@@ -88,35 +78,69 @@ GRID = """() => { const g = document.querySelector('.st-key-runs_grid .js-plotly
 
 
 @needs_fmnist
-def test_the_prediction_grid_is_readable_on_a_phone(tmp_path):
-    from helpers import save_tiny_run
+def test_the_prediction_grid_is_readable_on_a_phone(app, b):
+    phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    phone.set_default_timeout(60_000)
+    phone.goto(app + "/saved-runs")
+    phone.wait_for_selector(".st-key-runs_grid .js-plotly-plot")
+    idle(phone)
+    no_exception(phone, "saved runs on a phone")
+    phone.locator(".st-key-runs_grid").scroll_into_view_if_needed()
+    phone.screenshot(path=str(ARTIFACTS / "layout-390-runs-grid.png"))
+    widths, titles = phone.evaluate(GRID)
+    assert len(widths) == 16 and min(widths) >= 90, f"grid images {widths} px wide on a phone"
+    rows: dict = {}
+    for left, right, top in titles:
+        rows.setdefault(top, []).append((left, right))
+    for top, boxes in rows.items():
+        boxes.sort()
+        overlaps = [(a, b2) for a, b2 in zip(boxes, boxes[1:]) if a[1] > b2[0] + 1]
+        assert not overlaps, f"titles overlap in the row at y={top}: {overlaps}"
+    assert len(titles) == 16, titles
+    phone.context.close()
 
-    save_tiny_run(tmp_path / "ckpt", train_size=256, test_size=128, epochs=1)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
-        with sync_api.sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-                phone.set_default_timeout(60_000)
-                phone.goto(base + "/saved-runs")
-                phone.wait_for_selector(".st-key-runs_grid .js-plotly-plot")
-                idle(phone)
-                no_exception(phone, "saved runs on a phone")
-                phone.locator(".st-key-runs_grid").scroll_into_view_if_needed()
-                phone.screenshot(path=str(ARTIFACTS / "layout-390-runs-grid.png"))
-                widths, titles = phone.evaluate(GRID)
-                assert len(widths) == 16 and min(widths) >= 90, f"grid images {widths} px wide on a phone"
-                rows: dict = {}
-                for left, right, top in titles:
-                    rows.setdefault(top, []).append((left, right))
-                for top, boxes in rows.items():
-                    boxes.sort()
-                    overlaps = [(a, b2) for a, b2 in zip(boxes, boxes[1:]) if a[1] > b2[0] + 1]
-                    assert not overlaps, f"titles overlap in the row at y={top}: {overlaps}"
-                assert len(titles) == 16, titles
-            finally:
-                b.close()
+
+@needs_fmnist
+def test_projector_and_phone_layouts(app, b):
+    pg = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(app + "/?arch=densenet")
+    idle(pg)
+    assert pg.locator('[data-testid="stSidebar"]').is_visible()
+    items = _whole(pg, 1024, "ledger at 1024×700")
+    assert len([i for i in items if i[0]]) >= 6  # three figures with their labels
+    pg.screenshot(path=str(ARTIFACTS / "layout-1024-architecture.png"))
+    pg.goto(app + RUN)
+    idle(pg)
+    _whole(pg, 1024, "Train at 1024×700")
+    pg.locator(".st-key-train_start button").click()
+    pg.wait_for_function(CURVE, timeout=180_000)
+    idle(pg)
+    no_exception(pg, "train at 1024")
+    items = _whole(pg, 1024, "Train metrics at 1024×700")
+    assert len(items) >= 11, items  # Start + five metrics with labels
+    pg.screenshot(path=str(ARTIFACTS / "layout-1024-train.png"))
+    pg.locator(".st-key-train_stop button").click()
+    idle(pg)
+
+    phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    phone.set_default_timeout(60_000)
+    phone.goto(app + RUN)
+    idle(phone)
+    phone.locator(".st-key-train_start button").click()
+    phone.wait_for_function(CURVE, timeout=180_000)
+    idle(phone)
+    no_exception(phone, "train on a phone")
+    _whole(phone, 390, "Train metrics at 390×844")
+    # both boxes in one read: a live run redraws its panel, and a box read between two draws is empty
+    start, curve = phone.wait_for_function(BOXES).json_value()
+    gap = max(curve["y"] - (start["y"] + start["height"]), start["y"] - (curve["y"] + curve["height"]))
+    phone.screenshot(path=str(ARTIFACTS / "layout-390-train.png"), full_page=True)
+    assert gap <= 422, f"the curves are {gap:.0f} px away from Start on a phone (half a screen at most)"
+    phone.locator(".st-key-train_stop button").click()
+    idle(phone)
+    pg.context.close()
+    phone.context.close()
 
 
 # Every widget label, metric value, label and delta: [text, overflows?, a word wider than its box?, right edge]
@@ -144,46 +168,36 @@ def _first_screen(pg, key: str, height: int, where: str) -> None:
 
 
 @needs_fmnist
-def test_a_projector_and_a_phone_read_every_label_and_find_start(tmp_path, monkeypatch):
+def test_a_projector_and_a_phone_read_every_label_and_find_start(app, b):
     """#21 §6: at 1024×700 the knob labels were cut ("f.", "conv_arc h"), the ledger showed "-67% · 0.33…",
     Start sat at the bottom edge, and the class board's charts were below the fold with unnamed curves."""
-    from helpers import save_tiny_run
-
-    monkeypatch.setenv("CNNLAB_TEACHER_PASSWORD", "projector-7")
-    save_tiny_run(tmp_path / "ckpt", train_size=256, test_size=64, epochs=1)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (base, _):
-        with sync_api.sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                for w, h, mobile in ((1024, 700, False), (390, 844, True)):
-                    pg = b.new_context(viewport={"width": w, "height": h}, is_mobile=mobile).new_page()
-                    pg.set_default_timeout(60_000)
-                    for path in ("/?arch=vgg&ratio=2", "/?arch=densenet", "/?arch=mobilenet_v3"):
-                        pg.goto(base + path)
-                        idle(pg)
-                        no_exception(pg, path)
-                        _readable(pg, w, f"Architecture {path} at {w}×{h}")
-                    pg.goto(base + "/training?arch=vgg&ep=1")
-                    idle(pg)
-                    pg.screenshot(path=str(ARTIFACTS / f"layout-{w}-train-first-screen.png"))
-                    _readable(pg, w, f"Train at {w}×{h}")
-                    _first_screen(pg, "train_start", h, f"Train at {w}×{h}")
-                    pg.context.close()
-                teacher = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
-                teacher.set_default_timeout(60_000)
-                teacher.goto(base + "/class")
-                idle(teacher)
-                box = teacher.locator(".st-key-teacher_password input")
-                box.fill("projector-7")
-                box.press("Enter")
-                idle(teacher)
-                teacher.wait_for_selector(".st-key-teacher_board_acc .js-plotly-plot")
-                idle(teacher)
-                teacher.screenshot(path=str(ARTIFACTS / "layout-1024-class-board.png"))
-                _first_screen(teacher, "teacher_board_acc", 700, "class board at 1024×700")
-                names = teacher.evaluate("""() => [...document.querySelectorAll(
-                    '.st-key-teacher_board_acc .legendtext')].map(e => e.textContent)""")
-                assert names, "the board's curves have no names"
-            finally:
-                b.close()
+    for w, h, mobile in ((1024, 700, False), (390, 844, True)):
+        pg = b.new_context(viewport={"width": w, "height": h}, is_mobile=mobile).new_page()
+        pg.set_default_timeout(60_000)
+        for path in ("/?arch=vgg&ratio=2", "/?arch=densenet", "/?arch=mobilenet_v3"):
+            pg.goto(app + path)
+            idle(pg)
+            no_exception(pg, path)
+            _readable(pg, w, f"Architecture {path} at {w}×{h}")
+        pg.goto(app + "/training?arch=vgg&ep=1")
+        idle(pg)
+        pg.screenshot(path=str(ARTIFACTS / f"layout-{w}-train-first-screen.png"))
+        _readable(pg, w, f"Train at {w}×{h}")
+        _first_screen(pg, "train_start", h, f"Train at {w}×{h}")
+        pg.context.close()
+    teacher = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
+    teacher.set_default_timeout(60_000)
+    teacher.goto(app + "/class")
+    idle(teacher)
+    box = teacher.locator(".st-key-teacher_password input")
+    box.fill(PASSWORD)
+    box.press("Enter")
+    idle(teacher)
+    teacher.wait_for_selector(".st-key-teacher_board_acc .js-plotly-plot")
+    idle(teacher)
+    teacher.screenshot(path=str(ARTIFACTS / "layout-1024-class-board.png"))
+    _first_screen(teacher, "teacher_board_acc", 700, "class board at 1024×700")
+    names = teacher.evaluate("""() => [...document.querySelectorAll(
+        '.st-key-teacher_board_acc .legendtext')].map(e => e.textContent)""")
+    assert names, "the board's curves have no names"
+    teacher.context.close()
