@@ -6,8 +6,9 @@ larger than the training batch lands on top of the training step's freed memory,
 
 * ``process``      the warm worker before any run: Python, torch and cnnlab imported, the warm-up's LeNet steps
                    (cnnlab.runs.worker._warm) — its resident set, shared library pages included, as VmHWM counts
-                   them (measured on the 2-core dev machine, torch 2.14.1+cu130 training on the CPU: 745–757 MB
-                   without the raw data; another torch build or machine may differ);
+                   them (measured on the 2-core dev machine, torch 2.14.1+cu130 training on the CPU: 725 MiB
+                   without the raw data, since cnnlab.data reads the IDX files itself; 749 MiB while the worker
+                   imported torchvision to read them; another torch build or machine may differ);
 * ``raw_data``     Fashion-MNIST read once as uint8 (+ labels), and the subset's copies when a subset is taken;
 * ``data``         the train and test tensors at the run's resolution (float32, or uint8 beyond
                    cnnlab.data.FLOAT_BUDGET_BYTES);
@@ -17,14 +18,17 @@ larger than the training batch lands on top of the training step's freed memory,
                    the backward's temporaries), × TRAIN_KERNEL_FACTOR for the CPU kernels' own work space
                    (oneDNN reorders, layout copies), less the gradients counted apart;
 * ``eval_batch``   one evaluation batch's peak on the meta device under inference_mode, × EVAL_KERNEL_FACTOR;
-* ``slack``        the allocator's leeway: ALLOCATOR_SLACK × the larger of the two transients above. Freed blocks
-                   of a big transient are not always reused by the next: the same run (VGG ratio 64, fc 16, 600²,
-                   batch 1, 768 test images) peaked at 2.4, 2.7 and 3.3 GB in three runs on this machine (the
-                   last in a clean-clone CI under load), all from one estimate of the other terms (2.4 GB).
+* ``slack``        the allocator's leeway: ALLOCATOR_SLACK × the evaluation's transient, which lands on top of the
+                   training step's freed blocks and does not always reuse them: the same run (VGG ratio 64, fc 16,
+                   600², batch 1, 768 test images) peaked at 2.4, 2.7 and 3.3 GB in three runs on this machine (the
+                   last in a clean-clone CI under load), all from one estimate of the other terms (2.4 GB). A slack
+                   on the training step's transient instead (when it is the larger) put MobileNet V2 at α 2.0
+                   +20 … +26 % over its peak (2.3–2.4 GB measured, 2.9 GB estimated); on the evaluation's: +9 … +16 %.
 
 The two factors come from real workers' VmHWM (the runs of tests/test_admission_rss.py: the CPU presets and three
 extreme settings): a training step's growth of the resident set was 0.6–1.9 × its meta trace (most 1.4–1.6 ×: the
-larger steps), an evaluation's 0.8–1.6 ×; with them every case lands within −10 % … +8 % of its peak. The meta trace
+larger steps), an evaluation's 0.8–1.6 ×; with them every case landed within −5 % … +19 % of its peak, two test
+runs at once on 2 cores (2026-12-05). The meta trace
 is cached per (model, batch sizes, storage); a large model takes up to 2 s the first time.
 """
 from __future__ import annotations
@@ -34,7 +38,7 @@ import threading
 import weakref
 
 N_TRAIN, N_TEST = 60000, 10000
-PROCESS_BYTES = 750 * 2**20
+PROCESS_BYTES = 725 * 2**20
 RAW_DATA_BYTES = (N_TRAIN + N_TEST) * (28 * 28 + 8 * 2)   # images + int64 labels (read, then .long())
 TRAIN_KERNEL_FACTOR = 1.45
 EVAL_KERNEL_FACTOR = 1.2
@@ -154,5 +158,5 @@ def memory_parts(tc, cfg, params: int, *, cuda: bool, act_fallback: int = 0) -> 
         "optimizer": optimizer,
         "activations": max(0, int(math.ceil(train * factor_t)) - weights),
         "eval_batch": int(math.ceil(ev * factor_e)),
-        "slack": 0 if cuda else int(ALLOCATOR_SLACK * max(train * factor_t, ev * factor_e)),
+        "slack": 0 if cuda else int(ALLOCATOR_SLACK * ev * factor_e),
     }
