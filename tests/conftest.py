@@ -18,6 +18,26 @@ ALLOWED_CI_SKIPS = ("GPU", "live BN run")
 os.environ.setdefault("CNNLAB_NEW_OWNERS_PER_MIN", "1000000")
 _bad_skips: list[str] = []
 
+
+def pytest_runtest_logreport(report):
+    if report.skipped and os.environ.get("CI"):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(ok in reason for ok in ALLOWED_CI_SKIPS):
+            _bad_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_collectreport(report):
+    pytest_runtest_logreport(report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _bad_skips and exitstatus == 0:
+        print("\nCI: these tests were skipped for a missing prerequisite that make test should install:")
+        for s in _bad_skips:
+            print("  " + s)
+        session.exitstatus = 1
+
+
 # -- Two test processes on two cores (pytest-xdist, scripts/pytest.sh) -------------------------------------------
 # Each module runs whole in one process (--dist loadgroup, a group per module), so a module's Streamlit server,
 # browser and Ray cluster start once; the two Ray modules share one group (one local cluster). xdist hands the
