@@ -67,6 +67,46 @@ def test_a_killed_worker_fails_its_run_only_and_is_replaced(tmp_path):
 
 
 @needs_fmnist
+@pytest.mark.parametrize("why", ("time_limit", "stop_unheeded"))
+def test_a_worker_that_does_not_stop_is_killed_and_its_run_says_why(tmp_path, monkeypatch, why):
+    """The two kill paths (LedgerExecutor._overdue / _ended): a run asked to stop, at the wall-time limit or by its
+    owner, whose worker does not heed it within STOP_GRACE_S. The worker is frozen (SIGSTOP) after its first step,
+    so it cannot heed anything; the executor kills it and the run's last event and config.json say which path."""
+    from cnnlab.runs import executor
+    from cnnlab.runs.local import LocalExecutor
+
+    monkeypatch.setattr(executor, "STOP_GRACE_S", 1.0)
+    limits = Limits.from_env(max_wall_s=2.0 if why == "time_limit" else 900.0, workers=0)
+    with LocalExecutor(out_dir=str(tmp_path), limits=limits) as ex:
+        h = ex.submit(long_run(), "alice")
+        wait_for(lambda: any(isinstance(e, StepEnd) for e in ex.events(h)), 90, "the first step")
+        pid = ex.worker_pid(h)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            if why == "stop_unheeded":
+                assert ex.stop(h, "alice")
+            assert ex.wait(h, 30), "the frozen worker's run did not end"
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        st = ex.status(h)
+        end = ex.events(h)[-1]
+        assert isinstance(end, RunFailed) and st.state == STOPPED, (st.state, end)
+        cfg = ckpt.read_config(st.run_dir)
+        if why == "time_limit":
+            assert end.reason == "time_limit" and "wall-time limit" in end.message, end
+            assert "had to be ended" in end.message, end
+            assert cfg["status"] == "stopped" and cfg["failure"]["reason"] == "time_limit", cfg
+        else:
+            assert end.reason == "stopped" and "did not stop within 1 s" in end.message, end
+            assert cfg["status"] == "stopped" and "did not stop within 1 s" in cfg["failure"]["message"], cfg
+        wait_for(lambda: pid not in [w["pid"] for w in ex.workers()], 15, "the killed worker to go")
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+@needs_fmnist
 def test_the_wall_time_limit_stops_a_run_and_keeps_its_checkpoint(tmp_path):
     from cnnlab.runs.local import LocalExecutor
 
