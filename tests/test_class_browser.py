@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -39,20 +38,12 @@ def stop_if_running(pg) -> None:
 def app(tmp_path_factory):
     """The app with teacher mode on, and its checkpoint folder."""
     root = tmp_path_factory.mktemp("class_ckpt")
-    old = {k: os.environ.get(k) for k in ("CNNLAB_TEACHER_PASSWORD", "CNNLAB_TEACHER_TOKEN",
-                                          "CNNLAB_EXERCISE_TINY")}
-    os.environ["CNNLAB_TEACHER_PASSWORD"] = PASSWORD
-    os.environ["CNNLAB_EXERCISE_TINY"] = "1"  # exercise pairs on 256 examples for one epoch
-    os.environ.pop("CNNLAB_TEACHER_TOKEN", None)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the server inherits these; they are undone after the module
+        mp.setenv("CNNLAB_TEACHER_PASSWORD", PASSWORD)
+        mp.setenv("CNNLAB_EXERCISE_TINY", "1")  # exercise pairs on 256 examples for one epoch
+        mp.delenv("CNNLAB_TEACHER_TOKEN", raising=False)
         with streamlit_server(root, tmp_path_factory.mktemp("class_log") / "streamlit.log") as (base, _):
             yield base, root
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

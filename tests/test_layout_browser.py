@@ -9,8 +9,6 @@ One app server and one browser for the module; each person is a browser context 
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
@@ -47,16 +45,10 @@ def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("layout_ckpt")
     if have_fashion_mnist():
         save_tiny_run(root, train_size=256, test_size=128, epochs=1)
-    old = os.environ.get("CNNLAB_TEACHER_PASSWORD")
-    os.environ["CNNLAB_TEACHER_PASSWORD"] = PASSWORD
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the server inherits it; undone after the module
+        mp.setenv("CNNLAB_TEACHER_PASSWORD", PASSWORD)
         with streamlit_server(root, tmp_path_factory.mktemp("layout_log") / "streamlit.log") as (base, _):
             yield base
-    finally:
-        if old is None:
-            os.environ.pop("CNNLAB_TEACHER_PASSWORD", None)
-        else:
-            os.environ["CNNLAB_TEACHER_PASSWORD"] = old
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ larger than the training batch lands on top of the training step's freed memory,
 The two factors come from real workers' VmHWM (the runs of tests/test_admission_rss.py: the CPU presets and three
 extreme settings): a training step's growth of the resident set was 0.6–1.9 × its meta trace (most 1.4–1.6 ×: the
 larger steps), an evaluation's 0.8–1.6 ×; with them every case landed within −5 % … +19 % of its peak, two test
-runs at once on 2 cores (2026-12-05). The meta trace
-is cached per (model, batch sizes, storage); a large model takes up to 2 s the first time.
+runs at once on 2 cores (2026-12-05). The meta trace is cached per (model, batch sizes, storage); a large model
+takes up to 2 s the first time.
 """
 from __future__ import annotations
 
