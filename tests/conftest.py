@@ -36,22 +36,97 @@ def pytest_sessionfinish(session, exitstatus):
         for s in _bad_skips:
             print("  " + s)
         session.exitstatus = 1
+    split = _split_groups()
+    if split:  # each would have started its server (or Ray cluster) once in every process
+        print(f"\nTest groups split across test processes (is pytest-xdist's --dist loadgroup working?): {split}")
+        session.exitstatus = 1
 
 
 # -- Two test processes on two cores (pytest-xdist, scripts/pytest.sh) -------------------------------------------
 # Each module runs whole in one process (--dist loadgroup, a group per module), so a module's Streamlit server,
-# browser and Ray cluster start once; the two Ray modules share one group (one local cluster). xdist hands the
-# groups out by their number of tests, most first, which mixes the few-test browser modules with the many-test
-# quick ones: putting the slowest browser modules first instead ran two of them side by side, which took longer
-# on 2 cores (798 against 771 s) and made their waits flaky.
-SHARED_GROUPS = {"test_runs_ray": "ray", "test_runs_contract": "ray"}  # the session's one Ray cluster
+# browser and Ray cluster start once; modules that share a server share a group. pytest 9.2 silently broke the
+# groups (xdist writes them into the node id, which 9.2 no longer reads: pytest-dev/pytest-xdist#1386): every
+# module's tests went to both processes, and each started its own server there. requirements-dev.txt keeps
+# pytest below 9.2, and pytest_sessionfinish below fails a run whose groups were split.
+SHARED_GROUPS = {"test_runs_ray": "ray", "test_runs_contract": "ray",  # the session's one Ray cluster
+                 # one lesson server and browser (class_app below)
+                 "test_class_browser": "class", "test_layout_browser": "class",
+                 # one plain app server and browser (plain_app below)
+                 "test_e2e_browser": "plain", "test_diagram_browser": "plain"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    for it in items:
-        module = it.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
-        it.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "numprocesses", None):
+        import tempfile
+        # the test processes write each test's group here; they inherit the variable
+        os.environ["CNNLAB_TEST_GROUPS"] = tempfile.mkdtemp(prefix="cnnlab-test-groups-")
+
+
+def pytest_runtest_setup(item):
+    where, worker = os.environ.get("CNNLAB_TEST_GROUPS"), os.environ.get("PYTEST_XDIST_WORKER")
+    mark = item.get_closest_marker("xdist_group")
+    if where and worker and mark:
+        with open(os.path.join(where, worker), "a") as f:
+            f.write(mark.args[0] + "\n")
+
+
+def _split_groups() -> dict[str, list[str]]:
+    """The groups whose tests ran in more than one test process (read in the controlling process)."""
+    where = os.environ.get("CNNLAB_TEST_GROUPS")
+    if not where or os.environ.get("PYTEST_XDIST_WORKER") or not os.path.isdir(where):
+        return {}
+    seen: dict[str, set] = {}
+    for worker in os.listdir(where):
+        with open(os.path.join(where, worker)) as f:
+            for group in f.read().split():
+                seen.setdefault(group, set()).add(worker)
+    import shutil
+    shutil.rmtree(where, ignore_errors=True)
+    return {g: sorted(w) for g, w in seen.items() if len(w) > 1}
+
+
+def pytest_itemcollected(item):
+    """Each test's group, marked as it is collected (xdist reads the marks in its pytest_collection_modifyitems)."""
+    module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+
+
+# -- One plain app server (the "plain" group): the walk through every page and the diagram measurements -------
+@pytest.fixture(scope="session")
+def plain_app(tmp_path_factory):
+    """`streamlit run app.py` as a student runs it, saving runs to a temporary folder; yields its base URL."""
+    from test_e2e_browser import streamlit_server
+
+    with streamlit_server(tmp_path_factory.mktemp("e2e_ckpt"),
+                          tmp_path_factory.mktemp("e2e_log") / "streamlit.log") as (base, _):
+        yield base
+
+
+def chromium():
+    """A headless Chromium for a module's fixture (`yield from chromium()`): a module's, not the session's, since
+    a Playwright left running in a test process would break the next module's own (sync or asyncio)."""
+    from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, sync_api
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+# -- One lesson server (the "class" group): the class and layout browser modules walk the same app -------------
+@pytest.fixture(scope="session")
+def class_app(tmp_path_factory):
+    """`streamlit run app.py` with teacher mode on (CLASS_PASSWORD) and exercise pairs on 256 examples for one
+    epoch; yields (base URL, its checkpoint folder). One per test process, kept to the session's end: the modules
+    that use it share an xdist group, so it starts once (an app server's first page costs ~13 CPU-seconds)."""
+    from helpers import CLASS_PASSWORD
+    from test_e2e_browser import streamlit_server
+
+    root = tmp_path_factory.mktemp("class_ckpt")
+    env = {"CNNLAB_TEACHER_PASSWORD": CLASS_PASSWORD, "CNNLAB_EXERCISE_TINY": "1", "CNNLAB_TEACHER_TOKEN": None}
+    with streamlit_server(root, tmp_path_factory.mktemp("class_log") / "streamlit.log", env) as (base, _):
+        yield base, root
 
 
 # -- Ray (helper H4b): a real local Ray, started once per session, for the Ray and contract tests ------------

@@ -55,6 +55,9 @@ def save_tiny_run(root, **config) -> list:
     return events
 
 
+# The teacher password of the lesson server that the class and layout browser tests share (conftest.class_app).
+CLASS_PASSWORD = "projector-7"
+
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 
 

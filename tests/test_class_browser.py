@@ -8,6 +8,8 @@
   are "<exercise> · A/B" under one name on Train, Exercises and Saved runs.
 - Privacy: a student's saved BN run is on their Batch normalization and Saved runs pages, never on another
   student's.
+- Teacher mode: a student's run is on the class board under their nickname; the teacher stops it and the
+  student's page says who did.
 """
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
-from helpers import needs_fmnist
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, sync_api
+from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
-PASSWORD = "projector-7"
 WIDE = {"width": 1440, "height": 1000}
 
 
@@ -35,24 +36,16 @@ def stop_if_running(pg) -> None:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """The app with teacher mode on, and its checkpoint folder."""
-    root = tmp_path_factory.mktemp("class_ckpt")
-    with pytest.MonkeyPatch.context() as mp:  # the server inherits these; they are undone after the module
-        mp.setenv("CNNLAB_TEACHER_PASSWORD", PASSWORD)
-        mp.setenv("CNNLAB_EXERCISE_TINY", "1")  # exercise pairs on 256 examples for one epoch
-        mp.delenv("CNNLAB_TEACHER_TOKEN", raising=False)
-        with streamlit_server(root, tmp_path_factory.mktemp("class_log") / "streamlit.log") as (base, _):
-            yield base, root
+def app(class_app):
+    """The app with teacher mode on, and its checkpoint folder (tests/conftest.py: shared with the layout tests)."""
+    return class_app
 
 
 @pytest.fixture(scope="module")
-def browser(app):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+def browser(class_app):
+    from conftest import chromium
+
+    yield from chromium()
 
 
 def person(browser, viewport=WIDE):
@@ -197,6 +190,61 @@ def test_one_students_saved_runs_never_show_on_another_students_pages(app, brows
         assert not any(run_id in o for o in options(bob, key) + [main_text(bob)]), (path, "after a reload")
     ada.context.close()
     bob.context.close()
+
+
+CURVE = """() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
+    return g && g.data && g.data.some(t => t.x && t.x.length >= 2); }"""
+BOARD_HAS = """(name) => { const g = document.querySelector('.st-key-teacher_board_acc .js-plotly-plot');
+    return g && g.data && g.data.some(t => (t.name || '').startsWith(name)); }"""
+
+
+@needs_fmnist
+def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, browser):
+    """A student (one browser context) sets a nickname and starts a run; the teacher (another context, own
+    cookies) signs in, sees the run on the class board under the nickname, stops it from the list of all runs,
+    and the student's page shows it stopped; a student never sees the Class page's content."""
+    base, _ = app
+    student = person(browser)
+    open_(student, base + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
+    type_in(student, "nickname", "Ada L")
+    student.locator(".st-key-train_start button").click()
+    student.wait_for_function(CURVE, timeout=180_000)
+    no_exception(student, "student training")
+    run_id = student.locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
+
+    teacher = person(browser)
+    open_(teacher, base + "/")
+    type_in(teacher, "teacher_password", "not it")
+    assert "Wrong teacher password" in sidebar_text(teacher)
+    type_in(teacher, "teacher_password", PASSWORD)
+    assert "Signed in as teacher" in sidebar_text(teacher)
+    nav(teacher, "Class")  # the sign-in lives in this session: through the sidebar
+    try:
+        teacher.wait_for_function(BOARD_HAS, arg="Ada L", timeout=30_000)
+    except Exception:
+        teacher.screenshot(path=str(ARTIFACTS / "teacher-00-no-nickname.png"))
+        raise
+    no_exception(teacher, "class board")
+    teacher.screenshot(path=str(ARTIFACTS / "teacher-01-board.png"))
+    teacher.locator(".st-key-teacher_view").get_by_text("All runs", exact=True).click()
+    idle(teacher)
+    pick_containing(teacher, "teacher_pick", run_id)
+    teacher.locator(".st-key-teacher_stop button").click()
+    idle(teacher)
+    no_exception(teacher, "teacher clicked Stop")
+    student.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
+    warned = student.locator('[data-testid="stAlertContentWarning"]').all_inner_texts()
+    assert "Your teacher stopped this run." in warned and any("Stopped" in w for w in warned), warned
+    no_exception(teacher, "teacher stopped a run")
+    no_exception(student, "student's run stopped")
+    teacher.screenshot(path=str(ARTIFACTS / "teacher-02-stopped.png"))
+    # a student never sees the Class page's content, nor other students' runs
+    other = person(browser)
+    open_(other, base + "/class")
+    assert "Sign in as teacher" in main_text(other)
+    assert "Ada L" not in main_text(other)
+    for p in (student, teacher, other):
+        p.context.close()
 
 
 def nav(pg, label: str) -> None:

@@ -3,7 +3,7 @@
 scaled, no arrow runs through a label, the block chips carry the book's names, and in Chinese the diagram
 speaks Chinese.
 
-One Streamlit server for the module (tests/test_e2e_browser.py's helpers); the figures measured are printed
+One Streamlit server and browser, shared with tests/test_e2e_browser.py (tests/conftest.py); the figures measured are printed
 (`pytest -s`) and saved to tests/artifacts/diagram_sizes.json.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, server, sync_api  # noqa: F401 (server: the fixture)
+from test_e2e_browser import ARTIFACTS, idle, no_exception
 
 VIEWPORTS = ((1280, 800), (1024, 700))
 ARCHS = ("lenet", "vgg", "nin", "googlenet", "resnet", "densenet", "mobilenet_v2")
@@ -66,12 +66,15 @@ MEASURE = """
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+def server(plain_app):
+    return plain_app
+
+
+@pytest.fixture(scope="module")
+def browser(plain_app):
+    from conftest import chromium
+
+    yield from chromium()
     (ARTIFACTS / "diagram_sizes.json").write_text(json.dumps(SIZES, indent=1, sort_keys=True))
 
 
@@ -97,29 +100,34 @@ def _shot(pg, name: str) -> None:
         box.screenshot(path=str(ARTIFACTS / f"{name}-{key.split('_')[1]}.png"))
 
 
-def _at_both_widths(browser, server, query: str, name: str) -> list[tuple[tuple[int, int], dict]]:
-    """The Architecture page opened with `query` at 1280×800, then resized to 1024×700 (the same as opening it
-    there: measured); the measurements at each, recorded in SIZES, with a screenshot of each."""
+@pytest.fixture(scope="module")
+def page(browser):
+    """One tab for the module: each case opens its link in it (a new tab starts a renderer process, ~1.5 CPU-s)."""
     pg = browser.new_page(viewport={"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
     pg.set_default_timeout(60_000)
+    yield pg
+    pg.close()
+
+
+def _at_both_widths(pg, server, query: str, name: str) -> list[tuple[tuple[int, int], dict]]:
+    """The Architecture page opened with `query` at 1280×800, then resized to 1024×700 (the same as opening it
+    there: measured); the measurements at each, recorded in SIZES, with a screenshot of each."""
+    pg.set_viewport_size({"width": VIEWPORTS[0][0], "height": VIEWPORTS[0][1]})
     out = []
-    try:
-        pg.goto(f"{server}/?{query}")
-        idle(pg, settle_ms=600)
-        no_exception(pg, query)
-        for w, h in VIEWPORTS:
-            pg.set_viewport_size({"width": w, "height": h})
-            idle(pg, settle_ms=300)
-            m = _measure(pg)
-            SIZES[f"{name}@{w}x{h}"] = {
-                "svg_w": round(m["svg"]["w"]), "svg_h": round(m["svg"]["h"]), "panel_w": round(m["panel"]["w"]),
-                "panel_h": round(m["panel"]["h"]), "min_font_px": round(m["minFont"], 1),
-                "tallest_block_h": round(_tallest(m)), "crossings": len(m["hits"])}
-            print(name, (w, h), SIZES[f"{name}@{w}x{h}"])
-            _shot(pg, f"diagram-{name}-{w}")
-            out.append(((w, h), m))
-    finally:
-        pg.close()
+    pg.goto(f"{server}/?{query}")
+    idle(pg, settle_ms=600)
+    no_exception(pg, query)
+    for w, h in VIEWPORTS:
+        pg.set_viewport_size({"width": w, "height": h})
+        idle(pg, settle_ms=300)
+        m = _measure(pg)
+        SIZES[f"{name}@{w}x{h}"] = {
+            "svg_w": round(m["svg"]["w"]), "svg_h": round(m["svg"]["h"]), "panel_w": round(m["panel"]["w"]),
+            "panel_h": round(m["panel"]["h"]), "min_font_px": round(m["minFont"], 1),
+            "tallest_block_h": round(_tallest(m)), "crossings": len(m["hits"])}
+        print(name, (w, h), SIZES[f"{name}@{w}x{h}"])
+        _shot(pg, f"diagram-{name}-{w}")
+        out.append(((w, h), m))
     return out
 
 
@@ -148,8 +156,8 @@ def _fits_and_reads(m: dict, viewport: tuple[int, int], name: str) -> None:
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_the_diagram_fits_its_panel_and_reads(server, browser, arch):
-    for viewport, m in _at_both_widths(browser, server, f"arch={arch}", arch):
+def test_the_diagram_fits_its_panel_and_reads(server, page, arch):
+    for viewport, m in _at_both_widths(page, server, f"arch={arch}", arch):
         _fits_and_reads(m, viewport, arch)
 
 
@@ -158,10 +166,10 @@ ENGLISH = re.compile(r"\b(conv|avgpool|avg pool|max ?pool|flatten|dense|concat|i
 
 
 @pytest.mark.parametrize("arch", ("lenet", "resnet", "densenet", "googlenet"))
-def test_the_diagram_speaks_chinese(server, browser, arch):
+def test_the_diagram_speaks_chinese(server, page, arch):
     """In Chinese the labels are d2l-zh's (卷积, 平均汇聚, 展平, 全连接, ...) and the chips too; the Chinese labels,
     wider than the English ones, fit and read as well."""
-    for viewport, m in _at_both_widths(browser, server, f"arch={arch}&lang=zh", f"{arch}-zh"):
+    for viewport, m in _at_both_widths(page, server, f"arch={arch}&lang=zh", f"{arch}-zh"):
         _fits_and_reads(m, viewport, f"{arch}-zh")
         assert m["text"].strip()
         found = sorted({x.lower() for x in ENGLISH.findall(m["text"])})

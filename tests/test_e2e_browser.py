@@ -33,12 +33,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 @contextlib.contextmanager
-def streamlit_server(checkpoints, log_path):
+def streamlit_server(checkpoints, log_path, env: dict | None = None):
     """`streamlit run app.py` on a free loopback port, saving runs under `checkpoints`; yields (base URL, process).
-    Its output goes to `log_path`; a traceback in it is printed when the server stops."""
+    `env` adds to the server's environment (None removes a variable). Its output goes to `log_path`; a traceback
+    in it is printed when the server stops."""
     port = _free_port()
     log = open(log_path, "w+")
-    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(checkpoints), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CNNLAB_CHECKPOINTS": str(checkpoints), "PYTHONPATH": str(ROOT), **(env or {})}
+    env = {k: v for k, v in env.items() if v is not None}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -72,20 +74,17 @@ def streamlit_server(checkpoints, log_path):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The app on a free loopback port, saving runs to a temporary folder."""
-    with streamlit_server(tmp_path_factory.mktemp("e2e_ckpt"),
-                          tmp_path_factory.mktemp("e2e_log") / "streamlit.log") as (base, _):
-        yield base
+def server(plain_app):
+    """The app on a free loopback port, saving runs to a temporary folder (tests/conftest.py: shared with the
+    diagram tests)."""
+    return plain_app
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+def browser(plain_app):
+    from conftest import chromium
+
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,7 @@ def metric_values(pg) -> list[str]:
 
 def test_every_page_train_stop_and_language(server, page, browser):
     pg = page
-    # 1. a shared link as the very first request: the Architecture page (the default, at /) with VGG
+    # 1. a shared link opened in a new tab: the Architecture page (the default, at /) with VGG
     pg.goto(server + "/?arch=vgg")
     idle(pg, settle_ms=800)
     pg.wait_for_selector(".st-key-arch_k_vgg_ratio")

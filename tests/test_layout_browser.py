@@ -5,14 +5,15 @@
 - 390×844 (a phone): while a run trains, its curves are near the Start button (they were below two screens of
   settings).
 
-One app server and one browser for the module; each person is a browser context of their own.
+One app server and one browser, shared with the class tests (tests/conftest.py); each person is a browser context
+of their own.
 """
 from __future__ import annotations
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
-from helpers import needs_fmnist
+from test_e2e_browser import ARTIFACTS, idle, no_exception
+from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
 # every metric value/label and the Start button: [text, scrollWidth, clientWidth, right edge]
 CUT = """() => [...document.querySelectorAll(
@@ -34,30 +35,23 @@ def _whole(pg, width: int, where: str) -> list:
     return items
 
 
-PASSWORD = "projector-7"
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """One app server for the module (teacher mode on, one saved tiny run for the grid and the class board)."""
+def app(class_app):
+    """The lesson server (tests/conftest.py: teacher mode on, shared with the class tests) with one saved tiny run
+    for the grid and the class board (no owner: every browser sees it)."""
     from helpers import have_fashion_mnist, save_tiny_run
 
-    root = tmp_path_factory.mktemp("layout_ckpt")
+    base, root = class_app
     if have_fashion_mnist():
         save_tiny_run(root, train_size=256, test_size=128, epochs=1)
-    with pytest.MonkeyPatch.context() as mp:  # the server inherits it; undone after the module
-        mp.setenv("CNNLAB_TEACHER_PASSWORD", PASSWORD)
-        with streamlit_server(root, tmp_path_factory.mktemp("layout_log") / "streamlit.log") as (base, _):
-            yield base
+    return base
 
 
 @pytest.fixture(scope="module")
-def b(app):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+def b(class_app):
+    from conftest import chromium
+
+    yield from chromium()
 
 
 # the prediction grid on Saved runs: each image's width in px, and the subplot titles' boxes [left, right, top]
