@@ -1,5 +1,7 @@
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -49,15 +51,14 @@ def pytest_sessionfinish(session, exitstatus):
 # module's tests went to both processes, and each started its own server there. requirements-dev.txt keeps
 # pytest below 9.2, and pytest_sessionfinish below fails a run whose groups were split.
 SHARED_GROUPS = {"test_runs_ray": "ray", "test_runs_contract": "ray",  # the session's one Ray cluster
-                 # one lesson server and browser (class_app below)
+                 # one lesson server (class_app below)
                  "test_class_browser": "class", "test_layout_browser": "class",
-                 # one plain app server and browser (plain_app below)
+                 # one plain app server (plain_app below)
                  "test_e2e_browser": "plain", "test_diagram_browser": "plain"}
 
 
 def pytest_configure(config):
     if not os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "numprocesses", None):
-        import tempfile
         # the test processes write each test's group here; they inherit the variable
         os.environ["CNNLAB_TEST_GROUPS"] = tempfile.mkdtemp(prefix="cnnlab-test-groups-")
 
@@ -80,7 +81,6 @@ def _split_groups() -> dict[str, list[str]]:
         with open(os.path.join(where, worker)) as f:
             for group in f.read().split():
                 seen.setdefault(group, set()).add(worker)
-    import shutil
     shutil.rmtree(where, ignore_errors=True)
     return {g: sorted(w) for g, w in seen.items() if len(w) > 1}
 
@@ -94,7 +94,8 @@ def pytest_itemcollected(item):
 # -- One plain app server (the "plain" group): the walk through every page and the diagram measurements -------
 @pytest.fixture(scope="session")
 def plain_app(tmp_path_factory):
-    """`streamlit run app.py` as a student runs it, saving runs to a temporary folder; yields its base URL."""
+    """`streamlit run app.py` as a student runs it, saving runs to a temporary folder; yields its base URL. One per
+    test process, kept to the session's end (its modules share an xdist group)."""
     from test_e2e_browser import streamlit_server
 
     with streamlit_server(tmp_path_factory.mktemp("e2e_ckpt"),

@@ -3,8 +3,8 @@
 scaled, no arrow runs through a label, the block chips carry the book's names, and in Chinese the diagram
 speaks Chinese.
 
-One Streamlit server and browser, shared with tests/test_e2e_browser.py (tests/conftest.py); the figures measured are printed
-(`pytest -s`) and saved to tests/artifacts/diagram_sizes.json.
+One Streamlit server, shared with tests/test_e2e_browser.py (tests/conftest.py), and one tab for every case; the
+figures measured are printed (`pytest -s`) and saved to tests/artifacts/diagram_sizes.json.
 """
 from __future__ import annotations
 

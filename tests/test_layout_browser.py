@@ -5,7 +5,7 @@
 - 390×844 (a phone): while a run trains, its curves are near the Start button (they were below two screens of
   settings).
 
-One app server and one browser, shared with the class tests (tests/conftest.py); each person is a browser context
+One app server, shared with the class tests (tests/conftest.py), and one browser; each person is a browser context
 of their own.
 """
 from __future__ import annotations
