@@ -87,7 +87,7 @@ def _split_groups() -> dict[str, list[str]]:
 
 def pytest_itemcollected(item):
     """Each test's group, marked as it is collected (xdist reads the marks in its pytest_collection_modifyitems)."""
-    module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    module = item.path.stem
     item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
 
 
@@ -101,18 +101,6 @@ def plain_app(tmp_path_factory):
     with streamlit_server(tmp_path_factory.mktemp("e2e_ckpt"),
                           tmp_path_factory.mktemp("e2e_log") / "streamlit.log") as (base, _):
         yield base
-
-
-def chromium():
-    """A headless Chromium for a module's fixture (`yield from chromium()`): a module's, not the session's, since
-    a Playwright left running in a test process would break the next module's own (sync or asyncio)."""
-    from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, sync_api
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 # -- One lesson server (the "class" group): the class and layout browser modules walk the same app -------------

@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, sync_api
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, chromium, idle, no_exception, sync_api
 from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
 WIDE = {"width": 1440, "height": 1000}
@@ -43,9 +43,8 @@ def app(class_app):
 
 @pytest.fixture(scope="module")
 def browser(class_app):
-    from conftest import chromium
-
-    yield from chromium()
+    with chromium() as b:
+        yield b
 
 
 def person(browser, viewport=WIDE):
@@ -226,11 +225,7 @@ def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, browser):
         raise
     no_exception(teacher, "class board")
     teacher.screenshot(path=str(ARTIFACTS / "teacher-01-board.png"))
-    teacher.locator(".st-key-teacher_view").get_by_text("All runs", exact=True).click()
-    idle(teacher)
-    pick_containing(teacher, "teacher_pick", run_id)
-    teacher.locator(".st-key-teacher_stop button").click()
-    idle(teacher)
+    stop_in_all_runs(teacher, run_id)
     no_exception(teacher, "teacher clicked Stop")
     student.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
     warned = student.locator('[data-testid="stAlertContentWarning"]').all_inner_texts()
@@ -304,6 +299,15 @@ def pick_containing(pg, key: str, text: str) -> None:
     assert text in pg.locator(f".st-key-{key} input").input_value(), (key, text)
 
 
+def stop_in_all_runs(teacher, run_id: str) -> None:
+    """On the Class page: the teacher picks this run in All runs and presses Stop."""
+    teacher.locator(".st-key-teacher_view").get_by_text("All runs", exact=True).click()
+    idle(teacher)
+    pick_containing(teacher, "teacher_pick", run_id)
+    teacher.locator(".st-key-teacher_stop button").click()
+    idle(teacher)
+
+
 def wait_text(pg, text: str, timeout_ms: int = 60_000) -> None:
     try:
         pg.wait_for_function("t => document.querySelector('[data-testid=\"stMain\"]').innerText.includes(t)", arg=text,
@@ -346,11 +350,7 @@ def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser)
     # the teacher stops Ada's run: the table shows it stopped at once, and Ada is told who stopped it
     teacher = person(browser)
     sign_in(teacher, base)
-    teacher.locator(".st-key-teacher_view").get_by_text("All runs", exact=True).click()
-    idle(teacher)
-    pick_containing(teacher, "teacher_pick", run_id)
-    teacher.locator(".st-key-teacher_stop button").click()
-    idle(teacher)
+    stop_in_all_runs(teacher, run_id)
     no_exception(teacher, "teacher stopped a run")
     picked = teacher.locator(".st-key-teacher_pick input").input_value()
     assert run_id in picked and picked.endswith("stopped"), picked

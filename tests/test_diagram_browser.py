@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARTIFACTS, idle, no_exception
+from test_e2e_browser import ARTIFACTS, chromium, idle, no_exception
 
 VIEWPORTS = ((1280, 800), (1024, 700))
 ARCHS = ("lenet", "vgg", "nin", "googlenet", "resnet", "densenet", "mobilenet_v2")
@@ -72,9 +72,8 @@ def server(plain_app):
 
 @pytest.fixture(scope="module")
 def browser(plain_app):
-    from conftest import chromium
-
-    yield from chromium()
+    with chromium() as b:
+        yield b
     (ARTIFACTS / "diagram_sizes.json").write_text(json.dumps(SIZES, indent=1, sort_keys=True))
 
 

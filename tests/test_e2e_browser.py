@@ -73,6 +73,20 @@ def streamlit_server(checkpoints, log_path, env: dict | None = None):
             print("streamlit log:\n" + tail)
 
 
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium (Debian's, driven by Playwright) for a module's fixture or one test; closed after. A
+    module's, never the session's: a Playwright left running in a test process breaks the next module's own
+    (sync or asyncio)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
 @pytest.fixture(scope="module")
 def server(plain_app):
     """The app on a free loopback port, saving runs to a temporary folder (tests/conftest.py: shared with the
@@ -82,9 +96,8 @@ def server(plain_app):
 
 @pytest.fixture(scope="module")
 def browser(plain_app):
-    from conftest import chromium
-
-    yield from chromium()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from test_e2e_browser import (ARGS, CHROMIUM, goto_page, idle, no_exception, streamlit_server,  # noqa: F401
-                              sync_api)
+from test_e2e_browser import chromium, goto_page, idle, no_exception, streamlit_server
 from test_hostile import edit_config, make_run
 
 MB = 1 << 20
@@ -47,10 +46,8 @@ def server(crafted_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_a_crafted_link_renders_no_image_and_no_link(server, browser):

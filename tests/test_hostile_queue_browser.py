@@ -13,8 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_e2e_browser import (ARGS, ARTIFACTS, CHROMIUM, _free_port, idle, no_exception, streamlit_server,
-                              sync_api)
+from test_e2e_browser import ARTIFACTS, _free_port, chromium, idle, no_exception, streamlit_server
 from helpers import need, needs_fmnist, wait_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -76,57 +75,53 @@ def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_tra
     monkeypatch.setenv("CNNLAB_MAX_RUNS_PER_CLIENT", "4")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (app, _), \
-            two_networks(int(app.rsplit(":", 1)[1]), tmp_path) as doors, sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            def person(addr: str, cookie: str | None = None):
-                ctx = b.new_context(viewport={"width": 1280, "height": 900})
-                if cookie:
-                    ctx.add_cookies([{"name": "cnnlab_owner", "value": cookie, "url": doors[addr]}])
-                pg = ctx.new_page()
-                pg.set_default_timeout(60_000)
-                return pg
+            two_networks(int(app.rsplit(":", 1)[1]), tmp_path) as doors, chromium() as b:
+        def person(addr: str, cookie: str | None = None):
+            ctx = b.new_context(viewport={"width": 1280, "height": 900})
+            if cookie:
+                ctx.add_cookies([{"name": "cnnlab_owner", "value": cookie, "url": doors[addr]}])
+            pg = ctx.new_page()
+            pg.set_default_timeout(60_000)
+            return pg
 
-            refusals = []
-            for i in range(3):   # 3 owners × 2 Starts = 6 runs asked from one address, past its share of 4
-                made_up = secrets.token_urlsafe(24)
-                pg = person(ATTACKER, made_up)
-                pg.goto(doors[ATTACKER] + FLOOD)
+        refusals = []
+        for i in range(3):   # 3 owners × 2 Starts = 6 runs asked from one address, past its share of 4
+            made_up = secrets.token_urlsafe(24)
+            pg = person(ATTACKER, made_up)
+            pg.goto(doors[ATTACKER] + FLOOD)
+            idle(pg)
+            for _ in range(2):
+                pg.locator(".st-key-train_start button").click()
                 idle(pg)
-                for _ in range(2):
-                    pg.locator(".st-key-train_start button").click()
-                    idle(pg)
-                no_exception(pg, f"flood {i}")
-                refusals += _errors(pg)
-                owner = next(c["value"] for c in pg.context.cookies() if c["name"] == "cnnlab_owner")
-                assert owner != made_up  # a cookie the server did not mint is no owner
-                pg.context.close()
-            assert any("from your network" in r and "at most 4" in r for r in refusals), refusals
-            # far beyond the time cap: refused before it queues
-            pg = person(ATTACKER)
-            pg.goto(doors[ATTACKER] + "/training?arch=lenet&ep=1000")
-            idle(pg)
-            pg.locator(".st-key-train_start button").click()
-            idle(pg)
+            no_exception(pg, f"flood {i}")
             refusals += _errors(pg)
-            assert any("h" in r or "min" in r for r in _errors(pg)), _errors(pg)
-            assert pg.locator(".st-key-train_stop").count() == 0
+            owner = next(c["value"] for c in pg.context.cookies() if c["name"] == "cnnlab_owner")
+            assert owner != made_up  # a cookie the server did not mint is no owner
             pg.context.close()
-            for text in refusals:  # one plain sentence each: no traceback, no exception name
-                assert "Traceback" not in text and "Error:" not in text and text.count("\n") <= 1, text
-            # a classmate from another address starts at once: next in the queue, ahead of the flood
-            student = person(CLASSMATE)
-            student.goto(doors[CLASSMATE] + STUDENT)
-            idle(student)
-            student.locator(".st-key-train_start button").click()
-            idle(student)
-            no_exception(student, "a student after the flood")
-            assert not _errors(student), _errors(student)
-            student.locator(".st-key-train_stop button").wait_for(timeout=30_000)
-            text = student.locator('[data-testid="stMain"]').inner_text()
-            assert "yours is next" in text or "running" in text, text[:1500]
-        finally:
-            b.close()
+        assert any("from your network" in r and "at most 4" in r for r in refusals), refusals
+        # far beyond the time cap: refused before it queues
+        pg = person(ATTACKER)
+        pg.goto(doors[ATTACKER] + "/training?arch=lenet&ep=1000")
+        idle(pg)
+        pg.locator(".st-key-train_start button").click()
+        idle(pg)
+        refusals += _errors(pg)
+        assert any("h" in r or "min" in r for r in _errors(pg)), _errors(pg)
+        assert pg.locator(".st-key-train_stop").count() == 0
+        pg.context.close()
+        for text in refusals:  # one plain sentence each: no traceback, no exception name
+            assert "Traceback" not in text and "Error:" not in text and text.count("\n") <= 1, text
+        # a classmate from another address starts at once: next in the queue, ahead of the flood
+        student = person(CLASSMATE)
+        student.goto(doors[CLASSMATE] + STUDENT)
+        idle(student)
+        student.locator(".st-key-train_start button").click()
+        idle(student)
+        no_exception(student, "a student after the flood")
+        assert not _errors(student), _errors(student)
+        student.locator(".st-key-train_stop button").wait_for(timeout=30_000)
+        text = student.locator('[data-testid="stMain"]').inner_text()
+        assert "yours is next" in text or "running" in text, text[:1500]
 
 
 @needs_fmnist
@@ -146,17 +141,13 @@ def test_runs_a_killed_server_left_running_are_recovered_on_start_up(tmp_path):
     (run / ".alive").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": so.gethostname()}))
     old = time.time() - 3600
     os.utime(run / "config.json", (old, old))
-    with streamlit_server(root, tmp_path / "streamlit.log") as (base, _), sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            pg = b.new_page()
-            pg.set_default_timeout(60_000)
-            pg.goto(base + "/saved-runs")  # the first page anyone opens: not Train
-            idle(pg)
-            no_exception(pg, "saved runs after a restart")
-            assert json.loads((run / "config.json").read_text())["status"] == "interrupted"
-        finally:
-            b.close()
+    with streamlit_server(root, tmp_path / "streamlit.log") as (base, _), chromium() as b:
+        pg = b.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(base + "/saved-runs")  # the first page anyone opens: not Train
+        idle(pg)
+        no_exception(pg, "saved runs after a restart")
+        assert json.loads((run / "config.json").read_text())["status"] == "interrupted"
 
 
 @needs_fmnist
@@ -164,38 +155,34 @@ def test_waiting_runs_are_not_lost_when_the_server_is_killed(tmp_path):
     """#23 §6: after a kill -9 of the server, all 15 waiting runs disappeared without a trace. Each waiting run
     is now a record of its own; after the restart its owner is told it did not start."""
     root = tmp_path / "ckpt"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
-            with streamlit_server(root, tmp_path / "first.log") as (base, proc):
-                for i, pg in enumerate(people):
-                    pg.set_default_timeout(60_000)
-                    pg.goto(base + ("/training?arch=lenet&ep=30&ntr=20000&nte=256&bs=32" if i == 0 else STUDENT))
-                    idle(pg)
-                    pg.locator(".st-key-train_start button").click()
-                    idle(pg)
-                    no_exception(pg, f"start {i}")
-                    if i == 0:  # training, not waiting, before the others queue (a loaded machine starts slowly)
-                        pg.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]')"
-                                             ".innerText.includes('running')", timeout=120_000)
-                waiting = people[2].locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
-                assert "Waiting in the queue" in people[2].locator('[data-testid="stMain"]').inner_text()
-                proc.kill()  # kill -9: no shutdown, no clean-up
-                proc.wait(10)
-            with streamlit_server(root, tmp_path / "second.log") as (base, _):
-                pg = people[2]
-                pg.goto(base + "/training")  # the same browser (its owner cookie), the restarted server
+    with chromium() as b:
+        people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
+        with streamlit_server(root, tmp_path / "first.log") as (base, proc):
+            for i, pg in enumerate(people):
+                pg.set_default_timeout(60_000)
+                pg.goto(base + ("/training?arch=lenet&ep=30&ntr=20000&nte=256&bs=32" if i == 0 else STUDENT))
                 idle(pg)
-                no_exception(pg, "after the restart")
-                text = pg.locator('[data-testid="stMain"]').inner_text()
-                assert waiting in text and "never started" in text, text[:1500]
-                pg.get_by_role("button", name="Dismiss").first.click()
+                pg.locator(".st-key-train_start button").click()
                 idle(pg)
-                assert waiting not in pg.locator('[data-testid="stMain"]').inner_text()
-                other = people[0]  # not shown to anyone else
-                other.goto(base + "/training")
-                idle(other)
-                assert "never started" not in other.locator('[data-testid="stMain"]').inner_text()
-        finally:
-            b.close()
+                no_exception(pg, f"start {i}")
+                if i == 0:  # training, not waiting, before the others queue (a loaded machine starts slowly)
+                    pg.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]')"
+                                         ".innerText.includes('running')", timeout=120_000)
+            waiting = people[2].locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
+            assert "Waiting in the queue" in people[2].locator('[data-testid="stMain"]').inner_text()
+            proc.kill()  # kill -9: no shutdown, no clean-up
+            proc.wait(10)
+        with streamlit_server(root, tmp_path / "second.log") as (base, _):
+            pg = people[2]
+            pg.goto(base + "/training")  # the same browser (its owner cookie), the restarted server
+            idle(pg)
+            no_exception(pg, "after the restart")
+            text = pg.locator('[data-testid="stMain"]').inner_text()
+            assert waiting in text and "never started" in text, text[:1500]
+            pg.get_by_role("button", name="Dismiss").first.click()
+            idle(pg)
+            assert waiting not in pg.locator('[data-testid="stMain"]').inner_text()
+            other = people[0]  # not shown to anyone else
+            other.goto(base + "/training")
+            idle(other)
+            assert "never started" not in other.locator('[data-testid="stMain"]').inner_text()

@@ -300,41 +300,37 @@ def test_the_141_byte_png_in_a_browser_is_one_sentence_and_no_memory(tmp_path):
     Image.new("L", (60000, 1)).save(img, optimize=True)
     assert img.stat().st_size < 200
     with e2e.streamlit_server(root, tmp_path / "streamlit.log") as (base, proc):
-        with e2e.sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.ARGS)
-            try:
-                pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-                pg.set_default_timeout(60_000)
-                pg.goto(base + "/saved-runs")
-                e2e.idle(pg, settle_ms=800, timeout_s=120)
-                pg.get_by_role("tab", name="Predict an uploaded image").click()
-                e2e.idle(pg)
-                before = _status_mb(proc.pid, "VmRSS")
-                try:  # start the server's high-water mark afresh (Linux: "5" resets VmHWM to VmRSS)
-                    with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
-                        f.write("5")
-                    fresh_peak = True
-                except OSError:
-                    fresh_peak = False
-                try:  # a safety net for this machine: a server that would take gigabytes fails fast instead
-                    cap = int(_status_mb(proc.pid, "VmSize") * MB) + (1 << 30)
-                    resource.prlimit(proc.pid, resource.RLIMIT_AS, (cap, cap))
-                except (OSError, ValueError, AttributeError):
-                    pass
-                pg.locator(".st-key-runs_upload input[type=file]").set_input_files(str(img))
-                pg.wait_for_selector("text=neither side may be over", state="attached", timeout=60_000)
-                e2e.idle(pg, settle_ms=800)
-                pg.get_by_role("tab", name="Predict an uploaded image").click()  # the page shows its first tab again
-                e2e.idle(pg)
-                pg.wait_for_selector("text=neither side may be over", timeout=10_000)  # visible
-                e2e.no_exception(pg, "upload")
-                errors = [t for t in pg.locator('[data-testid="stAlertContentError"]').all_inner_texts() if t.strip()]
-                assert errors == ["That file cannot be used: the image is 60000×1 pixels; neither side may be over "
-                                  "4096 pixels"], errors
-                after, peak = _status_mb(proc.pid, "VmRSS"), _status_mb(proc.pid, "VmHWM")
-                print(f"server RSS {before:.0f} MB -> {after:.0f} MB (peak {peak:.0f} MB)")
-                assert after - before < 200, (before, after)
-                if fresh_peak:
-                    assert peak - before < 200, (before, peak)
-            finally:
-                browser.close()
+        with e2e.chromium() as browser:
+            pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+            pg.set_default_timeout(60_000)
+            pg.goto(base + "/saved-runs")
+            e2e.idle(pg, settle_ms=800, timeout_s=120)
+            pg.get_by_role("tab", name="Predict an uploaded image").click()
+            e2e.idle(pg)
+            before = _status_mb(proc.pid, "VmRSS")
+            try:  # start the server's high-water mark afresh (Linux: "5" resets VmHWM to VmRSS)
+                with open(f"/proc/{proc.pid}/clear_refs", "w") as f:
+                    f.write("5")
+                fresh_peak = True
+            except OSError:
+                fresh_peak = False
+            try:  # a safety net for this machine: a server that would take gigabytes fails fast instead
+                cap = int(_status_mb(proc.pid, "VmSize") * MB) + (1 << 30)
+                resource.prlimit(proc.pid, resource.RLIMIT_AS, (cap, cap))
+            except (OSError, ValueError, AttributeError):
+                pass
+            pg.locator(".st-key-runs_upload input[type=file]").set_input_files(str(img))
+            pg.wait_for_selector("text=neither side may be over", state="attached", timeout=60_000)
+            e2e.idle(pg, settle_ms=800)
+            pg.get_by_role("tab", name="Predict an uploaded image").click()  # the page shows its first tab again
+            e2e.idle(pg)
+            pg.wait_for_selector("text=neither side may be over", timeout=10_000)  # visible
+            e2e.no_exception(pg, "upload")
+            errors = [t for t in pg.locator('[data-testid="stAlertContentError"]').all_inner_texts() if t.strip()]
+            assert errors == ["That file cannot be used: the image is 60000×1 pixels; neither side may be over "
+                              "4096 pixels"], errors
+            after, peak = _status_mb(proc.pid, "VmRSS"), _status_mb(proc.pid, "VmHWM")
+            print(f"server RSS {before:.0f} MB -> {after:.0f} MB (peak {peak:.0f} MB)")
+            assert after - before < 200, (before, after)
+            if fresh_peak:
+                assert peak - before < 200, (before, peak)

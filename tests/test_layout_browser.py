@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_e2e_browser import ARTIFACTS, idle, no_exception
+from test_e2e_browser import ARTIFACTS, chromium, idle, no_exception
 from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
 # every metric value/label and the Start button: [text, scrollWidth, clientWidth, right edge]
@@ -49,9 +49,8 @@ def app(class_app):
 
 @pytest.fixture(scope="module")
 def b(class_app):
-    from conftest import chromium
-
-    yield from chromium()
+    with chromium() as b:
+        yield b
 
 
 # the prediction grid on Saved runs: each image's width in px, and the subplot titles' boxes [left, right, top]

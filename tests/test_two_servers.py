@@ -12,9 +12,7 @@ import contextlib
 import re
 import time
 
-import pytest
-
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, idle, no_exception, streamlit_server, sync_api
+from test_e2e_browser import ARTIFACTS, chromium, idle, no_exception, streamlit_server, sync_api
 from helpers import needs_fmnist
 
 from cnnlab import assignments, teacher
@@ -87,9 +85,7 @@ def test_two_servers_on_one_folder_lose_nothing_and_show_everything(tmp_path, mo
     with contextlib.ExitStack() as stack:
         base_a, _ = stack.enter_context(streamlit_server(root, tmp_path / "a.log"))
         base_b, _ = stack.enter_context(streamlit_server(root, tmp_path / "b.log"))
-        p = stack.enter_context(sync_api.sync_playwright())
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        stack.callback(b.close)
+        b = stack.enter_context(chromium())
         students = {"Ada A": base_a, "Alan A": base_a, "Grace B": base_b, "Edsger B": base_b}
         pages = {}
         for nick, base in students.items():
