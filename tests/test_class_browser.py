@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, chromium, idle, no_exception, sync_api
+from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, People, chromium, idle, no_exception, sync_api
 from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
 WIDE = {"width": 1440, "height": 1000}
@@ -47,11 +47,13 @@ def browser(class_app):
         yield b
 
 
-def person(browser, viewport=WIDE):
-    """A new person: a browser context of their own (own cookies), one tab."""
-    pg = browser.new_context(viewport=viewport).new_page()
-    pg.set_default_timeout(60_000)
-    return pg
+@pytest.fixture(scope="module")
+def people(browser):
+    """A new person: ``people(viewport)``, a browser context of their own (own cookies) with one tab; when they
+    are done, ``people.leave(pg)`` (test_e2e_browser.People: the next person gets the context, cleared)."""
+    crowd = People(browser)
+    yield crowd
+    crowd.close()
 
 
 def open_(pg, url: str) -> None:
@@ -125,11 +127,11 @@ def publish(pg, preset_title: str) -> str:
 
 
 @needs_fmnist
-def test_a_published_quick_demo_starts_as_published_and_the_teacher_stays_signed_in(app, browser):
+def test_a_published_quick_demo_starts_as_published_and_the_teacher_stays_signed_in(app, people):
     from cnnlab.presets import PRESETS
 
     base, _ = app
-    teacher = person(browser)
+    teacher = people()
     sign_in(teacher, base)
     teacher.reload()  # a reload keeps the sign-in (it signed the teacher out before)
     idle(teacher)
@@ -137,7 +139,7 @@ def test_a_published_quick_demo_starts_as_published_and_the_teacher_stays_signed
     assert "Sign in as teacher" not in main_text(teacher)
     link = publish(teacher, PRESETS["lenet_quick"].title("en"))
 
-    student = person(browser)
+    student = people()
     open_(student, base + link)
     info = student.locator(".st-key-train_assign_box").inner_text()
     assert "Fixed by your teacher" in info and "Yours to change" in info, info
@@ -157,17 +159,17 @@ def test_a_published_quick_demo_starts_as_published_and_the_teacher_stays_signed
     idle(student)
     assert "Fixed by your teacher" in student.locator(".st-key-train_assign_box").inner_text()
     stop_if_running(student)
-    student.context.close()
-    teacher.context.close()
+    people.leave(student)
+    people.leave(teacher)
 
 
 @needs_fmnist
-def test_one_students_saved_runs_never_show_on_another_students_pages(app, browser):
+def test_one_students_saved_runs_never_show_on_another_students_pages(app, people):
     from helpers import save_tiny_run
     from cnnlab.runs.recovery import owner_digest
 
     base, root = app
-    ada, bob = person(browser), person(browser)
+    ada, bob = people(), people()
     open_(ada, base + "/training")
     open_(bob, base + "/training")
     ada.wait_for_function("() => document.cookie.includes('cnnlab_owner=')", timeout=10_000)
@@ -187,8 +189,8 @@ def test_one_students_saved_runs_never_show_on_another_students_pages(app, brows
         bob.reload()  # a reload does not change it
         idle(bob)
         assert not any(run_id in o for o in options(bob, key) + [main_text(bob)]), (path, "after a reload")
-    ada.context.close()
-    bob.context.close()
+    people.leave(ada)
+    people.leave(bob)
 
 
 CURVE = """() => { const g = document.querySelector('.st-key-train_curves .js-plotly-plot');
@@ -198,12 +200,12 @@ BOARD_HAS = """(name) => { const g = document.querySelector('.st-key-teacher_boa
 
 
 @needs_fmnist
-def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, browser):
+def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, people):
     """A student (one browser context) sets a nickname and starts a run; the teacher (another context, own
     cookies) signs in, sees the run on the class board under the nickname, stops it from the list of all runs,
     and the student's page shows it stopped; a student never sees the Class page's content."""
     base, _ = app
-    student = person(browser)
+    student = people()
     open_(student, base + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
     type_in(student, "nickname", "Ada L")
     student.locator(".st-key-train_start button").click()
@@ -211,7 +213,7 @@ def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, browser):
     no_exception(student, "student training")
     run_id = student.locator(".st-key-train_job_pick input").input_value().split(" · ")[0]
 
-    teacher = person(browser)
+    teacher = people()
     open_(teacher, base + "/")
     type_in(teacher, "teacher_password", "not it")
     assert "Wrong teacher password" in sidebar_text(teacher)
@@ -234,12 +236,12 @@ def test_teacher_sees_a_students_run_by_nickname_and_stops_it(app, browser):
     no_exception(student, "student's run stopped")
     teacher.screenshot(path=str(ARTIFACTS / "teacher-02-stopped.png"))
     # a student never sees the Class page's content, nor other students' runs
-    other = person(browser)
+    other = people()
     open_(other, base + "/class")
     assert "Sign in as teacher" in main_text(other)
     assert "Ada L" not in main_text(other)
     for p in (student, teacher, other):
-        p.context.close()
+        people.leave(p)
 
 
 def nav(pg, label: str) -> None:
@@ -254,9 +256,9 @@ OVERLAY = """() => { const g = document.querySelector('.st-key-ex_acc .js-plotly
 
 
 @needs_fmnist
-def test_an_exercise_pair_survives_page_switches_and_reloads_under_one_name(app, browser):
+def test_an_exercise_pair_survives_page_switches_and_reloads_under_one_name(app, people):
     base, _ = app
-    pg = person(browser)
+    pg = people()
     open_(pg, base + "/exercises?ex=lenet_relu")
     pg.locator(".st-key-ex_run button").click()
     idle(pg)
@@ -284,7 +286,7 @@ def test_an_exercise_pair_survives_page_switches_and_reloads_under_one_name(app,
     saved = [o for o in options(pg, "runs_pick") if "sigmoid → ReLU" in o]
     assert {o.split(" · ")[0] for o in saved} == run_names, (saved, run_names)
     assert any(" · A · " in o for o in saved) and any(" · B · " in o for o in saved), saved
-    pg.context.close()
+    people.leave(pg)
 
 
 def pick_containing(pg, key: str, text: str) -> None:
@@ -318,9 +320,9 @@ def wait_text(pg, text: str, timeout_ms: int = 60_000) -> None:
 
 
 @needs_fmnist
-def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser):
+def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, people):
     base, _ = app
-    pg = person(browser)
+    pg = people()
     # a Train link without ep= applies; a name the page does not know gets one sentence
     open_(pg, base + "/training?arch=resnet&colour=red")
     assert "ResNet" in pg.locator(".st-key-train_arch input").input_value()
@@ -328,9 +330,9 @@ def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser)
     # a setting that cannot train is said as soon as the page opens, not at Start
     open_(pg, base + "/training?arch=alexnet&res=8&ep=1")
     assert "cannot be trained" in main_text(pg), main_text(pg)[:1500]
-    pg.context.close()
+    people.leave(pg)
 
-    ada, bob = person(browser), person(browser)
+    ada, bob = people(), people()
     open_(ada, base + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
     ada.locator(".st-key-train_start button").click()
     idle(ada)
@@ -348,7 +350,7 @@ def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser)
     wait_text(bob, "Cancelled while it waited in the queue")
     assert "kept in" not in main_text(bob) and "—." not in main_text(bob), main_text(bob)[:1500]
     # the teacher stops Ada's run: the table shows it stopped at once, and Ada is told who stopped it
-    teacher = person(browser)
+    teacher = people()
     sign_in(teacher, base)
     stop_in_all_runs(teacher, run_id)
     no_exception(teacher, "teacher stopped a run")
@@ -359,11 +361,11 @@ def test_links_apply_or_say_why_and_run_messages_say_what_happened(app, browser)
     assert "/" not in ada.locator('[data-testid="stAlertContentWarning"]').last.inner_text()  # no folder path
     for p in (ada, bob, teacher):
         no_exception(p, "end")
-        p.context.close()
+        people.leave(p)
 
 
 @needs_fmnist
-def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
+def test_feature_maps_work_for_an_uploaded_image(app, people, tmp_path):
     from PIL import Image
     from helpers import save_tiny_run
 
@@ -371,7 +373,7 @@ def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
     save_tiny_run(root, epochs=1, train_size=256, test_size=64)  # no owner: every browser may see it
     img = tmp_path / "shoe.png"
     Image.new("L", (40, 30), 200).save(img)
-    pg = person(browser)
+    pg = people()
     open_(pg, base + "/saved-runs")
     pg.get_by_role("tab", name="Predict an uploaded image").click()
     idle(pg)
@@ -387,20 +389,20 @@ def test_feature_maps_work_for_an_uploaded_image(app, browser, tmp_path):
     no_exception(pg, "feature maps of the upload")
     pg.wait_for_function("""() => { const g = document.querySelector('.st-key-runs_feature_maps .js-plotly-plot');
         return g && g.data && g.data.length >= 2; }""", timeout=30_000)
-    pg.context.close()
+    people.leave(pg)
 
 
 CHECKED = "() => [...document.querySelectorAll('.st-key-arch_trace_detail__' + LANG + ' input')].map(e => e.checked)"
 
 
 @needs_fmnist
-def test_chinese_all_of_it_diagram_values_links_and_the_run_panel(app, browser):
+def test_chinese_all_of_it_diagram_values_links_and_the_run_panel(app, people):
     """#21 §8: in 中文, the diagram, the choice values, the estimate and the run panel were English in places;
     the shape-trace radio showed no choice after a language switch; page links dropped ?lang=zh."""
     from zh_scan import english_runs
 
     base, _ = app
-    pg = person(browser)
+    pg = people()
     open_(pg, base + "/?arch=lenet&batchnorm=scratch")
     assert pg.evaluate(CHECKED.replace("LANG", "'en'")) == [True, False]
     pg.locator(".st-key-lang").get_by_text("中文").click()
@@ -428,7 +430,7 @@ def test_chinese_all_of_it_diagram_values_links_and_the_run_panel(app, browser):
     assert not runs, runs
     for word in ("queued", "done", "running", " min", "No options"):
         assert word not in text, (word, text[:2000])
-    pg.context.close()
+    people.leave(pg)
 
 
 # -- inside a cross-site frame (a Space page on huggingface.co frames *.hf.space; #22 §1) ------------------------
@@ -472,8 +474,8 @@ def framed(pg):
 
 @needs_fmnist
 def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_teacher_the_sign_in(
-        app, browser, parent_site):
-    pg = person(browser, {"width": 1500, "height": 1100})
+        app, people, parent_site):
+    pg = people({"width": 1500, "height": 1100})
     pg.goto(parent_site + "/training?arch=lenet&ep=20&ntr=20000&nte=256&bs=32")
     f = framed(pg)
     f.locator(".st-key-nickname input").fill("Grace H")
@@ -499,7 +501,7 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
     stop.click()
     idle(f)
 
-    teacher = person(browser, {"width": 1500, "height": 1100})
+    teacher = people({"width": 1500, "height": 1100})
     teacher.goto(parent_site + "/class")
     f = framed(teacher)
     f.locator(".st-key-teacher_password input").fill(PASSWORD)
@@ -510,8 +512,8 @@ def test_inside_a_cross_site_frame_the_student_keeps_their_run_nickname_and_the_
     teacher.reload()
     f = framed(teacher)
     assert "Signed in as teacher" in f.locator('[data-testid="stSidebar"]').inner_text()
-    pg.context.close()
-    teacher.context.close()
+    people.leave(pg)
+    people.leave(teacher)
 
 
 @needs_fmnist
@@ -569,7 +571,7 @@ def test_where_the_frame_keeps_no_cookie_the_page_says_so_and_the_runs_key_bring
 
 
 @needs_fmnist
-def test_a_lesson_in_chinese_on_a_projector(app, browser):
+def test_a_lesson_in_chinese_on_a_projector(app, people):
     """The lesson walked once more at 1024×700 in 中文: the teacher publishes, two students open the link, start,
     switch pages and reload; nobody sees another's run, no page shows an exception or a cut label."""
     from cnnlab.presets import PRESETS
@@ -578,7 +580,7 @@ def test_a_lesson_in_chinese_on_a_projector(app, browser):
 
     base, _ = app
     small = {"width": 1024, "height": 700}
-    teacher = person(browser, small)
+    teacher = people(small)
     open_(teacher, base + "/class?lang=zh")
     type_in(teacher, "teacher_password", PASSWORD)
     assert "已以教师身份登录" in sidebar_text(teacher)
@@ -590,7 +592,7 @@ def test_a_lesson_in_chinese_on_a_projector(app, browser):
     link = re.search(r"/training\?assign=[A-Za-z0-9_-]+", main_text(teacher)).group(0)
     names = []
     for i in range(2):
-        s = person(browser, small)
+        s = people(small)
         open_(s, base + link + "&lang=zh")
         _readable(s, 1024, f"student {i} on the assignment")
         s.locator(".st-key-train_start button").click()
@@ -606,11 +608,11 @@ def test_a_lesson_in_chinese_on_a_projector(app, browser):
         assert not english_runs(main_text(s), {"batchnorm", "activation", "pooling", "bn_position"})
         assert not any(n in " ".join(options(s, "train_job_pick")) for n in names[:i])  # not the other's run
         stop_if_running(s)
-        s.context.close()
+        people.leave(s)
     teacher.reload()
     idle(teacher)
     assert "已以教师身份登录" in sidebar_text(teacher)
-    teacher.context.close()
+    people.leave(teacher)
 
 
 # the Train page's curves once the run shown has n epochs' test accuracy (and m loss points, if m):
@@ -622,12 +624,12 @@ CURVES_DONE = """([n, m]) => { const g = document.querySelector('.st-key-train_c
 
 
 @needs_fmnist
-def test_the_loss_curve_has_no_jump_from_a_short_last_window_and_one_logged_point_shows(app, browser):
+def test_the_loss_curve_has_no_jump_from_a_short_last_window_and_one_logged_point_shows(app, people):
     """#21 §7 in Chromium: 992 examples in batches of 32 are 31 steps, logged every 3 (the page's choice for
     31), so the epoch's last report covers one step; it is no point of the loss curve (it was plotted as a
     jump). A run of one step still shows its one point."""
     base, _ = app
-    pg = person(browser)
+    pg = people()
     open_(pg, base + "/training?arch=lenet&ep=1&ntr=992&nte=64&bs=32")
     pg.locator(".st-key-train_start button").click()
     loss_x, _, test_x = pg.wait_for_function(CURVES_DONE, arg=[1, 0], timeout=180_000).json_value()
@@ -638,4 +640,4 @@ def test_the_loss_curve_has_no_jump_from_a_short_last_window_and_one_logged_poin
     loss_x, mode, _ = pg.wait_for_function(CURVES_DONE, arg=[1, 1], timeout=180_000).json_value()
     assert loss_x == [1] and "markers" in mode, (loss_x, mode)
     no_exception(pg, "small runs")
-    pg.context.close()
+    people.leave(pg)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_e2e_browser import ARTIFACTS, chromium, idle, no_exception
+from test_e2e_browser import ARTIFACTS, People, chromium, idle, no_exception
 from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
 # every metric value/label and the Start button: [text, scrollWidth, clientWidth, right edge]
@@ -48,9 +48,12 @@ def app(class_app):
 
 
 @pytest.fixture(scope="module")
-def b(class_app):
+def people(class_app):
+    """The module's browser and its people (test_e2e_browser.People: a context each, handed on cleared)."""
     with chromium() as b:
-        yield b
+        crowd = People(b)
+        yield crowd
+        crowd.close()
 
 
 # the prediction grid on Saved runs: each image's width in px, and the subplot titles' boxes [left, right, top]
@@ -63,9 +66,8 @@ GRID = """() => { const g = document.querySelector('.st-key-runs_grid .js-plotly
 
 
 @needs_fmnist
-def test_the_prediction_grid_is_readable_on_a_phone(app, b):
-    phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-    phone.set_default_timeout(60_000)
+def test_the_prediction_grid_is_readable_on_a_phone(app, people):
+    phone = people({"width": 390, "height": 844}, mobile=True)
     phone.goto(app + "/saved-runs")
     phone.wait_for_selector(".st-key-runs_grid .js-plotly-plot")
     idle(phone)
@@ -82,13 +84,12 @@ def test_the_prediction_grid_is_readable_on_a_phone(app, b):
         overlaps = [(a, b2) for a, b2 in zip(boxes, boxes[1:]) if a[1] > b2[0] + 1]
         assert not overlaps, f"titles overlap in the row at y={top}: {overlaps}"
     assert len(titles) == 16, titles
-    phone.context.close()
+    people.leave(phone)
 
 
 @needs_fmnist
-def test_projector_and_phone_layouts(app, b):
-    pg = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
-    pg.set_default_timeout(60_000)
+def test_projector_and_phone_layouts(app, people):
+    pg = people({"width": 1024, "height": 700})
     pg.goto(app + "/?arch=densenet")
     idle(pg)
     assert pg.locator('[data-testid="stSidebar"]').is_visible()
@@ -108,8 +109,7 @@ def test_projector_and_phone_layouts(app, b):
     pg.locator(".st-key-train_stop button").click()
     idle(pg)
 
-    phone = b.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-    phone.set_default_timeout(60_000)
+    phone = people({"width": 390, "height": 844}, mobile=True)
     phone.goto(app + RUN)
     idle(phone)
     phone.locator(".st-key-train_start button").click()
@@ -124,8 +124,8 @@ def test_projector_and_phone_layouts(app, b):
     assert gap <= 422, f"the curves are {gap:.0f} px away from Start on a phone (half a screen at most)"
     phone.locator(".st-key-train_stop button").click()
     idle(phone)
-    pg.context.close()
-    phone.context.close()
+    people.leave(pg)
+    people.leave(phone)
 
 
 # Every widget label, metric value, label and delta: [text, overflows?, a word wider than its box?, right edge]
@@ -153,12 +153,11 @@ def _first_screen(pg, key: str, height: int, where: str) -> None:
 
 
 @needs_fmnist
-def test_a_projector_and_a_phone_read_every_label_and_find_start(app, b):
+def test_a_projector_and_a_phone_read_every_label_and_find_start(app, people):
     """#21 §6: at 1024×700 the knob labels were cut ("f.", "conv_arc h"), the ledger showed "-67% · 0.33…",
     Start sat at the bottom edge, and the class board's charts were below the fold with unnamed curves."""
     for w, h, mobile in ((1024, 700, False), (390, 844, True)):
-        pg = b.new_context(viewport={"width": w, "height": h}, is_mobile=mobile).new_page()
-        pg.set_default_timeout(60_000)
+        pg = people({"width": w, "height": h}, mobile=mobile)
         for path in ("/?arch=vgg&ratio=2", "/?arch=densenet", "/?arch=mobilenet_v3"):
             pg.goto(app + path)
             idle(pg)
@@ -169,9 +168,8 @@ def test_a_projector_and_a_phone_read_every_label_and_find_start(app, b):
         pg.screenshot(path=str(ARTIFACTS / f"layout-{w}-train-first-screen.png"))
         _readable(pg, w, f"Train at {w}×{h}")
         _first_screen(pg, "train_start", h, f"Train at {w}×{h}")
-        pg.context.close()
-    teacher = b.new_context(viewport={"width": 1024, "height": 700}).new_page()
-    teacher.set_default_timeout(60_000)
+        people.leave(pg)
+    teacher = people({"width": 1024, "height": 700})
     teacher.goto(app + "/class")
     idle(teacher)
     box = teacher.locator(".st-key-teacher_password input")
@@ -185,4 +183,4 @@ def test_a_projector_and_a_phone_read_every_label_and_find_start(app, b):
     names = teacher.evaluate("""() => [...document.querySelectorAll(
         '.st-key-teacher_board_acc .legendtext')].map(e => e.textContent)""")
     assert names, "the board's curves have no names"
-    teacher.context.close()
+    people.leave(teacher)
