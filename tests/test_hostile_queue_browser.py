@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from test_e2e_browser import ARTIFACTS, _free_port, chromium, idle, no_exception, streamlit_server
+import pytest
+
+from test_e2e_browser import ARTIFACTS, People, _free_port, chromium, idle, no_exception, streamlit_server
 from helpers import need, needs_fmnist, wait_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,22 +68,28 @@ http {{
         proc.wait(10)
 
 
+@pytest.fixture(scope="module")
+def b():
+    """One Chromium for the module (each test starts its own app server)."""
+    with chromium() as b:
+        yield b
+
+
 def _errors(pg) -> list[str]:
     return pg.locator('[data-testid="stAlertContentError"]').all_inner_texts()
 
 
 @needs_fmnist
-def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_train(tmp_path, monkeypatch):
+def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_train(b, tmp_path, monkeypatch):
     monkeypatch.setenv("CNNLAB_MAX_RUNS_PER_CLIENT", "4")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    people = People(b)
     with streamlit_server(tmp_path / "ckpt", tmp_path / "streamlit.log") as (app, _), \
-            two_networks(int(app.rsplit(":", 1)[1]), tmp_path) as doors, chromium() as b:
+            two_networks(int(app.rsplit(":", 1)[1]), tmp_path) as doors, contextlib.closing(people):
         def person(addr: str, cookie: str | None = None):
-            ctx = b.new_context(viewport={"width": 1280, "height": 900})
+            pg = people({"width": 1280, "height": 900})
             if cookie:
-                ctx.add_cookies([{"name": "cnnlab_owner", "value": cookie, "url": doors[addr]}])
-            pg = ctx.new_page()
-            pg.set_default_timeout(60_000)
+                pg.context.add_cookies([{"name": "cnnlab_owner", "value": cookie, "url": doors[addr]}])
             return pg
 
         refusals = []
@@ -97,7 +105,7 @@ def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_tra
             refusals += _errors(pg)
             owner = next(c["value"] for c in pg.context.cookies() if c["name"] == "cnnlab_owner")
             assert owner != made_up  # a cookie the server did not mint is no owner
-            pg.context.close()
+            people.leave(pg)
         assert any("from your network" in r and "at most 4" in r for r in refusals), refusals
         # far beyond the time cap: refused before it queues
         pg = person(ATTACKER)
@@ -108,7 +116,7 @@ def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_tra
         refusals += _errors(pg)
         assert any("h" in r or "min" in r for r in _errors(pg)), _errors(pg)
         assert pg.locator(".st-key-train_stop").count() == 0
-        pg.context.close()
+        people.leave(pg)
         for text in refusals:  # one plain sentence each: no traceback, no exception name
             assert "Traceback" not in text and "Error:" not in text and text.count("\n") <= 1, text
         # a classmate from another address starts at once: next in the queue, ahead of the flood
@@ -122,10 +130,11 @@ def test_a_flood_of_made_up_owners_from_one_address_leaves_the_class_able_to_tra
         student.locator(".st-key-train_stop button").wait_for(timeout=30_000)
         text = student.locator('[data-testid="stMain"]').inner_text()
         assert "yours is next" in text or "running" in text, text[:1500]
+        people.leave(student)
 
 
 @needs_fmnist
-def test_runs_a_killed_server_left_running_are_recovered_on_start_up(tmp_path):
+def test_runs_a_killed_server_left_running_are_recovered_on_start_up(b, tmp_path):
     """#23 §6: a run killed with the server showed "running 2/50" on Saved runs until someone opened Train."""
     import json
     import socket as so
@@ -141,22 +150,23 @@ def test_runs_a_killed_server_left_running_are_recovered_on_start_up(tmp_path):
     (run / ".alive").write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": so.gethostname()}))
     old = time.time() - 3600
     os.utime(run / "config.json", (old, old))
-    with streamlit_server(root, tmp_path / "streamlit.log") as (base, _), chromium() as b:
+    with streamlit_server(root, tmp_path / "streamlit.log") as (base, _):
         pg = b.new_page()
         pg.set_default_timeout(60_000)
         pg.goto(base + "/saved-runs")  # the first page anyone opens: not Train
         idle(pg)
         no_exception(pg, "saved runs after a restart")
         assert json.loads((run / "config.json").read_text())["status"] == "interrupted"
+        pg.context.close()
 
 
 @needs_fmnist
-def test_waiting_runs_are_not_lost_when_the_server_is_killed(tmp_path):
+def test_waiting_runs_are_not_lost_when_the_server_is_killed(b, tmp_path):
     """#23 §6: after a kill -9 of the server, all 15 waiting runs disappeared without a trace. Each waiting run
     is now a record of its own; after the restart its owner is told it did not start."""
     root = tmp_path / "ckpt"
-    with chromium() as b:
-        people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
+    people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
+    try:
         with streamlit_server(root, tmp_path / "first.log") as (base, proc):
             for i, pg in enumerate(people):
                 pg.set_default_timeout(60_000)
@@ -186,3 +196,6 @@ def test_waiting_runs_are_not_lost_when_the_server_is_killed(tmp_path):
             other.goto(base + "/training")
             idle(other)
             assert "never started" not in other.locator('[data-testid="stMain"]').inner_text()
+    finally:
+        for pg in people:
+            pg.context.close()
