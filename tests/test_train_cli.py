@@ -22,15 +22,36 @@ def _env():
 
 
 def _cli(args, cwd, timeout=120):
+    """`python -m cnnlab train ARGS` in a process of its own (for what only a real process shows: the exit status
+    an argument error gives the shell, Ctrl-C)."""
     return subprocess.run([sys.executable, "-m", "cnnlab", "train", *args], capture_output=True, text=True,
                           cwd=cwd, env=_env(), timeout=timeout)
 
 
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """`python -m cnnlab train ARGS` called in this process (cnnlab.__main__.main, run from tmp_path): its exit
+    code and what it printed, as a CompletedProcess. A process of its own costs ~2.5 CPU-s (torch imported)."""
+    from cnnlab.__main__ import main
+
+    monkeypatch.setenv("CNNLAB_THREADS", "1")
+    monkeypatch.chdir(tmp_path)
+
+    def run(args):
+        capsys.readouterr()
+        try:
+            code = main(["train", *args])
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["cnnlab", "train", *args], code, out, err)
+    return run
+
+
 @needs_fmnist
-def test_json_lines_parse_and_end_with_run_end(tmp_path):
+def test_json_lines_parse_and_end_with_run_end(cli, tmp_path):
     out = tmp_path / "runs"
-    p = _cli(["lenet", "--train-size", "512", "--test-size", "256", "--epochs", "1", "--json", "--out", str(out)],
-             cwd=tmp_path)
+    p = cli(["lenet", "--train-size", "512", "--test-size", "256", "--epochs", "1", "--json", "--out", str(out)])
     assert p.returncode == 0, p.stderr
     events = [json.loads(line) for line in p.stdout.splitlines()]  # every line is one JSON object
     kinds = [e["event"] for e in events]
@@ -46,10 +67,10 @@ def test_json_lines_parse_and_end_with_run_end(tmp_path):
 
 
 @needs_fmnist
-def test_no_fast_cpu_is_recorded_in_run_start_and_config_json(tmp_path):
+def test_no_fast_cpu_is_recorded_in_run_start_and_config_json(cli, tmp_path):
     out = tmp_path / "runs"
-    p = _cli(["lenet", "--train-size", "256", "--test-size", "128", "--epochs", "1", "--json", "--no-fast-cpu",
-              "--out", str(out)], cwd=tmp_path)
+    p = cli(["lenet", "--train-size", "256", "--test-size", "128", "--epochs", "1", "--json", "--no-fast-cpu",
+             "--out", str(out)])
     assert p.returncode == 0, p.stderr
     events = [json.loads(line) for line in p.stdout.splitlines()]
     assert events[0]["fast_cpu"]["enabled"] is False and events[0]["fast_cpu"]["swapped"] == {}
@@ -58,9 +79,9 @@ def test_no_fast_cpu_is_recorded_in_run_start_and_config_json(tmp_path):
 
 
 @needs_fmnist
-def test_human_mode_prints_a_summary(tmp_path):
-    p = _cli(["lenet", "--set", "batchnorm=scratch", "--train-size", "256", "--test-size", "128", "--epochs", "1",
-              "--no-save"], cwd=tmp_path)
+def test_human_mode_prints_a_summary(cli, tmp_path):
+    p = cli(["lenet", "--set", "batchnorm=scratch", "--train-size", "256", "--test-size", "128", "--epochs", "1",
+             "--no-save"])
     assert p.returncode == 0, p.stderr
     assert "epoch 1/1: train loss" in p.stdout and "done: test acc" in p.stdout
     assert "ex/s" in p.stderr  # the progress bar
@@ -98,15 +119,15 @@ def test_bad_argument_in_a_real_process(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
-def test_cuda_without_a_gpu_is_a_bad_argument(tmp_path):
-    p = _cli(["lenet", "--device", "cuda"], cwd=tmp_path)
+def test_cuda_without_a_gpu_is_a_bad_argument(cli):
+    p = cli(["lenet", "--device", "cuda"])
     assert p.returncode == 2 and "no CUDA GPU" in p.stderr
 
 
 @needs_fmnist
-def test_nan_loss_exits_1_with_run_failed(tmp_path):
-    p = _cli(["lenet", "--set", "activation=relu", "--lr", "1e30", "--train-size", "512", "--test-size", "128",
-              "--epochs", "2", "--log-every", "1", "--json", "--no-save"], cwd=tmp_path)
+def test_nan_loss_exits_1_with_run_failed(cli, tmp_path):
+    p = cli(["lenet", "--set", "activation=relu", "--lr", "1e30", "--train-size", "512", "--test-size", "128",
+             "--epochs", "2", "--log-every", "1", "--json", "--no-save"])
     assert p.returncode == 1
     last = json.loads(p.stdout.splitlines()[-1])
     assert last["event"] == "run_failed" and last["reason"] == "nan_loss"
