@@ -1,5 +1,6 @@
 """A lesson, walked in a real headless Chromium: a teacher and students, each in a browser context of their own
-(own cookies), across page switches and reloads, on one app server (issue #21).
+(own cookies), across page switches and reloads, on one app server (issue #21). A person who leaves hands their
+context to the next one with its cookies and storage cleared (test_e2e_browser.People).
 
 - Assignments: the teacher signs in, reloads (still signed in), publishes the quick-demo preset with the
   default fixed settings; a student opens the link in a fresh browser and presses Start without changing

@@ -6,7 +6,7 @@
   settings).
 
 One app server, shared with the class tests (tests/conftest.py), and one browser; each person is a browser context
-of their own.
+of their own, handed to the next person cleared (test_e2e_browser.People).
 """
 from __future__ import annotations
 
