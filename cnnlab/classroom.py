@@ -115,9 +115,6 @@ def groups(runs: list[ClassRun]) -> list[tuple[str, str]]:
     return sorted(count, key=lambda g: (-count[g], g))
 
 
-
-
-
 def stop(ex, run: ClassRun) -> bool:
     """Stop any run (the teacher's token); False if it had already ended."""
     if not run.live:
