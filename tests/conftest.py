@@ -44,7 +44,7 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-# -- Two test processes on two cores (pytest-xdist, scripts/pytest.sh) -------------------------------------------
+# -- Test processes (pytest-xdist, scripts/pytest.sh: one more than cores) ------------------------------------
 # Each module runs whole in one process (--dist loadgroup, a group per module), so a module's Streamlit server,
 # browser and Ray cluster start once; modules that share a server share a group. pytest 9.2 silently broke the
 # groups (xdist writes them into the node id, which 9.2 no longer reads: pytest-dev/pytest-xdist#1386): every

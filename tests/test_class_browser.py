@@ -21,9 +21,6 @@ import pytest
 from test_e2e_browser import ARGS, ARTIFACTS, CHROMIUM, People, chromium, idle, no_exception, sync_api
 from helpers import CLASS_PASSWORD as PASSWORD, needs_fmnist
 
-WIDE = {"width": 1440, "height": 1000}
-
-
 def stop_if_running(pg) -> None:
     """Stop the page's run where it is still training: a quick demo may end between a reload and the click (the
     button is then disabled; a clean-clone CI waited 60 s on it)."""

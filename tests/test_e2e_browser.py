@@ -101,25 +101,26 @@ class People:
 
     def __init__(self, browser):
         self.browser = browser
-        self._free: dict[bool, list] = {False: [], True: []}
-        self._mobile: dict[int, bool] = {}  # id(context) → made with is_mobile
+        self._made: dict[int, tuple] = {}  # id(context) → (context, made with is_mobile)
+        self._free: list = []               # tabs handed back, on about:blank
 
     def __call__(self, viewport: dict | None = None, mobile: bool = False):
         viewport = viewport or WIDE
-        free = self._free[mobile]
-        if free:
-            pg = free.pop()
+        pg = next((p for p in self._free if self._made[id(p.context)][1] == mobile), None)
+        if pg is not None:
+            self._free.remove(pg)
             pg.set_viewport_size(viewport)
         else:
             pg = self.browser.new_context(viewport=viewport, is_mobile=mobile).new_page()
-            self._mobile[id(pg.context)] = mobile
+            self._made[id(pg.context)] = (pg.context, mobile)
         pg.set_default_timeout(60_000)
         return pg
 
     def leave(self, pg) -> None:
         ctx = pg.context
         sites = {f.url.split("/")[2] for f in pg.frames if f.url.startswith("http")}
-        if len(sites) > 1 or len(ctx.pages) > 1 or id(ctx) not in self._mobile:
+        if len(sites) > 1 or len(ctx.pages) > 1 or id(ctx) not in self._made:
+            self._made.pop(id(ctx), None)
             ctx.close()
             return
         with contextlib.suppress(sync_api.Error):  # storage of the app's origin (about:blank has none)
@@ -127,13 +128,14 @@ class People:
         pg.goto("about:blank")  # first: a page still drawing could set its cookie again
         ctx.clear_cookies()
         assert not ctx.cookies()
-        self._free[self._mobile.get(id(ctx), False)].append(pg)
+        self._free.append(pg)
 
     def close(self) -> None:
-        for pages in self._free.values():
-            for pg in pages:
-                pg.context.close()
-            pages.clear()
+        """Close every context made here, the ones still in use too (a test that failed before its people left)."""
+        for ctx, _ in self._made.values():
+            ctx.close()
+        self._made.clear()
+        self._free.clear()
 
 
 @pytest.fixture(scope="module")

@@ -165,11 +165,10 @@ def test_waiting_runs_are_not_lost_when_the_server_is_killed(b, tmp_path):
     """#23 §6: after a kill -9 of the server, all 15 waiting runs disappeared without a trace. Each waiting run
     is now a record of its own; after the restart its owner is told it did not start."""
     root = tmp_path / "ckpt"
-    people = [b.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(3)]
-    try:
+    with contextlib.closing(People(b)) as crowd:
+        people = [crowd({"width": 1280, "height": 900}) for _ in range(3)]
         with streamlit_server(root, tmp_path / "first.log") as (base, proc):
             for i, pg in enumerate(people):
-                pg.set_default_timeout(60_000)
                 pg.goto(base + ("/training?arch=lenet&ep=30&ntr=20000&nte=256&bs=32" if i == 0 else STUDENT))
                 idle(pg)
                 pg.locator(".st-key-train_start button").click()
@@ -196,6 +195,3 @@ def test_waiting_runs_are_not_lost_when_the_server_is_killed(b, tmp_path):
             other.goto(base + "/training")
             idle(other)
             assert "never started" not in other.locator('[data-testid="stMain"]').inner_text()
-    finally:
-        for pg in people:
-            pg.context.close()

@@ -99,17 +99,12 @@ def test_human_mode_prints_a_summary(cli, tmp_path):
     (["lenet", "--train-size", "0"], "train_size"),
     (["lenet", "--device", "tpu"], "device"),
 ])
-def test_bad_arguments_exit_2_with_one_line(args, needle, capsys):
-    from cnnlab.__main__ import main
-    try:
-        code = main(["train", *args])
-    except SystemExit as e:  # argparse's own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], err
-    assert out == ""
+def test_bad_arguments_exit_2_with_one_line(args, needle, cli):
+    p = cli(args)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], p.stderr
+    assert p.stdout == ""
 
 
 def test_bad_argument_in_a_real_process(tmp_path):

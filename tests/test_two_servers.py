@@ -12,7 +12,7 @@ import contextlib
 import re
 import time
 
-from test_e2e_browser import ARTIFACTS, chromium, idle, no_exception, streamlit_server, sync_api
+from test_e2e_browser import ARTIFACTS, People, chromium, idle, no_exception, streamlit_server, sync_api
 from helpers import needs_fmnist
 
 from cnnlab import assignments, teacher
@@ -21,7 +21,6 @@ from cnnlab.runs import recovery
 
 PASSWORD = "projector-7"
 RUN = "/training?arch=lenet&ep=1&ntr=256&nte=128"
-WIDE = {"width": 1440, "height": 1000}
 BOARD_NAMES = """() => { const g = document.querySelector('.st-key-teacher_board_acc .js-plotly-plot');
     return g && g.data ? g.data.map(t => t.name || '') : []; }"""
 ENTER_AT = """(at) => { const box = document.querySelector('.st-key-nickname input');
@@ -31,12 +30,6 @@ ENTER_AT = """(at) => { const box = document.querySelector('.st-key-nickname inp
 EVERYONE = """(nicks) => { const g = document.querySelector('.st-key-teacher_board_acc .js-plotly-plot');
     const names = g && g.data ? g.data.map(t => (t.name || '').split(' · ')[0]) : [];
     return nicks.every(n => names.includes(n)); }"""
-
-
-def _person(b):
-    pg = b.new_context(viewport=WIDE).new_page()
-    pg.set_default_timeout(60_000)
-    return pg
 
 
 def _open(pg, url: str) -> None:
@@ -86,10 +79,11 @@ def test_two_servers_on_one_folder_lose_nothing_and_show_everything(tmp_path, mo
         base_a, _ = stack.enter_context(streamlit_server(root, tmp_path / "a.log"))
         base_b, _ = stack.enter_context(streamlit_server(root, tmp_path / "b.log"))
         b = stack.enter_context(chromium())
+        person = stack.enter_context(contextlib.closing(People(b)))  # a context each, closed at the end
         students = {"Ada A": base_a, "Alan A": base_a, "Grace B": base_b, "Edsger B": base_b}
         pages = {}
         for nick, base in students.items():
-            pages[nick] = pg = _person(b)
+            pages[nick] = pg = person()
             _open(pg, base + RUN)
         # every student names themself at the same moment: fill every box, then Enter in every browser at one
         # instant (a timer in each page, all set to the same clock time; pressing in turn spreads them out)
@@ -110,7 +104,7 @@ def test_two_servers_on_one_folder_lose_nothing_and_show_everything(tmp_path, mo
             assert "Not started" not in _main(pg), (nick, _main(pg)[:1500])
 
         # a teacher on each server publishes an assignment
-        t_a, t_b = _person(b), _person(b)
+        t_a, t_b = person(), person()
         _sign_in(t_a, base_a)
         link_a = _publish(t_a, "Assignment from server A")
         _sign_in(t_b, base_b)
